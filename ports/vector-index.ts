@@ -1,0 +1,83 @@
+/**
+ * The vector index, in the pipeline's own terms: replace a document's chunks with a newer version,
+ * delete a document, search by meaning and by keywords with filters.
+ */
+
+export interface ChunkPayload {
+  doc_id: string;
+  doc_version: number;
+  chunk_index: number;
+  content_hash: string;
+  category: string;
+  author: string;
+  source_ts: number;
+  embed_model: string;
+  title: string | null;
+  url: string | null;
+  text: string;
+}
+
+export interface ChunkPoint {
+  /** UUIDv5(document id, chunk index) */
+  id: string;
+  vector: Float32Array;
+  payload: ChunkPayload;
+}
+
+export interface SearchFilter {
+  category?: string | string[];
+  author?: string | string[];
+  docId?: string | string[];
+}
+
+export interface SearchRequest {
+  /** Dense query vector (omit for keyword-only search). */
+  vector?: Float32Array;
+  /** Keyword query text (omit for dense-only search). */
+  text?: string;
+  k: number;
+  filter?: SearchFilter;
+  /** Candidates per side before fusion; default 4*k. */
+  candidates?: number;
+}
+
+export interface SearchHit {
+  id: string;
+  score: number;
+  payload: ChunkPayload;
+  /** Rank on each side before fusion (null = not found on that side). */
+  denseRank: number | null;
+  sparseRank: number | null;
+}
+
+export type ApplyOutcome = 'applied' | 'stale';
+
+export interface VectorIndexCapabilities {
+  dimension: number;
+  /** Keyword (BM25/sparse) side of hybrid search. */
+  sparse: boolean;
+  maxBatchPoints: number;
+}
+
+export interface VectorIndex {
+  readonly kind: string;
+  readonly capabilities: VectorIndexCapabilities;
+  /** Creates collections/tables. Called once at start-up, never on the hot path. */
+  init(): Promise<void>;
+  /**
+   * Upserts the document's chunks at `version`, then deletes its chunks with an older version.
+   * Returns "stale" (and changes nothing) when a newer version was already applied.
+   * Resolves only after the index acknowledged.
+   */
+  replaceDocument(docId: string, version: number, points: ChunkPoint[]): Promise<ApplyOutcome>;
+  /** Deletes every chunk of the document. `version` null = unconditional. */
+  deleteDocument(docId: string, version: number | null): Promise<ApplyOutcome>;
+  /** Hybrid search: dense and keyword candidates fused with reciprocal rank fusion. */
+  search(req: SearchRequest): Promise<SearchHit[]>;
+  count(filter?: SearchFilter): Promise<number>;
+  /** Every point id with its document id and version (for audits and tests). */
+  scan(filter?: SearchFilter): AsyncIterable<{ id: string; payload: ChunkPayload }>;
+  /** Last applied version of each document (deleted documents included, marked). */
+  documentVersions(docIds: string[]): Promise<Map<string, { version: number | null; deleted: boolean }>>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,65 @@
+/** Every topic and consumer-group name, in one place. */
+
+export const Topics = {
+  contentEvents: 'tributary.content.events',
+  /** CDC topic of the warehouse collection: tributary.cdc.<db>.<collection> */
+  cdc: (db: string, collection: string) => `tributary.cdc.${db}.${collection}`,
+  cleaned: 'tributary.content.cleaned',
+  finetuneJobs: 'tributary.finetune.jobs',
+  dlq: 'tributary.dlq',
+  opsLag: 'tributary.ops.lag',
+  feedback: 'tributary.feedback',
+} as const;
+
+export const Groups = {
+  clean: 'clean',
+  embed: 'embed',
+  finetuneTrigger: 'finetune-trigger',
+  archive: 'archive',
+  lagMonitor: 'lag-monitor',
+} as const;
+
+export const WAREHOUSE_DB = 'tributary';
+export const WAREHOUSE_COLLECTION = 'documents';
+export const CDC_TOPIC = Topics.cdc(WAREHOUSE_DB, WAREHOUSE_COLLECTION);
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  /** Kafka cleanup.policy=compact: the latest record per key is kept. */
+  compacted: boolean;
+  /** Retention in ms; -1 keeps records forever. */
+  retentionMs: number;
+}
+
+const DAY = 24 * 3600 * 1000;
+
+export function topicSpecs(partitions: number): TopicSpec[] {
+  return [
+    { name: Topics.contentEvents, partitions, compacted: false, retentionMs: 7 * DAY },
+    { name: CDC_TOPIC, partitions, compacted: false, retentionMs: 7 * DAY },
+    { name: Topics.cleaned, partitions, compacted: true, retentionMs: -1 },
+    { name: Topics.finetuneJobs, partitions: 1, compacted: false, retentionMs: 30 * DAY },
+    { name: Topics.dlq, partitions: 1, compacted: false, retentionMs: 30 * DAY },
+    { name: Topics.opsLag, partitions: 1, compacted: false, retentionMs: 1 * DAY },
+    { name: Topics.feedback, partitions, compacted: false, retentionMs: 30 * DAY },
+  ];
+}
+
+/** DLQ header names (all lower-case, Kafka-compatible). */
+export const DlqHeaders = {
+  stage: 'tributary.dlq.stage',
+  errorCode: 'tributary.dlq.error.code',
+  errorMessage: 'tributary.dlq.error.message',
+  sourceTopic: 'tributary.dlq.source.topic',
+  sourcePartition: 'tributary.dlq.source.partition',
+  sourceOffset: 'tributary.dlq.source.offset',
+  sourceKey: 'tributary.dlq.source.key',
+  attempts: 'tributary.dlq.attempts',
+  firstSeen: 'tributary.dlq.first.seen.ms',
+} as const;
+
+/** Header that carries the document version on cleaned-topic records (including tombstones). */
+export const DOC_VERSION_HEADER = 'tributary.doc.version';
+export const SOURCE_TS_HEADER = 'tributary.source.ts.ms';
+export const TRACEPARENT_HEADER = 'traceparent';
