@@ -1,0 +1,38 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+
+export interface OpenDatabaseOptions {
+  path: string;
+  /** full: fsync at every commit (survives power loss); normal: survives process crashes (kill -9). */
+  synchronous: 'full' | 'normal';
+  allowExtension?: boolean;
+  readOnly?: boolean;
+}
+
+/** Opens a SQLite database in WAL mode with a busy timeout, so other processes (CLI, tests) can read it. */
+export function openDatabase(opts: OpenDatabaseOptions): DatabaseSync {
+  if (opts.path !== ':memory:' && !opts.readOnly) mkdirSync(dirname(opts.path), { recursive: true });
+  const db = new DatabaseSync(opts.path, { allowExtension: opts.allowExtension ?? false, readOnly: opts.readOnly ?? false });
+  db.exec('PRAGMA busy_timeout = 10000');
+  if (!opts.readOnly) {
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec(`PRAGMA synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+  }
+  db.exec('PRAGMA foreign_keys = ON');
+  return db;
+}
+
+/** Runs `fn` inside BEGIN IMMEDIATE … COMMIT, rolling back on any error. Nested calls join the outer transaction. */
+export function transaction<T>(db: DatabaseSync, fn: () => T): T {
+  if (db.isTransaction) return fn();
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const out = fn();
+    db.exec('COMMIT');
+    return out;
+  } catch (e) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw e;
+  }
+}

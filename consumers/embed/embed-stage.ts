@@ -1,0 +1,147 @@
+import type { Embedder, EmbeddingCache } from '../../ports/embedder.ts';
+import { TributaryError, findTributaryError } from '../../ports/errors.ts';
+import type { LogRecord } from '../../ports/event-log.ts';
+import type { VectorIndex } from '../../ports/vector-index.ts';
+import { cleanedDocumentSchema, type CleanedDocument } from '../../schemas/cleaned.ts';
+import { DOC_VERSION_HEADER } from '../../schemas/topics.ts';
+import { chunkDocument } from '../../streams/chunk/index.ts';
+import { buildPoints, embeddingCacheKey, latestPerDocument } from '../../streams/embed/points.ts';
+import type { Metrics } from '../../observability/metrics.ts';
+import { recordFailure, type RecordFailure, type Stage } from '../runtime/stage-consumer.ts';
+
+type Parsed =
+  | { kind: 'upsert'; docId: string; version: number; offset: number; record: LogRecord; doc: CleanedDocument }
+  | { kind: 'delete'; docId: string; version: number | null; offset: number; record: LogRecord };
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Records whose failure would equally hit every other record: retried as a batch, never dead-lettered. */
+const INFRA_CODES = new Set(['EMBEDDER_UNAVAILABLE', 'EMBEDDER_RATE_LIMITED', 'INDEX_UNAVAILABLE', 'TIMEOUT', 'LOG_UNAVAILABLE', 'STORE_UNAVAILABLE']);
+
+export interface EmbedStageOptions {
+  embedder: Embedder;
+  cache: EmbeddingCache;
+  index: VectorIndex;
+  metrics: Metrics;
+  chunking: { maxTokens: number; overlapTokens: number };
+}
+
+/**
+ * embed: cleaned document → chunks → embeddings (cached by hash(model, text)) → index.
+ * Update = upsert new chunks then drop older versions; delete = drop all chunks; both wait for the
+ * index. Events not newer than what the index already applied are dropped.
+ */
+export class EmbedStage implements Stage {
+  readonly name = 'embed';
+  private readonly o: EmbedStageOptions;
+
+  constructor(options: EmbedStageOptions) {
+    this.o = options;
+  }
+
+  async process(records: LogRecord[], signal: AbortSignal): Promise<RecordFailure[]> {
+    const failures: RecordFailure[] = [];
+    const parsed: Parsed[] = [];
+    for (const rec of records) {
+      try {
+        parsed.push(this.parse(rec));
+      } catch (err) {
+        failures.push(recordFailure(rec, err));
+      }
+    }
+    const latest = latestPerDocument(parsed);
+    const applied = await this.o.index.documentVersions(latest.map((p) => p.docId));
+    const todo = latest.filter((p) => {
+      const cur = applied.get(p.docId);
+      return !(cur && cur.version !== null && p.version !== null && cur.version >= p.version);
+    });
+
+    // chunk every upsert; collect texts that need embedding
+    const plans: Array<{ p: Extract<Parsed, { kind: 'upsert' }>; chunks: Array<{ index: number; text: string }>; keys: string[] }> = [];
+    for (const p of todo) {
+      if (p.kind !== 'upsert') continue;
+      try {
+        const chunks = chunkDocument(p.doc, this.o.chunking);
+        plans.push({ p, chunks, keys: chunks.map((c) => embeddingCacheKey(this.o.embedder.id, c.text)) });
+      } catch (err) {
+        failures.push(recordFailure(p.record, err));
+      }
+    }
+    const vectors = await this.embedAll(plans.flatMap((pl) => pl.keys.map((k, i) => [k, pl.chunks[i]!.text] as [string, string])), signal, plans, failures);
+
+    // apply to the index, one document at a time (each waits for the index's acknowledgement)
+    const now = Date.now();
+    for (const p of todo) {
+      try {
+        if (p.kind === 'delete') {
+          await this.o.index.deleteDocument(p.docId, p.version);
+          continue;
+        }
+        const plan = plans.find((pl) => pl.p === p);
+        if (!plan || plan.keys.some((k) => !vectors.has(k))) continue; // failed earlier (already reported)
+        const points = buildPoints(p.doc, plan.chunks, plan.keys.map((k) => vectors.get(k)!), this.o.embedder.id);
+        const outcome = await this.o.index.replaceDocument(p.docId, p.version, points);
+        if (outcome === 'applied') {
+          this.o.metrics.chunksIndexed.inc(points.length);
+          this.o.metrics.freshnessSeconds.observe(Math.max(0, now - p.doc.sourceTsMs) / 1000);
+        }
+      } catch (err) {
+        const te = findTributaryError(err);
+        if (te && INFRA_CODES.has(te.code)) throw err;
+        failures.push(recordFailure(p.record, err));
+      }
+    }
+    return failures;
+  }
+
+  private parse(rec: LogRecord): Parsed {
+    const docId = rec.key;
+    if (!docId) throw new TributaryError('MALFORMED_EVENT', 'cleaned record has no key (document id)');
+    const vh = rec.headers[DOC_VERSION_HEADER];
+    if (rec.value === null) {
+      const version = vh !== undefined && /^\d+$/.test(vh) ? Number(vh) : null;
+      return { kind: 'delete', docId, version, offset: rec.offset, record: rec };
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(utf8.decode(rec.value));
+    } catch (e) {
+      throw new TributaryError('MALFORMED_EVENT', `cleaned record for ${docId} is not valid UTF-8 JSON: ${(e as Error).message}`);
+    }
+    const r = cleanedDocumentSchema.safeParse(json);
+    if (!r.success) {
+      throw new TributaryError('SCHEMA_VIOLATION', `cleaned record for ${docId} violates the schema: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    }
+    if (r.data.docId !== docId) throw new TributaryError('SCHEMA_VIOLATION', `cleaned record key ${docId} does not match docId ${r.data.docId}`);
+    return { kind: 'upsert', docId, version: r.data.version, offset: rec.offset, record: rec, doc: r.data };
+  }
+
+  /** Looks texts up in the cache and embeds the misses in batches of the embedder's max batch. */
+  private async embedAll(items: Array<[string, string]>, signal: AbortSignal, plans: Array<{ p: Parsed; keys: string[] }>, failures: RecordFailure[]): Promise<Map<string, Float32Array>> {
+    const unique = new Map<string, string>();
+    for (const [k, t] of items) unique.set(k, t);
+    const found = await this.o.cache.getMany([...unique.keys()]);
+    this.o.metrics.embedCacheHits.inc(found.size);
+    const misses = [...unique].filter(([k]) => !found.has(k));
+    this.o.metrics.embedCacheMisses.inc(misses.length);
+    const max = this.o.embedder.capabilities.maxBatch;
+    for (let i = 0; i < misses.length; i += max) {
+      const slice = misses.slice(i, i + max);
+      const t0 = performance.now();
+      try {
+        const vecs = await this.o.embedder.embed(slice.map(([, t]) => t), signal);
+        this.o.metrics.embedSeconds.observe((performance.now() - t0) / 1000);
+        const fresh: Array<[string, Float32Array]> = slice.map(([k], j) => [k, vecs[j]!]);
+        for (const [k, v] of fresh) found.set(k, v);
+        await this.o.cache.putMany(fresh);
+      } catch (err) {
+        const te = findTributaryError(err);
+        if (!te || INFRA_CODES.has(te.code) || te.retryable) throw err;
+        // a rejected input (e.g. too long for the model): fail only the documents that contain it
+        const bad = new Set(slice.map(([k]) => k));
+        for (const pl of plans) if (pl.keys.some((k) => bad.has(k))) failures.push(recordFailure(pl.p.record, err));
+      }
+    }
+    return found;
+  }
+}

@@ -1,0 +1,138 @@
+import type { Logger } from 'pino';
+import { findTributaryError, toTributaryError, type TributaryError } from '../../ports/errors.ts';
+import type { BatchContext, EventLog, LogRecord, RecordBatch, Subscription } from '../../ports/event-log.ts';
+import { Topics } from '../../schemas/topics.ts';
+import { LogEvents, type Metrics } from '../../observability/metrics.ts';
+import { backoffDelay, sleep, type BackoffPolicy } from './backoff.ts';
+import { toDlqRecord } from './dlq.ts';
+
+/**
+ * A stage processes a batch and reports per-record failures. It THROWS only for infrastructure
+ * failures that concern the whole batch (index or embedder unreachable, output topic unavailable):
+ * those are retried forever with back-off and the partition paused — never sent to the DLQ, since
+ * the records themselves are fine. Per-record failures are retried up to `maxAttempts` when
+ * retryable, then dead-lettered with the original bytes; non-retryable ones go to the DLQ at once.
+ */
+export interface RecordFailure {
+  record: LogRecord;
+  error: TributaryError;
+}
+
+export interface Stage {
+  readonly name: string;
+  process(records: LogRecord[], signal: AbortSignal): Promise<RecordFailure[]>;
+}
+
+export interface StageConsumerOptions {
+  log: EventLog;
+  stage: Stage;
+  group: string;
+  topics: string[];
+  batch: { maxRecords: number; maxBytes: number; maxWaitMs: number };
+  retry: BackoffPolicy & { maxAttempts: number };
+  logger: Logger;
+  metrics: Metrics;
+  dlqTopic?: string;
+}
+
+export class StageConsumer {
+  private subscription: Subscription | null = null;
+  private readonly o: StageConsumerOptions;
+  /** consecutive infrastructure failures, for status reporting */
+  private infraFailures = 0;
+  private lastError: string | null = null;
+
+  constructor(options: StageConsumerOptions) {
+    this.o = options;
+  }
+
+  get name(): string { return this.o.stage.name; }
+  get running(): boolean { return this.subscription?.running ?? false; }
+  get status(): { name: string; group: string; running: boolean; degraded: boolean; lastError: string | null } {
+    return { name: this.name, group: this.o.group, running: this.running, degraded: this.infraFailures > 0, lastError: this.lastError };
+  }
+
+  start(): void {
+    if (this.subscription) return;
+    this.subscription = this.o.log.subscribe(
+      { group: this.o.group, topics: this.o.topics, fromBeginning: true, maxBatchRecords: this.o.batch.maxRecords, maxBatchBytes: this.o.batch.maxBytes, maxWaitMs: this.o.batch.maxWaitMs },
+      (batch, ctx) => this.handle(batch, ctx),
+    );
+    this.o.metrics.consumerRunning.set({ consumer: this.name }, 1);
+    this.o.logger.info({ event: LogEvents.consumerStarted, consumer: this.name, group: this.o.group, topics: this.o.topics });
+  }
+
+  /** Drains the in-flight batch, commits, and leaves the group. */
+  async stop(): Promise<void> {
+    const s = this.subscription;
+    if (!s) return;
+    await s.stop();
+    this.o.metrics.consumerRunning.set({ consumer: this.name }, 0);
+    this.o.logger.info({ event: LogEvents.consumerStopped, consumer: this.name });
+  }
+
+  private async handle(batch: RecordBatch, ctx: BatchContext): Promise<void> {
+    const { stage, retry, metrics, logger } = this.o;
+    const started = performance.now();
+    const firstSeen = Date.now();
+    let pending = batch.records;
+    let attempt = 1;
+    const dead: Array<{ record: LogRecord; error: TributaryError; attempts: number }> = [];
+    while (pending.length > 0) {
+      let failures: RecordFailure[];
+      try {
+        failures = await stage.process(pending, ctx.signal);
+        this.infraFailures = 0;
+        this.lastError = null;
+      } catch (err) {
+        // infrastructure failure: keep the batch, back off, try again (the partition makes no progress meanwhile)
+        if (ctx.signal.aborted) throw err;
+        this.infraFailures++;
+        const te = toTributaryError(err);
+        this.lastError = `${te.code}: ${te.message}`;
+        metrics.recordsFailed.inc({ stage: stage.name, code: te.code });
+        const delay = backoffDelay(this.infraFailures, retry, te.retryAfterMs);
+        logger.warn({ event: LogEvents.stageInfraError, stage: stage.name, code: te.code, err: te.message, attempt: this.infraFailures, delayMs: Math.round(delay) });
+        await ctx.heartbeat();
+        await sleep(delay, ctx.signal);
+        if (ctx.signal.aborted) throw err;
+        continue;
+      }
+      const retryable: RecordFailure[] = [];
+      for (const f of failures) {
+        metrics.recordsFailed.inc({ stage: stage.name, code: f.error.code });
+        if (f.error.retryable && attempt < retry.maxAttempts) retryable.push(f);
+        else dead.push({ record: f.record, error: f.error, attempts: attempt });
+      }
+      metrics.recordsProcessed.inc({ stage: stage.name, outcome: 'ok' }, pending.length - failures.length);
+      if (retryable.length === 0) break;
+      const retryAfter = Math.max(0, ...retryable.map((f) => f.error.retryAfterMs ?? 0));
+      const delay = backoffDelay(attempt, retry, retryAfter);
+      logger.info({ event: LogEvents.stageRetry, stage: stage.name, records: retryable.length, attempt, delayMs: Math.round(delay), code: retryable[0]!.error.code });
+      await ctx.heartbeat();
+      await sleep(delay, ctx.signal);
+      if (ctx.signal.aborted) throw new Error('stopping during retry back-off; batch will be redelivered');
+      attempt++;
+      pending = retryable.map((f) => f.record).sort((a, b) => a.offset - b.offset);
+    }
+    if (dead.length > 0) {
+      const dlqTopic = this.o.dlqTopic ?? Topics.dlq;
+      // the DLQ write must be acknowledged before the offsets are committed; if it fails the batch is redone
+      await this.o.log.append(dlqTopic, dead.map((d) => toDlqRecord(d.record, {
+        stage: stage.name, code: d.error.code, message: d.error.message, attempts: d.attempts, firstSeenMs: firstSeen,
+      })));
+      for (const d of dead) {
+        metrics.dlqRecords.inc({ stage: stage.name, code: d.error.code });
+        logger.warn({ event: LogEvents.stageDlq, stage: stage.name, code: d.error.code, err: d.error.message, topic: d.record.topic, partition: d.record.partition, offset: d.record.offset });
+      }
+      metrics.recordsProcessed.inc({ stage: stage.name, outcome: 'dlq' }, dead.length);
+    }
+    metrics.batchSeconds.observe({ stage: stage.name }, (performance.now() - started) / 1000);
+    logger.debug({ event: LogEvents.stageBatch, stage: stage.name, topic: batch.topic, partition: batch.partition, records: batch.records.length, dlq: dead.length, ms: Math.round(performance.now() - started) });
+  }
+}
+
+/** For stages: turns anything thrown for one record into a failure entry. */
+export function recordFailure(record: LogRecord, err: unknown): RecordFailure {
+  return { record, error: findTributaryError(err) ?? toTributaryError(err) };
+}

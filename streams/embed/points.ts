@@ -1,0 +1,46 @@
+import { createHash } from 'node:crypto';
+import type { CleanedDocument } from '../../schemas/cleaned.ts';
+import { chunkPointId } from '../../schemas/ids.ts';
+import type { ChunkPoint } from '../../ports/vector-index.ts';
+
+export interface ChunkText {
+  index: number;
+  text: string;
+}
+
+/** Embedding-cache key: hash(model id, chunk text). Unchanged chunks are never re-embedded. */
+export function embeddingCacheKey(modelId: string, text: string): string {
+  return createHash('sha256').update(modelId).update('\u0000').update(text).digest('base64url');
+}
+
+/** Builds the index points of one document version from its chunks and their vectors. */
+export function buildPoints(doc: CleanedDocument, chunks: ChunkText[], vectors: Float32Array[], embedModel: string): ChunkPoint[] {
+  if (chunks.length !== vectors.length) throw new Error(`buildPoints: ${chunks.length} chunks but ${vectors.length} vectors`);
+  return chunks.map((c, i) => ({
+    id: chunkPointId(doc.docId, c.index),
+    vector: vectors[i]!,
+    payload: {
+      doc_id: doc.docId,
+      doc_version: doc.version,
+      chunk_index: c.index,
+      content_hash: createHash('sha256').update(c.text).digest('hex'),
+      category: doc.category,
+      author: doc.author,
+      source_ts: doc.sourceTsMs,
+      embed_model: embedModel,
+      title: doc.title,
+      url: doc.url,
+      text: c.text,
+    },
+  }));
+}
+
+/** Keeps only the newest event per document (by version; later offset wins a tie). */
+export function latestPerDocument<T extends { docId: string; version: number | null; offset: number }>(events: T[]): T[] {
+  const best = new Map<string, T>();
+  for (const e of events) {
+    const cur = best.get(e.docId);
+    if (!cur || (e.version ?? -1) > (cur.version ?? -1) || ((e.version ?? -1) === (cur.version ?? -1) && e.offset > cur.offset)) best.set(e.docId, e);
+  }
+  return [...best.values()];
+}
