@@ -1,0 +1,216 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EmbeddedEventLog } from '../../adapters/embedded-log/embedded-event-log.ts';
+import { createEmbeddedVectorIndex } from '../../adapters/embedded-index/index.ts';
+import { openDatabase } from '../../adapters/sqlite/open-database.ts';
+import type { ChunkPayload } from '../../ports/vector-index.ts';
+import { buildEnvelope, buildKey } from '../../schemas/change-event.ts';
+import { documentIdFor, chunkPointId } from '../../schemas/ids.ts';
+import { CDC_TOPIC } from '../../schemas/topics.ts';
+import { cleanDocument } from '../../streams/clean/index.ts';
+import { chunkDocument } from '../../streams/chunk/index.ts';
+import { loadConfig } from '../../wiring/config.ts';
+import { api, caughtUp, sleep, startSystem, waitUntil, type RunningSystem } from './harness.ts';
+
+/**
+ * End to end over HTTP: `tributary dev` in a child process (what `npm start` runs), driven only
+ * through its API, with the index checked point by point after it stopped.
+ */
+
+const defaults = loadConfig({});
+const DIM = defaults.hashingDimension;
+
+interface Item { category: string; author: string; content: string; title: string; source: string; externalId: string }
+
+const AUTHORS = ['ada', 'grace', 'linus', 'barbara'];
+const CATS = ['article', 'post', 'repository', 'paper'];
+const WORDS = 'stream log partition offset consumer broker vector index chunk embed cache replica snapshot cursor lag watermark'.split(' ');
+
+function makeItem(i: number, rev = 0, source = 'e2e'): Item {
+  const words = Array.from({ length: 60 + (i % 7) * 40 }, (_, j) => WORDS[(i * 7 + j * 3 + rev) % WORDS.length]).join(' ');
+  return {
+    category: CATS[i % CATS.length]!,
+    author: AUTHORS[i % AUTHORS.length]!,
+    title: `Document ${i} revision ${rev}`,
+    content: `# Heading ${i}\n\nmarker${i}r${rev} ${words}.\n\nSecond paragraph about item ${i}: ${words.split(' ').reverse().join(' ')}.`,
+    source,
+    externalId: `doc-${i}`,
+  };
+}
+
+function expectedChunks(id: string, item: Item): string[] {
+  const cleaned = cleanDocument(
+    { _id: id, category: item.category, author: item.author, content: item.content, title: item.title, url: null, source: item.source, externalId: item.externalId, metadata: null },
+    { version: 1, sourceTsMs: 0, nowMs: 0 },
+  );
+  return chunkDocument(cleaned, { maxTokens: defaults.chunkTokens, overlapTokens: defaults.chunkOverlapTokens }).map((c) => c.text);
+}
+
+async function readIndex(dataDir: string): Promise<Map<string, Array<{ id: string; payload: ChunkPayload }>>> {
+  const index = createEmbeddedVectorIndex({ path: join(dataDir, 'index.db'), dimension: DIM, synchronous: 'normal' });
+  await index.init();
+  const byDoc = new Map<string, Array<{ id: string; payload: ChunkPayload }>>();
+  for await (const p of index.scan()) byDoc.set(p.payload.doc_id, [...(byDoc.get(p.payload.doc_id) ?? []), p]);
+  await index.close();
+  return byDoc;
+}
+
+/** The index must hold exactly the expected chunks of exactly the expected documents, one version each. */
+async function assertIndexExact(dataDir: string, expected: Map<string, Item>): Promise<void> {
+  const byDoc = await readIndex(dataDir);
+  const missing = [...expected.keys()].filter((id) => !byDoc.has(id));
+  const extra = [...byDoc.keys()].filter((id) => !expected.has(id));
+  expect({ missing: missing.length, extra: extra.length }).toEqual({ missing: 0, extra: 0 });
+  for (const [id, item] of expected) {
+    const points = byDoc.get(id)!.sort((a, b) => a.payload.chunk_index - b.payload.chunk_index);
+    const want = expectedChunks(id, item);
+    expect(points.map((p) => p.payload.text), `chunks of ${id}`).toEqual(want);
+    expect(points.map((p) => p.id)).toEqual(want.map((_, i) => chunkPointId(id, i)));
+    expect(new Set(points.map((p) => p.payload.doc_version)).size, `versions of ${id}`).toBe(1);
+  }
+}
+
+async function publish(url: string, items: Item[]): Promise<string[]> {
+  const r = await api<{ ids: string[] }>(url, 'POST', '/v1/content', { items });
+  if (r.status !== 202) throw new Error(`publish failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.ids;
+}
+
+async function search(url: string, query: string, k = 5): Promise<Array<{ docId: string; text: string }>> {
+  const r = await api<{ hits: Array<{ docId: string; text: string }> }>(url, 'POST', '/v1/search', { query, k });
+  if (r.status !== 200) throw new Error(`search failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.hits;
+}
+
+describe('end to end over HTTP (embedded default, child process)', () => {
+  let dataDir: string;
+  let sys: RunningSystem | null = null;
+  beforeAll(() => { dataDir = mkdtempSync(join(tmpdir(), 'tributary-e2e-')); });
+  afterEach(async () => { if (sys) { await sys.stop(); sys = null; } });
+  afterAll(() => { rmSync(dataDir, { recursive: true, force: true }); });
+
+  it('publish 500 → all searchable; update → old text gone, new found, no stale chunks; delete → no chunk left', async () => {
+    const dir = join(dataDir, 'crud');
+    sys = await startSystem(dir);
+    const items = Array.from({ length: 500 }, (_, i) => makeItem(i));
+    const ids: string[] = [];
+    for (let i = 0; i < items.length; i += 100) ids.push(...await publish(sys.url, items.slice(i, i + 100)));
+    expect(new Set(ids).size).toBe(500);
+    expect(ids[7]).toBe(documentIdFor('e2e', 'doc-7'));
+    await waitUntil(() => caughtUp(sys!.url), 60_000, 'pipeline caught up');
+    // sample searches by each document's unique marker
+    for (const i of [0, 1, 99, 250, 377, 499]) {
+      const hits = await search(sys.url, `marker${i}r0`);
+      expect(hits[0]?.docId, `marker${i}r0`).toBe(ids[i]);
+    }
+
+    // update document 42: the new marker is found, the old one is nowhere in the index
+    const updated = makeItem(42, 1);
+    expect(await publish(sys.url, [updated])).toEqual([ids[42]]);
+    await waitUntil(async () => (await search(sys!.url, 'marker42r1'))[0]?.docId === ids[42], 10_000, 'update searchable');
+    const afterUpdate = await search(sys.url, 'marker42r0', 20);
+    expect(afterUpdate.some((h) => h.text.includes('marker42r0'))).toBe(false);
+
+    // delete document 7
+    expect((await api(sys.url, 'DELETE', `/v1/content/${ids[7]}`)).status).toBe(202);
+    expect((await api(sys.url, 'DELETE', '/v1/content/no-such-document')).status).toBe(404);
+    await waitUntil(() => caughtUp(sys!.url), 10_000, 'delete applied');
+    const afterDelete = await search(sys.url, 'marker7r0', 20);
+    expect(afterDelete.some((h) => h.docId === ids[7])).toBe(false);
+
+    expect(await sys.stop()).toBe(0);
+    sys = null;
+    const expected = new Map(items.map((it, i) => [ids[i]!, i === 42 ? updated : it]));
+    expected.delete(ids[7]!);
+    await assertIndexExact(dir, expected);
+  });
+
+  it('1% malformed change events all land in the DLQ with reasons; every valid document is indexed', async () => {
+    const dir = join(dataDir, 'dlq');
+    sys = await startSystem(dir);
+    const items = Array.from({ length: 495 }, (_, i) => makeItem(i, 0, 'dlq'));
+    // a second writer on the CDC topic (as a misbehaving connector would be)
+    const db = openDatabase({ path: join(dir, 'tributary.db'), synchronous: 'normal' });
+    const log = new EmbeddedEventLog({ db, maxRecordBytes: 8 << 20 });
+    const bad = [
+      { key: 'bad-1', value: new TextEncoder().encode('{not json') },
+      { key: 'bad-2', value: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]) },
+      { key: buildKey('bad-3'), value: new TextEncoder().encode(JSON.stringify(buildEnvelope({ op: 'c', db: 'tributary', collection: 'documents', tsMs: Date.now(), ord: 1, after: { _id: 'bad-3', author: 'x', content: 'no category' } }))) },
+      { key: 'bad-4', value: new TextEncoder().encode(JSON.stringify({ op: 'z', source: { ts_ms: 1 } })) },
+      { key: 'bad-5', value: new TextEncoder().encode('[1,2,3]') },
+    ];
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      ids.push(...await publish(sys.url, items.slice(i * 99, (i + 1) * 99)));
+      await log.append(CDC_TOPIC, [bad[i]!]);
+    }
+    db.close();
+    await waitUntil(() => caughtUp(sys!.url), 60_000, 'pipeline caught up');
+    const dlq = await api<{ entries: Array<{ key: string; code: string; message: string; stage: string; sourceTopic: string }> }>(sys.url, 'GET', '/v1/ops/dlq?limit=100');
+    expect(dlq.status).toBe(200);
+    const entries = dlq.body.entries;
+    expect(entries.map((e) => e.key).sort()).toEqual(bad.map((b) => b.key).sort());
+    for (const e of entries) {
+      expect(e.stage).toBe('clean');
+      expect(e.sourceTopic).toBe(CDC_TOPIC);
+      expect(['MALFORMED_EVENT', 'SCHEMA_VIOLATION']).toContain(e.code);
+      expect(e.message.length).toBeGreaterThan(10);
+    }
+    expect(entries.find((e) => e.key === buildKey('bad-3'))!.message).toContain('category');
+    expect(await sys.stop()).toBe(0);
+    sys = null;
+    await assertIndexExact(dir, new Map(items.map((it, i) => [ids[i]!, it])));
+  });
+
+  it('kill -9 at random points 10 times during ingestion; after restarts the index is exactly the expected set', async () => {
+    const dir = join(dataDir, 'crash');
+    const N = 400;
+    const expected = new Map<number, Item | null>();
+    // the work: create N docs, update every 5th, delete every 11th — as a list of operations
+    const ops: Array<{ kind: 'put'; items: Array<{ i: number; item: Item }> } | { kind: 'delete'; i: number }> = [];
+    for (let i = 0; i < N; i += 20) ops.push({ kind: 'put', items: Array.from({ length: 20 }, (_, j) => ({ i: i + j, item: makeItem(i + j, 0, 'crash') })) });
+    for (let i = 0; i < N; i += 5) ops.push({ kind: 'put', items: [{ i, item: makeItem(i, 1, 'crash') }] });
+    for (let i = 3; i < N; i += 11) ops.push({ kind: 'delete', i });
+    let next = 0;
+    let kills = 0;
+    const idOf = (i: number) => documentIdFor('crash', `doc-${i}`);
+    sys = await startSystem(dir);
+    while (next < ops.length || kills < 10) {
+      // a kill at a random moment: mid-request, mid-batch, mid-commit, or while consumers catch up
+      const victim = sys;
+      const timer = kills < 10 ? setTimeout(() => victim.child.kill('SIGKILL'), 30 + Math.floor(Math.random() * 400)) : null;
+      while (next < ops.length) {
+        const op = ops[next]!;
+        try {
+          if (op.kind === 'put') {
+            await publish(sys.url, op.items.map((x) => x.item));
+            for (const x of op.items) expected.set(x.i, x.item);
+          } else {
+            const r = await api(sys.url, 'DELETE', `/v1/content/${idOf(op.i)}`);
+            if (r.status !== 202 && r.status !== 404) throw new Error(`delete ${r.status}`);
+            expected.set(op.i, null);
+          }
+          next++;
+        } catch {
+          break; // the process died under us: the same operation is sent again after restart (idempotent)
+        }
+      }
+      if (timer) {
+        await new Promise<void>((r) => { if (victim.child.exitCode !== null || victim.child.signalCode !== null) r(); else victim.child.once('exit', () => r()); });
+        clearTimeout(timer);
+        kills++;
+        sys = await startSystem(dir);
+      }
+    }
+    expect(kills).toBe(10);
+    await waitUntil(() => caughtUp(sys!.url), 60_000, 'pipeline caught up after crashes');
+    await sleep(100);
+    expect(await sys.stop()).toBe(0);
+    sys = null;
+    const want = new Map<string, Item>();
+    for (const [i, item] of expected) if (item) want.set(idOf(i), item);
+    await assertIndexExact(dir, want);
+  });
+});

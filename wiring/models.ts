@@ -1,0 +1,55 @@
+import type { Embedder } from '../ports/embedder.ts';
+import { TributaryError } from '../ports/errors.ts';
+import type { Llm } from '../ports/llm.ts';
+import { HashingEmbedder } from '../adapters/hashing/hashing-embedder.ts';
+import { OpenAiEmbedder } from '../adapters/openai/openai-embedder.ts';
+import { OpenAiLlm } from '../adapters/openai/openai-llm.ts';
+import type { Config } from './config.ts';
+
+/** Picks the embedder: explicit choice, else ONNX when a model directory is configured, else OpenAI-compatible when a base URL is, else hashing. */
+export async function createEmbedder(config: Config): Promise<Embedder> {
+  const choice = config.embedder === 'auto'
+    ? (config.onnxModelDir ? 'onnx' : config.embedBaseUrl && config.embedModel ? 'openai' : 'hashing')
+    : config.embedder;
+  switch (choice) {
+    case 'hashing':
+      return new HashingEmbedder({ dimension: config.hashingDimension });
+    case 'openai': {
+      const e = new OpenAiEmbedder({
+        baseUrl: config.embedBaseUrl ?? 'https://api.openai.com/v1',
+        apiKey: config.embedApiKey,
+        model: config.embedModel!,
+        dimension: config.embedDimension,
+        maxBatch: config.embedMaxBatch,
+        timeoutMs: 30_000,
+        maxRetries: 3,
+        retryBaseMs: config.retryBaseMs,
+        retryMaxMs: config.retryMaxMs,
+      });
+      if (!e.capabilities.dimension) {
+        throw new TributaryError('INVALID_CONFIG', `the vector size of embedding model "${config.embedModel}" is not known: set TRIBUTARY_EMBED_DIMENSION (e.g. 384, 768, 1024)`);
+      }
+      return e;
+    }
+    case 'onnx': {
+      const { OnnxEmbedder } = await import('../adapters/onnx/onnx-embedder.ts');
+      const e = new OnnxEmbedder({ modelDir: config.onnxModelDir!, maxBatch: config.embedMaxBatch });
+      await e.load();
+      return e;
+    }
+  }
+}
+
+export function createLlm(config: Config): Llm | null {
+  if (!config.llmBaseUrl || !config.llmModel) return null;
+  return new OpenAiLlm({
+    baseUrl: config.llmBaseUrl,
+    apiKey: config.llmApiKey,
+    model: config.llmModel,
+    contextTokens: config.llmContextTokens,
+    timeoutMs: 60_000,
+    maxRetries: 2,
+    retryBaseMs: config.retryBaseMs,
+    retryMaxMs: config.retryMaxMs,
+  });
+}
