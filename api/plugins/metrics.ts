@@ -1,0 +1,19 @@
+import type { FastifyInstance } from 'fastify';
+import type { System } from '../../wiring/system.ts';
+import { consumerLag } from '../services/lag.ts';
+
+/** Counts every response by route, method and status; serves Prometheus text at GET /metrics. */
+export function registerMetrics(app: FastifyInstance, system: System): void {
+  const { metrics } = system;
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequests.inc({ route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) });
+  });
+  app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (consumer lag is refreshed on every scrape)' } }, async (_request, reply) => {
+    const rows = await consumerLag(system);
+    metrics.consumerLag.reset();
+    for (const r of rows) metrics.consumerLag.set({ group: r.group, topic: r.topic, partition: String(r.partition) }, r.lag);
+    for (const c of system.consumers) metrics.consumerRunning.set({ consumer: c.name }, c.running ? 1 : 0);
+    const text = await metrics.registry.metrics();
+    return reply.header('content-type', metrics.registry.contentType).send(text);
+  });
+}

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { contentRequestSchema, rawDocumentSchema } from '../../schemas/content.ts';
+import type { System } from '../../wiring/system.ts';
+import { commonErrorResponses, errorBodySchema, notFound } from '../errors.ts';
+import { docIdParamsSchema } from '../schemas.ts';
+
+/**
+ * Publishing raw content. A request is one item or `{ items: [...] }`; it is validated as a whole
+ * before anything is written, and the store writes all items or none.
+ */
+export const contentRoutes: FastifyPluginAsyncZod<{ system: System }> = async (app, { system }) => {
+  app.post('/v1/content', {
+    schema: {
+      tags: ['content'],
+      summary: 'Publish one document or a batch',
+      description: 'Same `source` + `externalId` → same id (publishing is idempotent). The document becomes searchable '
+        + 'once the pipeline has cleaned, chunked and embedded it (about a second). Unknown-but-well-formed categories use the generic cleaner.',
+      body: contentRequestSchema,
+      response: { 202: z.object({ ids: z.array(z.string()).describe('Document ids, in request order') }), ...commonErrorResponses },
+    },
+  }, async (request, reply) => {
+    const body = request.body;
+    const items = 'items' in body ? body.items : [body];
+    const results = await system.store.put(items);
+    return reply.status(202).send({ ids: results.map((r) => r.id) });
+  });
+
+  app.get('/v1/content/:id', {
+    schema: {
+      tags: ['content'],
+      summary: 'The raw document as stored',
+      params: docIdParamsSchema,
+      response: { 200: rawDocumentSchema, 404: errorBodySchema },
+    },
+  }, async (request) => {
+    const doc = await system.store.get(request.params.id);
+    if (!doc) throw notFound(`no document with id "${request.params.id}"`);
+    return doc;
+  });
+
+  app.delete('/v1/content/:id', {
+    schema: {
+      tags: ['content'],
+      summary: 'Delete a document (its chunks leave the index shortly after)',
+      params: docIdParamsSchema,
+      response: { 202: z.object({ id: z.string(), deleted: z.literal(true) }), 404: errorBodySchema },
+    },
+  }, async (request, reply) => {
+    const deleted = await system.store.delete(request.params.id);
+    if (!deleted) throw notFound(`no document with id "${request.params.id}"`);
+    return reply.status(202).send({ id: request.params.id, deleted: true as const });
+  });
+};

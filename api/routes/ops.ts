@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { System } from '../../wiring/system.ts';
+import { commonErrorResponses } from '../errors.ts';
+import { listDlq, replayDlq } from '../services/dlq.ts';
+import { consumerLag } from '../services/lag.ts';
+
+const stageSchema = z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, 'stage names are letters, digits, ".", "_" or "-"');
+
+const dlqEntrySchema = z.object({
+  offset: z.number().int(),
+  partition: z.number().int(),
+  stage: z.string(),
+  code: z.string(),
+  message: z.string(),
+  sourceTopic: z.string(),
+  sourcePartition: z.number().int(),
+  sourceOffset: z.number().int(),
+  attempts: z.number().int(),
+  firstSeenMs: z.number(),
+  key: z.string().nullable(),
+  valuePreview: z.string().nullable().describe('First 300 bytes of the original value, as UTF-8'),
+  valueBytes: z.number().int(),
+  pending: z.boolean().describe('Not replayed yet'),
+});
+
+export const opsRoutes: FastifyPluginAsyncZod<{ system: System }> = async (app, { system }) => {
+  app.get('/v1/ops/lag', {
+    schema: {
+      tags: ['ops'],
+      summary: 'Consumer lag per group, topic and partition (high watermark − committed offset)',
+      response: {
+        200: z.object({
+          groups: z.array(z.object({
+            group: z.string(), topic: z.string(), partition: z.number().int(), committed: z.number().int(), end: z.number().int(), lag: z.number().int(),
+          })),
+        }),
+      },
+    },
+  }, async () => ({ groups: await consumerLag(system) }));
+
+  app.get('/v1/ops/dlq', {
+    schema: {
+      tags: ['ops'],
+      summary: 'The last entries of the dead-letter queue, oldest first',
+      querystring: z.strictObject({
+        limit: z.coerce.number().int().min(1).max(1000).default(100),
+        stage: stageSchema.optional(),
+      }),
+      response: { 200: z.object({ entries: z.array(dlqEntrySchema) }), ...commonErrorResponses },
+    },
+  }, async (request) => {
+    const { limit, stage } = request.query;
+    return { entries: await listDlq(system.log, { limit, ...(stage !== undefined ? { stage } : {}) }) };
+  });
+
+  app.post('/v1/ops/dlq/replay', {
+    schema: {
+      tags: ['ops'],
+      summary: 'Re-append pending DLQ entries to the topics they came from',
+      description: 'Original key, bytes and headers (DLQ headers stripped). Progress is kept per stage in consumer group '
+        + '"dlq-replay.<stage>" on the DLQ topic, so an entry is never replayed twice. Entries older than `sinceMs` that '
+        + 'precede a replayed entry of the same stage are passed over for good.',
+      body: z.strictObject({
+        stage: stageSchema.optional(),
+        sinceMs: z.number().int().min(0).optional().describe('Only entries first seen at or after this time (ms since epoch)'),
+        limit: z.number().int().min(1).max(100_000).default(1000),
+      }),
+      response: { 200: z.object({ replayed: z.number().int(), skipped: z.number().int() }), ...commonErrorResponses },
+    },
+    // no body at all means "replay everything pending"
+    preValidation: async (request) => { request.body ??= {} as typeof request.body; },
+  }, async (request) => {
+    const { stage, sinceMs, limit } = request.body;
+    return replayDlq(system.log, { limit, ...(stage !== undefined ? { stage } : {}), ...(sinceMs !== undefined ? { sinceMs } : {}) });
+  });
+};

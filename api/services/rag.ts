@@ -1,0 +1,215 @@
+import { findTributaryError, toTributaryError } from '../../ports/errors.ts';
+import type { Llm } from '../../ports/llm.ts';
+import type { SearchFilter, SearchHit } from '../../ports/vector-index.ts';
+import { KNOWN_CATEGORIES } from '../../schemas/content.ts';
+import { extractiveAnswer, EXTRACTIVE_LABEL } from '../../streams/rag/extractive.ts';
+import { buildExpansionMessages, parseExpansionReply } from '../../streams/rag/expansion.ts';
+import { reciprocalRankFusion } from '../../streams/rag/fusion.ts';
+import { buildAnswerPrompt } from '../../streams/rag/prompt.ts';
+import { applyOrder, buildRerankMessages, parseRerankReply } from '../../streams/rag/rerank.ts';
+import {
+  authorCandidates, buildSelfQueryMessages, categoryCandidates, confirmFilters, extractFiltersByRules, parseSelfQueryReply,
+  type ExtractedFilters, type SelfQueryVocabulary,
+} from '../../streams/rag/self-query.ts';
+import type { System } from '../../wiring/system.ts';
+
+/**
+ * The RAG orchestration: self-query → expansion → hybrid search per variant (RRF-fused) → rerank →
+ * grounded answer (LLM) or extractive answer. The pure parts live in streams/rag; this file does
+ * the I/O. Each optional step reports what it did, or why it was skipped, in `steps`.
+ */
+
+export interface RagRequest {
+  query: string;
+  k: number;
+  filter?: SearchFilter;
+  expand: boolean;
+  selfQuery: boolean;
+  rerank: boolean;
+}
+
+export interface RagSource {
+  docId: string;
+  chunkIndex: number;
+  text: string;
+  score: number;
+  title: string | null;
+  url: string | null;
+}
+
+type Skipped = { status: 'skipped'; reason: string };
+
+/** A type alias (not an interface) so it fits the response schema's open objects. */
+export type RagSteps = {
+  selfQuery: { status: 'applied'; method: 'rules' | 'llm'; filters: ExtractedFilters; query: string } | Skipped;
+  expansion: { status: 'applied'; variants: string[] } | Skipped;
+  search: { variants: number; candidates: number; filter: SearchFilter | null; ms: number };
+  rerank: { status: 'applied'; method: 'llm'; candidates: number } | Skipped;
+  llm?: { model: string; promptTokens: number; contextChunks: number; truncated: boolean; omitted: number; completionTokens?: number };
+  extractive?: { reason: string; sentences: number; cited: number[] };
+};
+
+export interface RagResult {
+  answer: string;
+  mode: 'extractive' | 'llm';
+  sources: RagSource[];
+  steps: RagSteps;
+}
+
+export interface RagHooks {
+  signal?: AbortSignal;
+  /** Called once, before any answer text, with the sources the answer may cite ([1] = sources[0]). */
+  onSources?: (sources: RagSource[]) => void;
+  /** Set to stream the answer: called with each piece of text (the LLM answer is then streamed). */
+  onDelta?: (text: string) => void;
+}
+
+type Deps = Pick<System, 'embedder' | 'index' | 'llm' | 'metrics' | 'logger'>;
+
+const EXPANSION_VARIANTS = 3;
+const RERANK_MAX_CANDIDATES = 20;
+const HELPER_MAX_TOKENS = 300;
+
+function llmSkipReason(e: unknown): string {
+  const te = findTributaryError(e) ?? toTributaryError(e);
+  return `LLM call failed (${te.code}): ${te.message}`;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined, e?: unknown): void {
+  if (signal?.aborted) throw e ?? signal.reason;
+}
+
+/** The vocabulary self-query matches against: authors and categories that the index actually holds. */
+async function vocabularyFor(deps: Deps, question: string, proposed: ExtractedFilters = {}): Promise<SelfQueryVocabulary> {
+  const authors = authorCandidates(question);
+  if (proposed.author && !authors.includes(proposed.author)) authors.push(proposed.author);
+  const categories = categoryCandidates(question).filter((c) => !(KNOWN_CATEGORIES as readonly string[]).includes(c));
+  if (proposed.category && !categories.includes(proposed.category) && !(KNOWN_CATEGORIES as readonly string[]).includes(proposed.category)) categories.push(proposed.category);
+  const [authorCounts, categoryCounts] = await Promise.all([
+    Promise.all(authors.map((a) => deps.index.count({ author: a }))),
+    Promise.all(categories.map((c) => deps.index.count({ category: c }))),
+  ]);
+  return {
+    authors: authors.filter((_, i) => authorCounts[i]! > 0),
+    categories: [...KNOWN_CATEGORIES, ...categories.filter((_, i) => categoryCounts[i]! > 0)],
+  };
+}
+
+async function selfQueryStep(deps: Deps, req: RagRequest, signal?: AbortSignal): Promise<{ step: RagSteps['selfQuery']; filters: ExtractedFilters; query: string }> {
+  const none = (reason: string) => ({ step: { status: 'skipped' as const, reason }, filters: {}, query: req.query });
+  if (!req.selfQuery) return none('disabled by request');
+  if (req.filter?.author !== undefined && req.filter?.category !== undefined) return none('author and category filters given explicitly');
+  let method: 'rules' | 'llm' = 'rules';
+  let filters: ExtractedFilters;
+  let query = req.query;
+  if (deps.llm) {
+    method = 'llm';
+    try {
+      const vocab = await vocabularyFor(deps, req.query);
+      const reply = await deps.llm.chat(buildSelfQueryMessages(req.query, vocab), { maxTokens: HELPER_MAX_TOKENS, temperature: 0, ...(signal ? { signal } : {}) });
+      const proposed = parseSelfQueryReply(reply.text);
+      filters = confirmFilters(proposed, await vocabularyFor(deps, req.query, proposed));
+    } catch (e) {
+      throwIfAborted(signal, e);
+      return none(llmSkipReason(e));
+    }
+  } else {
+    const result = extractFiltersByRules(req.query, await vocabularyFor(deps, req.query));
+    filters = result.filters;
+    query = result.query;
+  }
+  // explicit filters win over extracted ones
+  if (req.filter?.author !== undefined) delete filters.author;
+  if (req.filter?.category !== undefined) delete filters.category;
+  if (!filters.author && !filters.category) return none('no known author or category found in the question');
+  return { step: { status: 'applied', method, filters, query }, filters, query };
+}
+
+async function expansionStep(llm: Llm | null, req: RagRequest, query: string, signal?: AbortSignal): Promise<{ step: RagSteps['expansion']; variants: string[] }> {
+  if (!req.expand) return { step: { status: 'skipped', reason: 'disabled by request' }, variants: [query] };
+  if (!llm) return { step: { status: 'skipped', reason: 'no LLM configured' }, variants: [query] };
+  try {
+    const reply = await llm.chat(buildExpansionMessages(query, EXPANSION_VARIANTS), { maxTokens: HELPER_MAX_TOKENS, temperature: 0.3, ...(signal ? { signal } : {}) });
+    const variants = parseExpansionReply(reply.text, query, EXPANSION_VARIANTS);
+    if (variants.length < 2) return { step: { status: 'skipped', reason: 'the LLM gave no new variants' }, variants };
+    return { step: { status: 'applied', variants }, variants };
+  } catch (e) {
+    throwIfAborted(signal, e);
+    return { step: { status: 'skipped', reason: llmSkipReason(e) }, variants: [query] };
+  }
+}
+
+function toSource(h: SearchHit, score: number): RagSource {
+  const p = h.payload;
+  return { docId: p.doc_id, chunkIndex: p.chunk_index, text: p.text, score, title: p.title, url: p.url };
+}
+
+/** Runs the retrieval steps, then answers. With `hooks.onDelta` the answer is streamed. */
+export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHooks = {}): Promise<RagResult> {
+  const { signal } = hooks;
+  const sq = await selfQueryStep(deps, req, signal);
+  const filter: SearchFilter = { ...sq.filters, ...req.filter };
+  const hasFilter = Object.keys(filter).length > 0;
+  const ex = await expansionStep(deps.llm, req, sq.query, signal);
+
+  // search every variant (one embedder call for all of them), fuse with RRF
+  const wantRerank = req.rerank && deps.llm !== null;
+  const perVariant = wantRerank ? Math.max(req.k, Math.min(RERANK_MAX_CANDIDATES, req.k * 3)) : req.k;
+  const started = performance.now();
+  const vectors = await deps.embedder.embed(ex.variants, signal);
+  const lists = await Promise.all(ex.variants.map((text, i) => deps.index.search({ vector: vectors[i]!, text, k: perVariant, ...(hasFilter ? { filter } : {}) })));
+  deps.metrics.searchSeconds.observe((performance.now() - started) / 1000);
+  let candidates: Array<{ hit: SearchHit; score: number }> = lists.length === 1
+    ? lists[0]!.map((hit) => ({ hit, score: hit.score }))
+    : reciprocalRankFusion(lists, (h) => h.id, { limit: perVariant }).map((f) => ({ hit: f.item, score: f.score }));
+  const searchStep: RagSteps['search'] = { variants: ex.variants.length, candidates: candidates.length, filter: hasFilter ? filter : null, ms: Math.round(performance.now() - started) };
+  throwIfAborted(signal);
+
+  let rerankStep: RagSteps['rerank'];
+  if (!req.rerank) rerankStep = { status: 'skipped', reason: 'disabled by request' };
+  else if (!deps.llm) rerankStep = { status: 'skipped', reason: 'no reranker configured (needs an LLM)' };
+  else if (candidates.length < 2) rerankStep = { status: 'skipped', reason: 'fewer than 2 candidates' };
+  else {
+    try {
+      const reply = await deps.llm.chat(buildRerankMessages(sq.query, candidates.map((c) => c.hit.payload.text)), { maxTokens: HELPER_MAX_TOKENS, temperature: 0, ...(signal ? { signal } : {}) });
+      candidates = applyOrder(candidates, parseRerankReply(reply.text, candidates.length));
+      rerankStep = { status: 'applied', method: 'llm', candidates: candidates.length };
+    } catch (e) {
+      throwIfAborted(signal, e);
+      rerankStep = { status: 'skipped', reason: llmSkipReason(e) };
+    }
+  }
+  let sources = candidates.slice(0, req.k).map((c) => toSource(c.hit, c.score));
+  const steps: RagSteps = { selfQuery: sq.step, expansion: ex.step, search: searchStep, rerank: rerankStep };
+
+  if (!deps.llm) {
+    const ext = extractiveAnswer(req.query, sources);
+    steps.extractive = { reason: 'no LLM configured', sentences: ext.sentences.length, cited: ext.cited };
+    hooks.onSources?.(sources);
+    if (hooks.onDelta) {
+      // the label first, then one sentence per event
+      const [label, ...lines] = ext.answer.split('\n');
+      hooks.onDelta(label ?? EXTRACTIVE_LABEL);
+      for (const l of lines) hooks.onDelta(`\n${l}`);
+    }
+    return { answer: ext.answer, mode: 'extractive', sources, steps };
+  }
+
+  const prompt = buildAnswerPrompt({ question: req.query, chunks: sources, contextTokens: deps.llm.contextTokens });
+  sources = sources.slice(0, prompt.included); // [n] in the answer = sources[n-1]
+  steps.llm = { model: deps.llm.id, promptTokens: prompt.promptTokens, contextChunks: prompt.included, truncated: prompt.truncated, omitted: prompt.omitted };
+  hooks.onSources?.(sources);
+  const opts = { maxTokens: prompt.answerTokens, temperature: 0.2, ...(signal ? { signal } : {}) };
+  let answer = '';
+  if (hooks.onDelta) {
+    for await (const delta of deps.llm.stream(prompt.messages, opts)) {
+      answer += delta;
+      hooks.onDelta(delta);
+    }
+  } else {
+    const res = await deps.llm.chat(prompt.messages, opts);
+    answer = res.text;
+    if (res.usage) steps.llm.completionTokens = res.usage.completionTokens;
+  }
+  return { answer, mode: 'llm', sources, steps };
+}
