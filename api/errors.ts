@@ -35,7 +35,7 @@ export interface HttpError {
 
 /**
  * An error that must be answered with a status other than its code's: the catalogue has no code of
- * its own for it (e.g. 415, reported as INVALID_INPUT). Kept here so the exception is visible.
+ * its own for it. Kept here so the exception is visible.
  */
 export class StatusOverride extends Error {
   readonly status: number;
@@ -57,7 +57,7 @@ function fromFastify(err: { code?: unknown; message: string; statusCode?: unknow
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, body: errorBody('PAYLOAD_TOO_LARGE', `request body is larger than the ${bodyLimitBytes}-byte limit (TRIBUTARY_BODY_LIMIT_BYTES); split it into smaller requests`, { limitBytes: bodyLimitBytes }) };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, body: errorBody('INVALID_INPUT', 'unsupported content-type: send the body as application/json (UTF-8)') };
+      return { status: 415, body: errorBody('UNSUPPORTED_MEDIA_TYPE', 'unsupported content-type: send the body as application/json (UTF-8)') };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { status: 400, body: errorBody('INVALID_INPUT', 'request body is empty; expected a JSON object', [{ path: 'body', message: 'is required' }]) };
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -71,7 +71,7 @@ function fromFastify(err: { code?: unknown; message: string; statusCode?: unknow
   }
   const status = typeof err.statusCode === 'number' ? err.statusCode : 0;
   if (status === 413) return { status, body: errorBody('PAYLOAD_TOO_LARGE', err.message) };
-  if (status === 415) return { status, body: errorBody('INVALID_INPUT', err.message) };
+  if (status === 415) return { status, body: errorBody('UNSUPPORTED_MEDIA_TYPE', err.message) };
   if (status >= 400 && status < 500) return { status, body: errorBody(status === 404 ? 'NOT_FOUND' : 'INVALID_INPUT', err.message) };
   return null;
 }

@@ -9,6 +9,7 @@ export const ErrorCodes = {
   INVALID_CONFIG: { status: 500, retryable: false },
   UNKNOWN_CATEGORY: { status: 400, retryable: false },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false },
   INVALID_UTF8: { status: 400, retryable: false },
   NOT_FOUND: { status: 404, retryable: false },
   UNAUTHORIZED: { status: 401, retryable: false },

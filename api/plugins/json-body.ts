@@ -13,7 +13,7 @@ export function registerJsonBodyParser(app: FastifyInstance, opts: { bodyLimit: 
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (request, body, done) => {
     const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1]?.toLowerCase();
     if (charset && charset !== 'utf-8' && charset !== 'utf8') {
-      done(new StatusOverride(415, new TributaryError('INVALID_INPUT', `unsupported charset "${charset}": send JSON as UTF-8`)), undefined);
+      done(new StatusOverride(415, new TributaryError('UNSUPPORTED_MEDIA_TYPE', `unsupported charset "${charset}": send JSON as UTF-8`)), undefined);
       return;
     }
     const buf = body as Buffer;

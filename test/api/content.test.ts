@@ -136,7 +136,7 @@ describe('content API', () => {
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1']) {
       const res = await h.app.inject({ method: 'POST', url: '/v1/content', payload: 'category=article', headers: { 'content-type': type } });
       expect(res.statusCode, type).toBe(415);
-      expect((res.json() as ErrorBody).error.code, type).toBe('INVALID_INPUT');
+      expect((res.json() as ErrorBody).error.code, type).toBe('UNSUPPORTED_MEDIA_TYPE');
     }
   });
 

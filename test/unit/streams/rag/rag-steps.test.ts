@@ -1,11 +1,11 @@
 import { countTokens } from 'gpt-tokenizer';
 import { describe, expect, it } from 'vitest';
-import { extractiveAnswer, EXTRACTIVE_LABEL } from '../../streams/rag/extractive.ts';
-import { parseExpansionReply } from '../../streams/rag/expansion.ts';
-import { reciprocalRankFusion } from '../../streams/rag/fusion.ts';
-import { buildAnswerPrompt } from '../../streams/rag/prompt.ts';
-import { applyOrder, parseRerankReply } from '../../streams/rag/rerank.ts';
-import { authorCandidates, categoryCandidates, confirmFilters, extractFiltersByRules, parseSelfQueryReply } from '../../streams/rag/self-query.ts';
+import { extractiveAnswer, EXTRACTIVE_LABEL } from '../../../../streams/rag/extractive.ts';
+import { parseExpansionReply } from '../../../../streams/rag/expansion.ts';
+import { reciprocalRankFusion } from '../../../../streams/rag/fusion.ts';
+import { buildAnswerPrompt } from '../../../../streams/rag/prompt.ts';
+import { applyOrder, parseRerankReply } from '../../../../streams/rag/rerank.ts';
+import { authorCandidates, categoryCandidates, confirmFilters, extractFiltersByRules, parseSelfQueryReply } from '../../../../streams/rag/self-query.ts';
 
 // The pure RAG steps behind POST /v1/rag/query (streams/rag). They live here because test/ mirrors
 // api/ for this work; they need no system.
