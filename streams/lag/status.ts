@@ -1,0 +1,18 @@
+/**
+ * Lag statuses, Burrow's names. The order is severity: OK < WARN < REWIND < STALL < STOP, the same
+ * order `tributary lag` uses for "worst status"; the number is what the Prometheus gauge exports.
+ */
+export const LAG_STATUSES = ['OK', 'WARN', 'REWIND', 'STALL', 'STOP'] as const;
+export type LagStatus = (typeof LAG_STATUSES)[number];
+
+export const LAG_STATUS_VALUE: Readonly<Record<LagStatus, number>> = { OK: 0, WARN: 1, REWIND: 2, STALL: 3, STOP: 4 };
+
+export function worseStatus(a: LagStatus, b: LagStatus): LagStatus {
+  return LAG_STATUS_VALUE[b] > LAG_STATUS_VALUE[a] ? b : a;
+}
+
+export function worstStatus(statuses: Iterable<LagStatus>): LagStatus {
+  let worst: LagStatus = 'OK';
+  for (const s of statuses) worst = worseStatus(worst, s);
+  return worst;
+}
