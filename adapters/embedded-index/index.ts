@@ -1,0 +1,1 @@
+export { EmbeddedVectorIndex, createEmbeddedVectorIndex, type EmbeddedVectorIndexOptions } from './embedded-vector-index.ts';

@@ -1,0 +1,108 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { homedir, cpus, totalmem, platform, arch } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { benchDocument, benchFreshness, benchThroughput } from './pipeline-bench.ts';
+import { runSearchBench } from './search-bench.ts';
+import { cleanDocument } from '../streams/clean/index.ts';
+import { chunkDocument } from '../streams/chunk/index.ts';
+
+/**
+ * `npm run bench`: every speed and memory target, measured on this machine, written as JSON
+ * (bench/results/latest.json) and printed as a table of ratios against the targets.
+ *   --quick        smaller sizes (a smoke run; figures not comparable with targets)
+ *   --only a,b     run only some groups: freshness, throughput, search, onnx
+ */
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
+const quick = values.quick ?? false;
+const only = values.only ? new Set(values.only.split(',')) : null;
+const want = (g: string) => !only || only.has(g);
+
+interface Row { metric: string; value: number; unit: string; target: number; better: 'lower' | 'higher' }
+const rows: Row[] = [];
+const results: Record<string, unknown> = {};
+
+function log(msg: string): void {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+
+if (want('freshness')) {
+  log('freshness: publishing 100 documents/s…');
+  const r = await benchFreshness({ rate: 100, seconds: quick ? 5 : 20 });
+  results['freshness'] = r;
+  rows.push({ metric: 'freshness p50 @100 docs/s', value: r.p50Ms, unit: 'ms', target: 250, better: 'lower' });
+  rows.push({ metric: 'freshness p99 @100 docs/s', value: r.p99Ms, unit: 'ms', target: 250, better: 'lower' });
+}
+
+if (want('throughput')) {
+  log('throughput: publishing a backlog and draining it…');
+  const r = await benchThroughput({ documents: quick ? 1000 : 5000 });
+  results['throughput'] = r;
+  rows.push({ metric: 'sustained throughput', value: r.chunksPerSecond, unit: 'chunks/s', target: 2000, better: 'higher' });
+}
+
+if (want('search')) {
+  const sizes = quick ? [10_000] : [10_000, 100_000];
+  log(`search: building indexes of ${sizes.join(', ')} chunks…`);
+  const r = await runSearchBench({ chunks: sizes, synchronous: 'full' });
+  results['search'] = r;
+  for (const s of r) {
+    rows.push({ metric: `hybrid search p50 @${s.chunks / 1000}k chunks`, value: s.hybrid.p50, unit: 'ms', target: 30, better: 'lower' });
+    rows.push({ metric: `hybrid search p99 @${s.chunks / 1000}k chunks`, value: s.hybrid.p99, unit: 'ms', target: 30, better: 'lower' });
+    rows.push({ metric: `filtered hybrid p99 @${s.chunks / 1000}k chunks`, value: s.hybridFiltered.p99, unit: 'ms', target: 30, better: 'lower' });
+    if (s.chunks >= 100_000) rows.push({ metric: `resident memory @${s.chunks / 1000}k chunks`, value: s.rssMb, unit: 'MB', target: 400, better: 'lower' });
+  }
+}
+
+if (want('onnx')) {
+  const modelDir = process.env['TRIBUTARY_ONNX_MODEL_DIR'] ?? join(homedir(), '.cache/tributary/models/all-MiniLM-L6-v2-onnx-int8');
+  if (!existsSync(join(modelDir, 'config.json'))) {
+    log(`onnx: no model at ${modelDir}; run test/fixtures/fetch-onnx-model.sh to include this figure`);
+    results['onnx'] = { skipped: `no model at ${modelDir}` };
+  } else {
+    log('onnx: raw embedder throughput vs whole pipeline on the same texts…');
+    const { OnnxEmbedder } = await import('../adapters/onnx/onnx-embedder.ts');
+    const embedder = new OnnxEmbedder({ modelDir, maxBatch: 32 });
+    await embedder.load();
+    const n = quick ? 40 : 150;
+    const words = 120;
+    // the exact chunk texts the pipeline will embed
+    const texts: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const d = benchDocument(i, words);
+      const cleaned = cleanDocument({ _id: `d${i}`, category: d.category, author: d.author, content: d.content, title: d.title ?? null, url: null, source: null, externalId: null, metadata: null }, { version: 1, sourceTsMs: 0, nowMs: 0 });
+      texts.push(...chunkDocument(cleaned, { maxTokens: 256, overlapTokens: 32 }).map((c) => c.text));
+    }
+    await embedder.embed(texts.slice(0, 4)); // warm-up
+    const t0 = performance.now();
+    for (let i = 0; i < texts.length; i += 32) await embedder.embed(texts.slice(i, i + 32));
+    const rawPerSecond = texts.length / ((performance.now() - t0) / 1000);
+    await embedder.close();
+    const pipeline = await benchThroughput({ documents: n, words, overrides: { embedder: 'onnx', onnxModelDir: modelDir, embedMaxBatch: 32 } });
+    const ratio = pipeline.chunksPerSecond / rawPerSecond;
+    results['onnx'] = { model: modelDir.split('/').pop(), chunks: texts.length, rawChunksPerSecond: Math.round(rawPerSecond * 10) / 10, pipeline };
+    rows.push({ metric: 'ONNX pipeline / raw embedder', value: Math.round(ratio * 100) / 100, unit: 'ratio', target: 0.8, better: 'higher' });
+  }
+}
+
+const machine = {
+  cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30),
+  platform: `${platform()}-${arch()}`, node: process.version, date: new Date().toISOString(), quick,
+};
+const table = rows.map((r) => {
+  const ratio = r.better === 'lower' ? r.target / r.value : r.value / r.target;
+  return { ...r, ratio: Math.round(ratio * 100) / 100, met: ratio >= 1 };
+});
+const outDir = resolve(import.meta.dirname, 'results');
+mkdirSync(outDir, { recursive: true });
+const out = { machine, targets: table, results };
+writeFileSync(join(outDir, quick ? 'quick.json' : 'latest.json'), JSON.stringify(out, null, 2) + '\n');
+console.log(JSON.stringify(out));
+console.log(`\nTributary benchmarks — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}${quick ? ' (quick)' : ''}`);
+console.log('ratio = how far past the target (≥ 1.00 means met)\n');
+const w = Math.max(...table.map((t) => t.metric.length), 6);
+console.log(`${'metric'.padEnd(w)}  ${'value'.padStart(10)}  unit      ${'target'.padStart(8)}  ratio  met`);
+for (const t of table) {
+  console.log(`${t.metric.padEnd(w)}  ${String(t.value).padStart(10)}  ${t.unit.padEnd(8)}  ${(t.better === 'lower' ? '≤' : '≥') + String(t.target).padStart(7)}  ${t.ratio.toFixed(2).padStart(5)}  ${t.met ? 'yes' : 'NO'}`);
+}
