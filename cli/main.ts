@@ -7,6 +7,7 @@ import { dev } from './commands/dev.ts';
 import { dlqList, dlqReplay } from './commands/dlq.ts';
 import { ingest } from './commands/ingest.ts';
 import { lag } from './commands/lag.ts';
+import { schemasApply, schemasCheck } from './commands/schemas.ts';
 import { search } from './commands/search.ts';
 import type { Command, CommandContext, Output } from './command.ts';
 import { DEFAULT_URL, URL_ENV } from './client.ts';
@@ -29,6 +30,7 @@ export const COMMANDS: Record<string, Command | { summary: string; subcommands: 
   ask,
   lag,
   dlq: { summary: 'inspect and replay the dead-letter queue', subcommands: { list: dlqList, replay: dlqReplay } },
+  schemas: { summary: 'check and register payload schemas in the Schema Registry', subcommands: { check: schemasCheck, apply: schemasApply } },
   demo: demoCommand,
 };
 

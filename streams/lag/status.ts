@@ -1,8 +1,11 @@
+import { LAG_STATUSES } from '../../schemas/lag-status.ts';
+
 /**
- * Lag statuses, Burrow's names. The order is severity: OK < WARN < REWIND < STALL < STOP, the same
- * order `tributary lag` uses for "worst status"; the number is what the Prometheus gauge exports.
+ * Lag statuses, Burrow's names (schemas/lag-status.ts). The order is severity: OK < WARN < REWIND <
+ * STALL < STOP, the same order `tributary lag` uses for "worst status"; the number is what the
+ * Prometheus gauge exports.
  */
-export const LAG_STATUSES = ['OK', 'WARN', 'REWIND', 'STALL', 'STOP'] as const;
+export { LAG_STATUSES };
 export type LagStatus = (typeof LAG_STATUSES)[number];
 
 export const LAG_STATUS_VALUE: Readonly<Record<LagStatus, number>> = { OK: 0, WARN: 1, REWIND: 2, STALL: 3, STOP: 4 };

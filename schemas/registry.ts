@@ -1,0 +1,56 @@
+import type { z } from 'zod';
+import { TributaryError } from '../ports/errors.ts';
+import { cleanedDocumentSchema } from './cleaned.ts';
+import { contentEventSchema } from './content.ts';
+import { groupLagStatusSchema } from './lag-status.ts';
+import { CDC_TOPIC, Topics } from './topics.ts';
+
+/**
+ * Which topic values have a schema in the Schema Registry: zod is the source of truth, the JSON
+ * Schema registered under subject `<topic>-value` is generated from it (schemas/json-schema.ts).
+ */
+export const TOPIC_VALUE_SCHEMAS = {
+  [Topics.contentEvents]: contentEventSchema,
+  [Topics.cleaned]: cleanedDocumentSchema,
+  [Topics.opsLag]: groupLagStatusSchema,
+} as const;
+
+export type SchemaTopic = keyof typeof TOPIC_VALUE_SCHEMAS;
+export type TopicValue<T extends SchemaTopic> = z.output<(typeof TOPIC_VALUE_SCHEMAS)[T]>;
+
+/** Topics whose values are not registered, and why (shown by `tributary schemas`). */
+export const UNREGISTERED_TOPICS: Readonly<Record<string, string>> = {
+  [CDC_TOPIC]: 'written by Debezium (or the relay) as Debezium envelopes; Debezium\'s converter owns that schema',
+  [Topics.dlq]: 'keeps the original bytes of failed records, whatever they were',
+  [Topics.finetuneJobs]: 'no payload defined yet',
+  [Topics.feedback]: 'no payload defined yet',
+};
+
+/** Every registered subject is BACKWARD compatible: consumers on the new schema can read data written with the previous one. */
+export const SUBJECT_COMPATIBILITY = 'BACKWARD' as const;
+
+export const SCHEMA_TOPICS = Object.keys(TOPIC_VALUE_SCHEMAS) as SchemaTopic[];
+
+export function isSchemaTopic(topic: string): topic is SchemaTopic {
+  return Object.hasOwn(TOPIC_VALUE_SCHEMAS, topic);
+}
+
+/** Confluent's TopicNameStrategy for record values. */
+export function subjectFor(topic: string): string {
+  return `${topic}-value`;
+}
+
+function describeIssues(err: z.ZodError): string {
+  return err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+/** Validates a value of `topic` against its zod schema; throws SCHEMA_VIOLATION naming each bad field. */
+export function validateTopicValue<T extends SchemaTopic>(topic: T, value: unknown): TopicValue<T> {
+  const parsed = TOPIC_VALUE_SCHEMAS[topic].safeParse(value);
+  if (!parsed.success) {
+    throw new TributaryError('SCHEMA_VIOLATION', `value does not match the schema of ${subjectFor(topic)}: ${describeIssues(parsed.error)}`, {
+      details: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    });
+  }
+  return parsed.data as TopicValue<T>;
+}
