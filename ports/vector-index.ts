@@ -52,6 +52,11 @@ export interface SearchHit {
 
 export type ApplyOutcome = 'applied' | 'stale';
 
+/** One document-level write, as `replaceDocument` / `deleteDocument` take it. */
+export type IndexOperation =
+  | { kind: 'replace'; docId: string; version: number; points: ChunkPoint[] }
+  | { kind: 'delete'; docId: string; version: number | null };
+
 export interface VectorIndexCapabilities {
   dimension: number;
   /** Keyword (BM25/sparse) side of hybrid search. */
@@ -72,6 +77,12 @@ export interface VectorIndex {
   replaceDocument(docId: string, version: number, points: ChunkPoint[]): Promise<ApplyOutcome>;
   /** Deletes every chunk of the document. `version` null = unconditional. */
   deleteDocument(docId: string, version: number | null): Promise<ApplyOutcome>;
+  /**
+   * Applies operations in order, each with the semantics of replaceDocument / deleteDocument; one
+   * outcome per operation. Resolves only after the index acknowledged all of them. Adapters make
+   * the batch cheap (one transaction, one bulk request) — the embed stage writes every batch this way.
+   */
+  applyBatch(ops: IndexOperation[]): Promise<ApplyOutcome[]>;
   /** Hybrid search: dense and keyword candidates fused with reciprocal rank fusion. */
   search(req: SearchRequest): Promise<SearchHit[]>;
   count(filter?: SearchFilter): Promise<number>;

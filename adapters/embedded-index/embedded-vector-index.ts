@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { TributaryError, findTributaryError } from '../../ports/errors.ts';
 import type {
-  ApplyOutcome, ChunkPayload, ChunkPoint, SearchFilter, SearchHit, SearchRequest, VectorIndex, VectorIndexCapabilities,
+  ApplyOutcome, ChunkPayload, IndexOperation, ChunkPoint, SearchFilter, SearchHit, SearchRequest, VectorIndex, VectorIndexCapabilities,
 } from '../../ports/vector-index.ts';
 import { transaction } from '../sqlite/open-database.ts';
 import { DenseMirror, type MirrorRow } from './dense-mirror.ts';
@@ -316,7 +316,7 @@ export class EmbeddedVectorIndex implements VectorIndex {
   }
 
   /** Applies a committed write to the in-memory mirror, or marks it stale if it missed another writer's changes. */
-  private afterWrite(seqBefore: number, seqAfter: number, upserts: MirrorRow[], deletes: number[]): void {
+  private afterWrite(seqBefore: number, seqAfter: number, changes: Array<{ upserts: MirrorRow[]; deletes: number[] }>): void {
     const mirror = this.mirror;
     if (!mirror || seqAfter === seqBefore) return;
     if (this.mirrorStale || this.appliedSeq !== seqBefore) {
@@ -324,8 +324,10 @@ export class EmbeddedVectorIndex implements VectorIndex {
       return;
     }
     try {
-      for (const r of upserts) mirror.upsert(r);
-      for (const pk of deletes) mirror.remove(pk);
+      for (const c of changes) {
+        for (const r of c.upserts) mirror.upsert(r);
+        for (const pk of c.deletes) mirror.remove(pk);
+      }
       this.appliedSeq = seqAfter;
     } catch {
       // the write is committed; a mirror that could not follow (e.g. out of memory) is rebuilt on the next search
@@ -350,95 +352,103 @@ export class EmbeddedVectorIndex implements VectorIndex {
   }
 
   async replaceDocument(docId: string, version: number, points: ChunkPoint[]): Promise<ApplyOutcome> {
-    if (typeof docId !== 'string' || docId === '') throw rejected('docId must be a non-empty string');
-    this.checkVersion(version, false);
-    this.checkPoints(docId, version, points);
-    const s = this.stmts();
-    const db = this.conn();
-    const upserts: MirrorRow[] = [];
-    let deleted: number[] = [];
-    let seqBefore = 0;
-    let seqAfter = 0;
-    let outcome: ApplyOutcome = 'applied';
-    try {
-      transaction(db, () => {
-        const cur = s.getVersion.get(docId) as { version: number | null; deleted: number } | undefined;
-        if (cur && cur.version !== null && cur.version > version) {
-          outcome = 'stale';
-          return;
-        }
-        seqBefore = this.currentSeq();
-        let added = 0;
-        const touched: number[] = [];
-        for (const p of points) {
-          const pl = p.payload;
-          const existing = s.findChunk.get(p.id) as { pk: number; text: string } | undefined;
-          let pk: number;
-          if (existing) {
-            pk = existing.pk;
-            s.updateChunk.run(docId, version, pl.chunk_index, pl.category, pl.author, pk);
-            if (existing.text !== pl.text) {
-              s.deleteFts.run(pk);
-              s.insertFts.run(pk, pl.text);
-            }
-          } else {
-            pk = (s.insertChunk.get(p.id, docId, version, pl.chunk_index, pl.category, pl.author) as { pk: number }).pk;
-            s.insertFts.run(pk, pl.text);
-            added++;
-          }
-          s.putPayload.run(pk, pl.content_hash, pl.source_ts, pl.embed_model, pl.title ?? null, pl.url ?? null, pl.text);
-          s.putVector.run(pk, toBlob(p.vector));
-          touched.push(pk);
-          upserts.push({ pk, docId, category: pl.category, author: pl.author, vector: p.vector });
-        }
-        deleted = (s.deleteOthers.all(docId, JSON.stringify(points.map((p) => p.id))) as Array<{ pk: number }>).map((r) => r.pk);
-        for (const pk of deleted) {
-          this.deleteRest(pk);
-          touched.push(pk);
-        }
-        if (added !== deleted.length) s.bumpCount.run(added - deleted.length);
-        this.logAndPrune(touched);
-        s.putVersion.run(docId, version, 0, Date.now());
-        seqAfter = this.currentSeq();
-      });
-    } catch (e) {
-      throw indexError(e, `replace of document ${docId}`);
-    }
-    if (outcome === 'applied') this.afterWrite(seqBefore, seqAfter, upserts, deleted);
-    return outcome;
+    const [outcome] = await this.applyBatch([{ kind: 'replace', docId, version, points }]);
+    return outcome!;
   }
 
   async deleteDocument(docId: string, version: number | null): Promise<ApplyOutcome> {
-    if (typeof docId !== 'string' || docId === '') throw rejected('docId must be a non-empty string');
-    this.checkVersion(version, true);
-    const s = this.stmts();
+    const [outcome] = await this.applyBatch([{ kind: 'delete', docId, version }]);
+    return outcome!;
+  }
+
+  /** Every operation of the batch in ONE transaction (one fsync), applied in order. */
+  async applyBatch(ops: IndexOperation[]): Promise<ApplyOutcome[]> {
+    for (const op of ops) {
+      if (typeof op.docId !== 'string' || op.docId === '') throw rejected('docId must be a non-empty string');
+      if (op.kind === 'replace') {
+        this.checkVersion(op.version, false);
+        this.checkPoints(op.docId, op.version, op.points);
+      } else {
+        this.checkVersion(op.version, true);
+      }
+    }
+    if (ops.length === 0) return [];
     const db = this.conn();
-    let deleted: number[] = [];
+    const outcomes: ApplyOutcome[] = [];
+    const changes: Array<{ upserts: MirrorRow[]; deletes: number[] }> = [];
     let seqBefore = 0;
     let seqAfter = 0;
-    let outcome: ApplyOutcome = 'applied';
     try {
       transaction(db, () => {
-        const cur = s.getVersion.get(docId) as { version: number | null; deleted: number } | undefined;
-        if (version !== null && cur && cur.version !== null && cur.version > version) {
-          outcome = 'stale';
-          return;
-        }
+        outcomes.length = 0;
+        changes.length = 0;
         seqBefore = this.currentSeq();
-        deleted = (s.deleteAll.all(docId) as Array<{ pk: number }>).map((r) => r.pk);
-        for (const pk of deleted) this.deleteRest(pk);
-        if (deleted.length > 0) s.bumpCount.run(-deleted.length);
-        this.logAndPrune(deleted);
-        // an unconditional delete never lowers the fence: it keeps the newest version seen so far
-        const fence = version === null ? (cur?.version ?? null) : Math.max(version, cur?.version ?? version);
-        s.putVersion.run(docId, fence, 1, Date.now());
+        for (const op of ops) {
+          const r = op.kind === 'replace' ? this.replaceInTx(op.docId, op.version, op.points) : this.deleteInTx(op.docId, op.version);
+          outcomes.push(r.outcome);
+          if (r.outcome === 'applied') changes.push(r);
+        }
         seqAfter = this.currentSeq();
       });
     } catch (e) {
-      throw indexError(e, `delete of document ${docId}`);
+      const first = ops[0]!;
+      throw indexError(e, ops.length === 1 ? `${first.kind} of document ${first.docId}` : `batch of ${ops.length} index operations`);
     }
-    if (outcome === 'applied') this.afterWrite(seqBefore, seqAfter, [], deleted);
-    return outcome;
+    this.afterWrite(seqBefore, seqAfter, changes);
+    return outcomes;
+  }
+
+  private replaceInTx(docId: string, version: number, points: ChunkPoint[]): { outcome: ApplyOutcome; upserts: MirrorRow[]; deletes: number[] } {
+    const s = this.stmts();
+    const cur = s.getVersion.get(docId) as { version: number | null; deleted: number } | undefined;
+    if (cur && cur.version !== null && cur.version > version) return { outcome: 'stale', upserts: [], deletes: [] };
+    const upserts: MirrorRow[] = [];
+    let added = 0;
+    const touched: number[] = [];
+    for (const p of points) {
+      const pl = p.payload;
+      const existing = s.findChunk.get(p.id) as { pk: number; text: string } | undefined;
+      let pk: number;
+      if (existing) {
+        pk = existing.pk;
+        s.updateChunk.run(docId, version, pl.chunk_index, pl.category, pl.author, pk);
+        if (existing.text !== pl.text) {
+          s.deleteFts.run(pk);
+          s.insertFts.run(pk, pl.text);
+        }
+      } else {
+        pk = (s.insertChunk.get(p.id, docId, version, pl.chunk_index, pl.category, pl.author) as { pk: number }).pk;
+        s.insertFts.run(pk, pl.text);
+        added++;
+      }
+      s.putPayload.run(pk, pl.content_hash, pl.source_ts, pl.embed_model, pl.title ?? null, pl.url ?? null, pl.text);
+      s.putVector.run(pk, toBlob(p.vector));
+      touched.push(pk);
+      upserts.push({ pk, docId, category: pl.category, author: pl.author, vector: p.vector });
+    }
+    const deleted = (s.deleteOthers.all(docId, JSON.stringify(points.map((p) => p.id))) as Array<{ pk: number }>).map((r) => r.pk);
+    for (const pk of deleted) {
+      this.deleteRest(pk);
+      touched.push(pk);
+    }
+    if (added !== deleted.length) s.bumpCount.run(added - deleted.length);
+    this.logAndPrune(touched);
+    s.putVersion.run(docId, version, 0, Date.now());
+    return { outcome: 'applied', upserts, deletes: deleted };
+  }
+
+  private deleteInTx(docId: string, version: number | null): { outcome: ApplyOutcome; upserts: MirrorRow[]; deletes: number[] } {
+    const s = this.stmts();
+    const cur = s.getVersion.get(docId) as { version: number | null; deleted: number } | undefined;
+    if (version !== null && cur && cur.version !== null && cur.version > version) return { outcome: 'stale', upserts: [], deletes: [] };
+    const deleted = (s.deleteAll.all(docId) as Array<{ pk: number }>).map((r) => r.pk);
+    for (const pk of deleted) this.deleteRest(pk);
+    if (deleted.length > 0) s.bumpCount.run(-deleted.length);
+    this.logAndPrune(deleted);
+    // an unconditional delete never lowers the fence: it keeps the newest version seen so far
+    const fence = version === null ? (cur?.version ?? null) : Math.max(version, cur?.version ?? version);
+    s.putVersion.run(docId, fence, 1, Date.now());
+    return { outcome: 'applied', upserts: [], deletes: deleted };
   }
 
   // ---- dense side ------------------------------------------------------------------------------

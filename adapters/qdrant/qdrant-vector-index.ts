@@ -2,7 +2,7 @@ import { QdrantClient, type Schemas } from '@qdrant/js-client-rest';
 import { v5 as uuidv5 } from 'uuid';
 import { TributaryError, findTributaryError } from '../../ports/errors.ts';
 import type {
-  ApplyOutcome, ChunkPayload, ChunkPoint, SearchFilter, SearchHit, SearchRequest, VectorIndex, VectorIndexCapabilities,
+  ApplyOutcome, ChunkPayload, ChunkPoint, IndexOperation, SearchFilter, SearchHit, SearchRequest, VectorIndex, VectorIndexCapabilities,
 } from '../../ports/vector-index.ts';
 import { documentSparseVector, querySparseVector } from './sparse.ts';
 
@@ -243,6 +243,23 @@ export class QdrantVectorIndex implements VectorIndex {
       if (p.payload.doc_version !== version) throw rejected(`point ${p.id}: payload.doc_version is not the replaced version ${version}`);
       if (typeof p.payload.text !== 'string') throw rejected(`point ${p.id}: payload.text must be a string`);
     }
+  }
+
+  /**
+   * Validates every operation first (an invalid batch writes nothing), then applies them in order,
+   * each upsert-then-delete with wait=true, so a crash mid-batch leaves a state that replay converges.
+   */
+  async applyBatch(ops: IndexOperation[]): Promise<ApplyOutcome[]> {
+    for (const op of ops) {
+      if (typeof op.docId !== 'string' || op.docId === '') throw rejected('docId must be a non-empty string');
+      this.checkVersion(op.version, op.kind === 'delete');
+      if (op.kind === 'replace') this.checkPoints(op.docId, op.version, op.points);
+    }
+    const out: ApplyOutcome[] = [];
+    for (const op of ops) {
+      out.push(op.kind === 'replace' ? await this.replaceDocument(op.docId, op.version, op.points) : await this.deleteDocument(op.docId, op.version));
+    }
+    return out;
   }
 
   async replaceDocument(docId: string, version: number, points: ChunkPoint[]): Promise<ApplyOutcome> {

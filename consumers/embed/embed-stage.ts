@@ -1,7 +1,7 @@
 import type { Embedder, EmbeddingCache } from '../../ports/embedder.ts';
 import { TributaryError, findTributaryError } from '../../ports/errors.ts';
 import type { LogRecord } from '../../ports/event-log.ts';
-import type { VectorIndex } from '../../ports/vector-index.ts';
+import type { ApplyOutcome, IndexOperation, VectorIndex } from '../../ports/vector-index.ts';
 import { cleanedDocumentSchema, type CleanedDocument } from '../../schemas/cleaned.ts';
 import { DOC_VERSION_HEADER } from '../../schemas/topics.ts';
 import { chunkDocument } from '../../streams/chunk/index.ts';
@@ -69,26 +69,40 @@ export class EmbedStage implements Stage {
     }
     const vectors = await this.embedAll(plans.flatMap((pl) => pl.keys.map((k, i) => [k, pl.chunks[i]!.text] as [string, string])), signal, plans, failures);
 
-    // apply to the index, one document at a time (each waits for the index's acknowledgement)
+    // apply to the index in one batch (one acknowledgement); if the batch is refused, fall back to
+    // one document at a time so a single bad document is dead-lettered and the rest still land
     const now = Date.now();
+    const ops: Array<{ p: Parsed; op: IndexOperation; chunks: number; sourceTsMs: number | null }> = [];
     for (const p of todo) {
-      try {
-        if (p.kind === 'delete') {
-          await this.o.index.deleteDocument(p.docId, p.version);
-          continue;
+      if (p.kind === 'delete') {
+        ops.push({ p, op: { kind: 'delete', docId: p.docId, version: p.version }, chunks: 0, sourceTsMs: null });
+        continue;
+      }
+      const plan = plans.find((pl) => pl.p === p);
+      if (!plan || plan.keys.some((k) => !vectors.has(k))) continue; // failed earlier (already reported)
+      const points = buildPoints(p.doc, plan.chunks, plan.keys.map((k) => vectors.get(k)!), this.o.embedder.id);
+      ops.push({ p, op: { kind: 'replace', docId: p.docId, version: p.version, points }, chunks: points.length, sourceTsMs: p.doc.sourceTsMs });
+    }
+    const record = (o: (typeof ops)[number], outcome: ApplyOutcome) => {
+      if (outcome !== 'applied' || o.sourceTsMs === null) return;
+      this.o.metrics.chunksIndexed.inc(o.chunks);
+      this.o.metrics.freshnessSeconds.observe(Math.max(0, now - o.sourceTsMs) / 1000);
+    };
+    try {
+      const outcomes = await this.o.index.applyBatch(ops.map((o) => o.op));
+      ops.forEach((o, i) => record(o, outcomes[i]!));
+    } catch (err) {
+      const te = findTributaryError(err);
+      if (!te || INFRA_CODES.has(te.code) || te.retryable) throw err;
+      for (const o of ops) {
+        try {
+          const [outcome] = await this.o.index.applyBatch([o.op]);
+          record(o, outcome!);
+        } catch (e) {
+          const t = findTributaryError(e);
+          if (!t || INFRA_CODES.has(t.code) || t.retryable) throw e;
+          failures.push(recordFailure(o.p.record, e));
         }
-        const plan = plans.find((pl) => pl.p === p);
-        if (!plan || plan.keys.some((k) => !vectors.has(k))) continue; // failed earlier (already reported)
-        const points = buildPoints(p.doc, plan.chunks, plan.keys.map((k) => vectors.get(k)!), this.o.embedder.id);
-        const outcome = await this.o.index.replaceDocument(p.docId, p.version, points);
-        if (outcome === 'applied') {
-          this.o.metrics.chunksIndexed.inc(points.length);
-          this.o.metrics.freshnessSeconds.observe(Math.max(0, now - p.doc.sourceTsMs) / 1000);
-        }
-      } catch (err) {
-        const te = findTributaryError(err);
-        if (te && INFRA_CODES.has(te.code)) throw err;
-        failures.push(recordFailure(p.record, err));
       }
     }
     return failures;

@@ -201,6 +201,41 @@ export function describeVectorIndexConformance(name: string, factory: () => Prom
       expect((await index.documentVersions([a])).get(a)).toEqual({ version: 2, deleted: false });
     });
 
+    it('applyBatch applies mixed operations in order, one outcome each, stale ones changing nothing', async () => {
+      const a = newDoc(); const b = newDoc(); const c = newDoc();
+      await put(c, 9, { texts: ['newer capybara text'] });
+      const outcomes = await index.applyBatch([
+        { kind: 'replace', docId: a, version: 1, points: points(a, 1, { texts: ['batch heron one', 'batch heron two'] }) },
+        { kind: 'replace', docId: b, version: 1, points: points(b, 1, { texts: ['batch lynx'] }) },
+        { kind: 'replace', docId: c, version: 3, points: points(c, 3, { texts: ['older capybara text'] }) },
+        { kind: 'replace', docId: a, version: 2, points: points(a, 2, { texts: ['batch heron rewritten'] }) },
+        { kind: 'delete', docId: b, version: 2 },
+      ]);
+      expect(outcomes).toEqual(['applied', 'applied', 'stale', 'applied', 'applied']);
+      expect((await chunksOf(a)).map((x) => x.payload.text)).toEqual(['batch heron rewritten']);
+      expect(await index.count({ docId: b })).toBe(0);
+      expect((await chunksOf(c)).map((x) => x.payload.text)).toEqual(['newer capybara text']);
+      expect(docIds(await index.search({ k: 5, text: 'heron' }))).toEqual([a]);
+      expect(await index.search({ k: 5, text: 'lynx' })).toEqual([]);
+      const versions = await index.documentVersions([a, b, c]);
+      expect(versions.get(a)).toEqual({ version: 2, deleted: false });
+      expect(versions.get(b)).toEqual({ version: 2, deleted: true });
+      expect(versions.get(c)).toEqual({ version: 9, deleted: false });
+      expect(await index.applyBatch([])).toEqual([]);
+    });
+
+    it('applyBatch with one invalid operation rejects the whole batch and writes nothing', async () => {
+      const a = newDoc(); const b = newDoc();
+      const bad = points(b, 1, { texts: ['wrong size'] });
+      bad[0]!.vector = new Float32Array(index.capabilities.dimension + 1);
+      await expect(index.applyBatch([
+        { kind: 'replace', docId: a, version: 1, points: points(a, 1, { texts: ['would be fine'] }) },
+        { kind: 'replace', docId: b, version: 1, points: bad },
+      ])).rejects.toMatchObject({ code: 'INDEX_REJECTED' });
+      expect(await index.count({ docId: a })).toBe(0);
+      expect((await index.documentVersions([a])).get(a)).toBeUndefined();
+    });
+
     it('an update with far fewer chunks leaves none of the old ones behind', async () => {
       const a = newDoc();
       const many = Array.from({ length: 300 }, (_, i) => `chunk ${i} of the long version`);
