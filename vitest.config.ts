@@ -1,11 +1,37 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/**
+ * Two projects: "core" (everything that needs no servers) and "kafka" (suites against a real Apache
+ * Kafka broker, started once by test/setup/kafka-global-setup.ts, or the cluster in KAFKA_BROKERS).
+ * `npm test` runs both; `npm run test:kafka` runs only the Kafka suites.
+ */
+const KAFKA_SUITES = ['test/kafka/**/*.test.ts', 'test/conformance/*.kafka.test.ts'];
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
     reporters: ['default'],
+    projects: [
+      {
+        test: {
+          name: 'core',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...KAFKA_SUITES],
+        },
+      },
+      {
+        test: {
+          name: 'kafka',
+          include: KAFKA_SUITES,
+          globalSetup: ['test/setup/kafka-global-setup.ts'],
+          // the suites share one broker and some of them run several processes: one file at a time
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
   },
 });

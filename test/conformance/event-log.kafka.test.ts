@@ -1,0 +1,38 @@
+import { pino } from 'pino';
+import { describe, it } from 'vitest';
+import { KafkaEventLog, parseBrokers } from '../../adapters/kafka/kafka-event-log.ts';
+import { describeEventLogConformance } from './event-log.conformance.ts';
+
+import { testBrokers } from '../setup/kafka-env.ts';
+
+const brokers = testBrokers();
+
+if (!brokers) {
+  describe.skip('EventLog conformance: kafka — no broker (see the kafka global setup notice)', () => { it('needs a broker', () => {}); });
+} else {
+  describeEventLogConformance('kafka (kafkajs, real broker)', async () => {
+    const logs: KafkaEventLog[] = [];
+    const open = () => {
+      const log = new KafkaEventLog({
+        brokers: parseBrokers(brokers),
+        clientId: 'tributary-conformance',
+        logger: pino({ level: 'silent' }),
+        maxRecordBytes: 64 * 1024,
+        replicationFactor: -1,
+        sessionTimeoutMs: 6_000,
+        rebalanceTimeoutMs: 10_000,
+        heartbeatIntervalMs: 300,
+        partitionConcurrency: 4,
+        fetchMaxWaitMs: 100,
+      });
+      logs.push(log);
+      return log;
+    };
+    const log = open();
+    return {
+      log,
+      reopen: async () => open(),
+      cleanup: async () => { for (const l of logs) await l.close(); },
+    };
+  });
+}
