@@ -95,9 +95,22 @@ export function colorStatus(status: string | null, style: Style): string {
   return s === 'OK' ? style.green(status) : s === 'WARN' ? style.yellow(status) : style.red(status);
 }
 
-export function renderLag(rows: LagRow[], style: Style, maxWidth?: number): string {
+const rowKey = (r: LagRow) => `${r.group}\u0000${r.topic}\u0000${r.partition}`;
+
+/**
+ * The lag table. With `previous` (the rows of the last refresh, `--watch`), each LAG cell that moved
+ * shows by how much: red ↑ when the group fell further behind, green ↓ when it caught up.
+ */
+export function renderLag(rows: LagRow[], style: Style, maxWidth?: number, options: { previous?: LagRow[] } = {}): string {
   if (rows.length === 0) return 'No consumer groups yet (nothing has been consumed).\n';
   const fmt = (n: number | null) => (n === null ? '-' : String(n));
+  const before = new Map((options.previous ?? []).map((r) => [rowKey(r), r.lag]));
+  const lagCell = (r: LagRow): string => {
+    const was = before.get(rowKey(r));
+    if (r.lag === null || was === undefined || was === null || was === r.lag) return fmt(r.lag);
+    const d = r.lag - was;
+    return `${r.lag} ${d > 0 ? style.red(`↑${d}`) : style.green(`↓${-d}`)}`;
+  };
   const secs = (n: number | null) => (n === null ? '-' : n < 10 ? n.toFixed(2) : n.toFixed(0));
   // seconds and status columns only when the server reports them
   const withSeconds = rows.some((r) => r.lagSeconds !== null);
@@ -111,7 +124,7 @@ export function renderLag(rows: LagRow[], style: Style, maxWidth?: number): stri
   const table = renderTable(
     columns,
     rows.map((r) => [
-      r.group, r.topic, String(r.partition), fmt(r.committed), fmt(r.end), fmt(r.lag),
+      r.group, r.topic, String(r.partition), fmt(r.committed), fmt(r.end), lagCell(r),
       ...(withSeconds ? [secs(r.lagSeconds)] : []),
       ...(withStatus ? [colorStatus(r.status, style)] : []),
     ]),

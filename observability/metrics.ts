@@ -12,6 +12,9 @@ export const MetricNames = {
   embedCacheMisses: 'tributary_embed_cache_misses_total',
   embedSeconds: 'tributary_embed_seconds',
   consumerLag: 'tributary_consumer_lag',
+  consumerLagSeconds: 'tributary_consumer_lag_seconds',
+  consumerLagStatus: 'tributary_consumer_lag_status',
+  consumerGroupStatus: 'tributary_consumer_group_status',
   consumerRunning: 'tributary_consumer_running',
   httpRequests: 'tributary_http_requests_total',
   searchSeconds: 'tributary_search_seconds',
@@ -25,6 +28,8 @@ export const LogEvents = {
   stageInfraError: 'stage.infra_error',
   consumerStarted: 'consumer.started',
   consumerStopped: 'consumer.stopped',
+  lagStatusChanged: 'lag.status_changed',
+  lagMonitorFailed: 'lag.monitor_failed',
   systemReady: 'system.ready',
   systemStopping: 'system.stopping',
 } as const;
@@ -41,6 +46,9 @@ export class Metrics {
   readonly embedCacheMisses = new Counter({ name: MetricNames.embedCacheMisses, help: 'Embedding cache misses', registers: [this.registry] });
   readonly embedSeconds = new Histogram({ name: MetricNames.embedSeconds, help: 'Embedder call time', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
   readonly consumerLag = new Gauge({ name: MetricNames.consumerLag, help: 'Consumer lag in records', labelNames: ['group', 'topic', 'partition'], registers: [this.registry] });
+  readonly consumerLagSeconds = new Gauge({ name: MetricNames.consumerLagSeconds, help: 'Age of the next unconsumed record (0 when caught up)', labelNames: ['group', 'topic', 'partition'], registers: [this.registry] });
+  readonly consumerLagStatus = new Gauge({ name: MetricNames.consumerLagStatus, help: 'Lag status by Burrow\'s rules: 0 OK, 1 WARN, 2 REWIND, 3 STALL, 4 STOP', labelNames: ['group', 'topic', 'partition'], registers: [this.registry] });
+  readonly consumerGroupStatus = new Gauge({ name: MetricNames.consumerGroupStatus, help: 'Worst partition lag status of the group: 0 OK, 1 WARN, 2 REWIND, 3 STALL, 4 STOP', labelNames: ['group'], registers: [this.registry] });
   readonly consumerRunning = new Gauge({ name: MetricNames.consumerRunning, help: '1 if the consumer is running', labelNames: ['consumer'], registers: [this.registry] });
   readonly httpRequests = new Counter({ name: MetricNames.httpRequests, help: 'HTTP requests', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
   readonly searchSeconds = new Histogram({ name: MetricNames.searchSeconds, help: 'Search latency', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [this.registry] });

@@ -4,6 +4,7 @@ import type { DocumentStore } from '../ports/document-store.ts';
 import type { Embedder, EmbeddingCache } from '../ports/embedder.ts';
 import type { EventLog } from '../ports/event-log.ts';
 import type { Llm } from '../ports/llm.ts';
+import type { ValueCodec } from '../ports/value-codec.ts';
 import type { VectorIndex } from '../ports/vector-index.ts';
 import { CDC_TOPIC, Groups, Topics, WAREHOUSE_COLLECTION, WAREHOUSE_DB, topicSpecs } from '../schemas/topics.ts';
 import { Metrics } from '../observability/metrics.ts';
@@ -15,8 +16,10 @@ import { createEmbeddedVectorIndex } from '../adapters/embedded-index/index.ts';
 import { StageConsumer } from '../consumers/runtime/stage-consumer.ts';
 import { CleanStage } from '../consumers/clean/clean-stage.ts';
 import { EmbedStage } from '../consumers/embed/embed-stage.ts';
+import { LagMonitor } from '../consumers/lag-monitor/lag-monitor.ts';
 import type { Config } from './config.ts';
 import { createEmbedder, createLlm } from './models.ts';
+import { createValueCodec } from './schema-registry.ts';
 
 /**
  * The composition root's building block: the only place that picks adapters.
@@ -33,6 +36,10 @@ export interface System {
   readonly cache: EmbeddingCache;
   readonly llm: Llm | null;
   readonly consumers: StageConsumer[];
+  /** Values of the topics that have a schema: Schema Registry wire format when SCHEMA_REGISTRY_URL is set, else JSON. */
+  readonly codec: ValueCodec;
+  /** Burrow-style lag evaluation, started with the consumers; null when consumers are off. */
+  readonly lagMonitor: LagMonitor | null;
   /** Starts every consumer (idempotent). */
   start(): Promise<void>;
   /** Drains consumers (in-flight batches finish and commit), then closes storage. */
@@ -43,6 +50,8 @@ export interface CreateSystemOptions {
   logger?: Logger;
   /** Build parts but don't create consumers (tools that only read: CLI, tests). */
   consumers?: boolean;
+  /** Lag monitor cadence (default every 5 s, window of 10), or false for none. */
+  lagMonitor?: false | { intervalMs?: number; windowSize?: number };
 }
 
 export async function createSystem(config: Config, opts: CreateSystemOptions = {}): Promise<System> {
@@ -87,13 +96,21 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
       topics: [Topics.cleaned],
     }));
   }
+  const codec = createValueCodec(config);
+  const lagMonitor = opts.consumers !== false && opts.lagMonitor !== false
+    ? new LagMonitor({
+      log, codec, metrics, logger, ...(opts.lagMonitor ?? {}),
+      expected: [{ group: Groups.clean, topics: [CDC_TOPIC] }, { group: Groups.embed, topics: [Topics.cleaned] }],
+    })
+    : null;
 
   let maintenance: NodeJS.Timeout | null = null;
   let closed = false;
   return {
-    config, logger, metrics, log, store, index, embedder, cache, llm, consumers,
+    config, logger, metrics, log, store, index, embedder, cache, llm, consumers, codec, lagMonitor,
     async start() {
       for (const c of consumers) c.start();
+      lagMonitor?.start();
       if (!maintenance) {
         maintenance = setInterval(() => {
           try { log.maintain(); cache.prune(); } catch (e) { logger.warn({ event: 'maintenance.failed', err: (e as Error).message }); }
@@ -105,11 +122,12 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
       if (closed) return;
       closed = true;
       if (maintenance) clearInterval(maintenance);
-      await Promise.all(consumers.map((c) => c.stop()));
+      await Promise.all([...consumers.map((c) => c.stop()), lagMonitor?.stop()]);
       await log.close();
       await index.close();
       await embedder.close();
       await cache.close();
+      await codec.close();
       mainDb.close();
       cacheDb.close();
     },

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { System } from '../../wiring/system.ts';
 import { consumerLag } from '../services/lag.ts';
+import { LAG_STATUS_VALUE } from '../../streams/lag/index.ts';
 
 /** Counts every response by route, method and status; serves Prometheus text at GET /metrics. */
 export function registerMetrics(app: FastifyInstance, system: System): void {
@@ -11,7 +12,13 @@ export function registerMetrics(app: FastifyInstance, system: System): void {
   app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (consumer lag is refreshed on every scrape)' } }, async (_request, reply) => {
     const rows = await consumerLag(system);
     metrics.consumerLag.reset();
-    for (const r of rows) metrics.consumerLag.set({ group: r.group, topic: r.topic, partition: String(r.partition) }, r.lag);
+    for (const r of rows) {
+      const labels = { group: r.group, topic: r.topic, partition: String(r.partition) };
+      metrics.consumerLag.set(labels, r.lag);
+      // seconds and status from the lag monitor's last evaluation (this process's, or the one it published)
+      if (r.lagSeconds !== null) metrics.consumerLagSeconds.set(labels, r.lagSeconds);
+      if (r.status !== null) metrics.consumerLagStatus.set(labels, LAG_STATUS_VALUE[r.status]);
+    }
     for (const c of system.consumers) metrics.consumerRunning.set({ consumer: c.name }, c.running ? 1 : 0);
     const text = await metrics.registry.metrics();
     return reply.header('content-type', metrics.registry.contentType).send(text);

@@ -4,6 +4,7 @@ import type { System } from '../../wiring/system.ts';
 import { commonErrorResponses } from '../errors.ts';
 import { listDlq, replayDlq } from '../services/dlq.ts';
 import { consumerLag } from '../services/lag.ts';
+import { lagStatusSchema } from '../../schemas/lag-status.ts';
 
 const stageSchema = z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, 'stage names are letters, digits, ".", "_" or "-"');
 
@@ -28,11 +29,16 @@ export const opsRoutes: FastifyPluginAsyncZod<{ system: System }> = async (app, 
   app.get('/v1/ops/lag', {
     schema: {
       tags: ['ops'],
-      summary: 'Consumer lag per group, topic and partition (high watermark − committed offset)',
+      summary: 'Consumer lag per group, topic and partition (high watermark − committed offset), in records and seconds, with Burrow status',
+      description: 'Offsets are read fresh. `lagSeconds` (age of the next unconsumed record; 0 when caught up) and `status` '
+        + '(OK, WARN, REWIND, STALL, STOP by Burrow\'s rules over a sliding window) come from the lag monitor\'s last evaluation, '
+        + 'at most one monitor interval old; both are null while no evaluation is at hand.',
       response: {
         200: z.object({
           groups: z.array(z.object({
             group: z.string(), topic: z.string(), partition: z.number().int(), committed: z.number().int(), end: z.number().int(), lag: z.number().int(),
+            lagSeconds: z.number().nonnegative().nullable(),
+            status: lagStatusSchema.nullable(),
           })),
         }),
       },

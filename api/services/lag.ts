@@ -1,10 +1,15 @@
 import type { PartitionOffsets } from '../../ports/event-log.ts';
+import { readLatestLagReport, type LagReport } from '../../consumers/lag-monitor/index.ts';
+import type { LagStatus } from '../../streams/lag/index.ts';
 import { CDC_TOPIC, Groups, Topics } from '../../schemas/topics.ts';
 import type { System } from '../../wiring/system.ts';
 
 /**
  * Consumer lag per group, topic and partition: the high watermark minus the committed offset.
  * A partition a group has not committed on counts from 0.
+ * Cheap on purpose: committed and end offsets are read fresh (two log calls per topic); lag in
+ * seconds and the status come from the lag monitor's last evaluation (in this process, else the
+ * tail of tributary.ops.lag), never from reading records per request.
  */
 
 /**
@@ -23,10 +28,28 @@ export interface LagRow {
   committed: number;
   end: number;
   lag: number;
+  /** Age of the next unconsumed record, from the monitor's last evaluation; 0 when caught up; null when no evaluation is at hand. */
+  lagSeconds: number | null;
+  /** Burrow status from the monitor's last evaluation; null when none is at hand (monitor not running, or the group not monitored). */
+  status: LagStatus | null;
 }
 
-export async function consumerLag(system: Pick<System, 'log' | 'consumers'>): Promise<LagRow[]> {
-  const committedRows = await system.log.groupOffsets();
+type LagSystem = Pick<System, 'log' | 'consumers'> & Partial<Pick<System, 'lagMonitor' | 'codec'>>;
+
+/** The monitor's last evaluation: in this process if it runs here, else what it published. */
+async function latestEvaluation(system: LagSystem): Promise<LagReport | null> {
+  const inProcess = system.lagMonitor?.latest();
+  if (inProcess) return inProcess;
+  if (!system.codec) return null;
+  try {
+    return await readLatestLagReport(system.log, system.codec);
+  } catch {
+    return null;
+  }
+}
+
+export async function consumerLag(system: LagSystem): Promise<LagRow[]> {
+  const [committedRows, evaluation] = await Promise.all([system.log.groupOffsets(), latestEvaluation(system)]);
   const committed = new Map<string, number>();
   const topicsOf = new Map<string, Set<string>>();
   const want = (group: string, topic: string) => {
@@ -40,6 +63,11 @@ export async function consumerLag(system: Pick<System, 'log' | 'consumers'>): Pr
   }
   for (const c of system.consumers) for (const t of CONSUMER_TOPICS[c.status.group] ?? []) want(c.status.group, t);
 
+  const evaluated = new Map<string, { lagSeconds: number; status: LagStatus }>();
+  for (const g of evaluation?.groups ?? []) {
+    for (const p of g.partitions) evaluated.set(`${g.group}\u0000${p.topic}\u0000${p.partition}`, { lagSeconds: p.lagSeconds, status: p.status });
+  }
+
   const ends = new Map<string, PartitionOffsets[]>();
   for (const topic of new Set([...topicsOf.values()].flatMap((s) => [...s]))) {
     ends.set(topic, await system.log.offsets(topic));
@@ -48,8 +76,13 @@ export async function consumerLag(system: Pick<System, 'log' | 'consumers'>): Pr
   for (const [group, topics] of topicsOf) {
     for (const topic of topics) {
       for (const p of ends.get(topic) ?? []) {
-        const c = committed.get(`${group}\u0000${topic}\u0000${p.partition}`) ?? 0;
-        rows.push({ group, topic, partition: p.partition, committed: c, end: p.end, lag: Math.max(0, p.end - c) });
+        const key = `${group}\u0000${topic}\u0000${p.partition}`;
+        const c = committed.get(key) ?? 0;
+        const lag = Math.max(0, p.end - c);
+        const ev = evaluated.get(key);
+        // caught up now: nothing is waiting, whatever the last evaluation measured
+        const lagSeconds = ev === undefined ? null : lag === 0 ? 0 : ev.lagSeconds;
+        rows.push({ group, topic, partition: p.partition, committed: c, end: p.end, lag, lagSeconds, status: ev?.status ?? null });
       }
     }
   }

@@ -3,7 +3,7 @@ import type { ParsedArgs } from '../args.ts';
 import { clientFor, jsonOption, printJson, serverOption, urlEnv, type Command, type CommandContext } from '../command.ts';
 import { ExitCodes, findCliError } from '../errors.ts';
 import { styleFor } from '../format.ts';
-import { normalizeLag, renderLag } from '../lag-table.ts';
+import { normalizeLag, renderLag, type LagRow } from '../lag-table.ts';
 import { abortableSleep } from '../upload.ts';
 
 export const lag: Command = {
@@ -39,23 +39,38 @@ export const lag: Command = {
       return ExitCodes.ok;
     }
     const s = styleFor(ctx.stdout, ctx.env);
-    const tty = ctx.stdout.isTTY === true;
-    while (!ctx.signal.aborted) {
-      let text: string;
-      try {
-        const body = await fetchLag();
-        text = args.flag('json') ? JSON.stringify(body) + '\n' : renderLag(normalizeLag(body), s, width);
-      } catch (e) {
-        if (ctx.signal.aborted) break;
-        const cli = findCliError(e);
-        if (!cli) throw e;
-        // keep watching through restarts: show the error in place of the table
-        text = s.red(cli.message) + '\n';
+    const json = args.flag('json');
+    // on a terminal, redraw in place: cursor home, each line cleared to its end, the rest of the
+    // screen cleared below; no full-screen clear per frame, so no flicker. Cursor hidden meanwhile.
+    const redraw = ctx.stdout.isTTY === true && !json;
+    if (redraw) ctx.stdout.write('\x1b[?25l\x1b[2J');
+    let previous: LagRow[] | undefined;
+    try {
+      while (!ctx.signal.aborted) {
+        let text: string;
+        try {
+          const body = await fetchLag();
+          if (json) text = JSON.stringify(body) + '\n';
+          else {
+            const rows = normalizeLag(body);
+            text = renderLag(rows, s, width, previous ? { previous } : {});
+            previous = rows;
+          }
+        } catch (e) {
+          if (ctx.signal.aborted) break;
+          const cli = findCliError(e);
+          if (!cli) throw e;
+          // keep watching through restarts: show the error in place of the table
+          text = s.red(cli.message) + '\n';
+        }
+        const header = s.dim(`${client.baseUrl}  ${new Date().toLocaleTimeString()}  every ${interval} ms — Ctrl-C to stop`);
+        if (json) ctx.stdout.write(text);
+        else if (redraw) ctx.stdout.write('\x1b[H' + (header + '\n\n' + text).replace(/\n/g, '\x1b[K\n') + '\x1b[J');
+        else ctx.stdout.write('\n' + header + '\n\n' + text);
+        try { await abortableSleep(interval, ctx.signal); } catch { break; }
       }
-      const header = s.dim(`${client.baseUrl}  ${new Date().toLocaleTimeString()}  every ${interval} ms — Ctrl-C to stop`);
-      if (args.flag('json')) ctx.stdout.write(text);
-      else ctx.stdout.write((tty ? '\x1b[H\x1b[2J' : '\n') + header + '\n\n' + text);
-      try { await abortableSleep(interval, ctx.signal); } catch { break; }
+    } finally {
+      if (redraw) ctx.stdout.write('\x1b[?25h');
     }
     return ExitCodes.ok;
   },

@@ -1,10 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { toDlqRecord } from '../../consumers/runtime/dlq.ts';
 import type { LogRecord } from '../../ports/event-log.ts';
+import type { GroupLagStatus } from '../../schemas/lag-status.ts';
 import { CDC_TOPIC, DlqHeaders, Groups, Topics } from '../../schemas/topics.ts';
 import { startApiHarness, waitFor, type ApiHarness } from '../helpers/api-system.ts';
 
-type LagRow = { group: string; topic: string; partition: number; committed: number; end: number; lag: number };
+type LagRow = { group: string; topic: string; partition: number; committed: number; end: number; lag: number; lagSeconds: number | null; status: string | null };
 type DlqEntry = { offset: number; stage: string; code: string; sourceTopic: string; sourceOffset: number; key: string | null; valuePreview: string | null; pending: boolean; firstSeenMs: number };
 type ErrorBody = { error: { code: string; details?: Array<{ path: string; message: string }> } };
 
@@ -29,7 +30,11 @@ describe('ops API', () => {
     const clean = before.filter((r) => r.group === Groups.clean);
     expect(clean.map((r) => r.partition).sort()).toEqual(ends.map((p) => p.partition).sort());
     for (const r of clean) {
-      expect(r).toEqual({ group: Groups.clean, topic: CDC_TOPIC, partition: r.partition, committed: 0, end: ends.find((p) => p.partition === r.partition)!.end, lag: ends.find((p) => p.partition === r.partition)!.end });
+      // no evaluation yet (the lag monitor starts with the consumers): seconds and status unknown
+      expect(r).toEqual({
+        group: Groups.clean, topic: CDC_TOPIC, partition: r.partition, committed: 0, end: ends.find((p) => p.partition === r.partition)!.end,
+        lag: ends.find((p) => p.partition === r.partition)!.end, lagSeconds: null, status: null,
+      });
     }
     expect(before.filter((r) => r.group === Groups.embed).every((r) => r.topic === Topics.cleaned && r.committed === 0)).toBe(true);
 
@@ -40,6 +45,47 @@ describe('ops API', () => {
       return mine.length > 0 && mine.every((r) => r.lag === 0) && mine.some((r) => r.group === Groups.embed && r.end > 0) ? rows : null;
     });
     expect(after.filter((r) => r.group === Groups.clean).reduce((n, r) => n + r.committed, 0)).toBe(5);
+  });
+
+  it('adds lag in seconds and the Burrow status from the lag monitor, and exports them to Prometheus', async () => {
+    await h.app.inject({ method: 'POST', url: '/v1/content', payload: { category: 'post', author: 'a', content: 'one post' } });
+    // the monitor evaluates before any consumer ran: the record waits, its age is measured
+    await h.system.lagMonitor!.tick();
+    const waiting = (await lag()).filter((r) => r.group === Groups.clean && r.lag > 0);
+    expect(waiting).toHaveLength(1);
+    expect(waiting[0]!.status).toBe('OK'); // one snapshot: too early to judge a trend, and no commit to call stopped
+    expect(waiting[0]!.lagSeconds).toBeGreaterThanOrEqual(0);
+    expect(waiting[0]!.lagSeconds).toBeLessThan(30);
+
+    await h.system.start();
+    await waitFor('the pipeline to catch up', async () => {
+      const rows = (await lag()).filter((r) => r.group === Groups.clean || r.group === Groups.embed);
+      return rows.every((r) => r.lag === 0) && rows.some((r) => r.group === Groups.embed && r.end > 0);
+    });
+    await h.system.lagMonitor!.tick();
+    const rows = (await lag()).filter((r) => r.group === Groups.clean || r.group === Groups.embed);
+    for (const r of rows) expect(r).toMatchObject({ lag: 0, lagSeconds: 0, status: 'OK' });
+
+    const metrics = await h.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.body).toMatch(/tributary_consumer_lag_status\{group="clean",topic="tributary\.cdc\.tributary\.documents",partition="\d+"\} 0/);
+    expect(metrics.body).toMatch(/tributary_consumer_lag_seconds\{group="embed",topic="tributary\.content\.cleaned",partition="\d+"\} 0/);
+    expect(metrics.body).toMatch(/tributary_consumer_group_status\{group="embed"\} 0/);
+  });
+
+  it('serves the status another process published on tributary.ops.lag when no monitor runs here', async () => {
+    const published: GroupLagStatus = {
+      group: 'elsewhere', status: 'STALL', evaluatedAtMs: Date.now(), totalLag: 3, maxLagSeconds: 12.5, intervalMs: 5000, windowSize: 10,
+      partitions: [{ topic: 'test.elsewhere', partition: 0, committed: 1, end: 4, lag: 3, lagSeconds: 12.5, status: 'STALL', reason: 'stuck', complete: 1 }],
+    };
+    await h.system.log.append(Topics.opsLag, [{ key: 'elsewhere', value: await h.system.codec.encode(Topics.opsLag, published) }]);
+    await h.system.log.ensureTopics([{ name: 'test.elsewhere', partitions: 1, compacted: false, retentionMs: -1 }]);
+    await h.system.log.append('test.elsewhere', [1, 2, 3, 4].map((i) => ({ key: `k${i}`, value: Buffer.from('{}') })));
+    await h.system.log.commit('elsewhere', 'test.elsewhere', 0, 1);
+    const row = (await lag()).find((r) => r.group === 'elsewhere')!;
+    expect(row).toMatchObject({ committed: 1, end: 4, lag: 3, lagSeconds: 12.5, status: 'STALL' });
+    // once caught up, nothing waits: 0 s, whatever the last evaluation said
+    await h.system.log.commit('elsewhere', 'test.elsewhere', 0, 4);
+    expect((await lag()).find((r) => r.group === 'elsewhere')).toMatchObject({ lag: 0, lagSeconds: 0, status: 'STALL' });
   });
 
   async function deadLetter(stage: string, value: string, key: string, firstSeenMs = Date.now()): Promise<void> {
