@@ -1,5 +1,6 @@
-import { TributaryError } from '../../ports/errors.ts';
+import { TributaryError, findTributaryError } from '../../ports/errors.ts';
 import type { EventLog, LogRecord, ProducerRecord } from '../../ports/event-log.ts';
+import type { ValueCodec } from '../../ports/value-codec.ts';
 import { parseChangeRecord } from '../../schemas/change-event.ts';
 import { DOC_VERSION_HEADER, SOURCE_TS_HEADER, Topics } from '../../schemas/topics.ts';
 import { cleanDocument } from '../../streams/clean/index.ts';
@@ -13,10 +14,13 @@ export class CleanStage implements Stage {
   readonly name = 'clean';
   private readonly log: EventLog;
   private readonly outputTopic: string;
+  private readonly codec: ValueCodec | null;
 
-  constructor(opts: { log: EventLog; outputTopic?: string }) {
+  /** `codec`: how cleaned documents are written (Schema Registry wire format or JSON); without one, plain JSON. */
+  constructor(opts: { log: EventLog; outputTopic?: string; codec?: ValueCodec }) {
     this.log = opts.log;
     this.outputTopic = opts.outputTopic ?? Topics.cleaned;
+    this.codec = opts.codec ?? null;
   }
 
   async process(records: LogRecord[]): Promise<RecordFailure[]> {
@@ -36,12 +40,14 @@ export class CleanStage implements Stage {
           continue;
         }
         const cleaned = cleanDocument(change.document, { version: change.version, sourceTsMs: change.sourceTsMs, nowMs: Date.now() });
-        const value = Buffer.from(JSON.stringify(cleaned));
+        const value = this.codec ? await this.codec.encode(Topics.cleaned, cleaned) : Buffer.from(JSON.stringify(cleaned));
         if (value.byteLength > this.log.capabilities.maxRecordBytes) {
           throw new TributaryError('OVERSIZE_RECORD', `cleaned document ${change.docId} is ${value.byteLength} bytes, over the ${this.log.capabilities.maxRecordBytes}-byte record limit`);
         }
         out.push({ key: change.docId, value, headers: { ...baseHeaders, [DOC_VERSION_HEADER]: String(change.version), [SOURCE_TS_HEADER]: String(change.sourceTsMs) } });
       } catch (err) {
+        // a registry outage (or a schema not applied yet) is no fault of the record: retry the batch
+        if (findTributaryError(err)?.code === 'SCHEMA_REGISTRY_UNAVAILABLE') throw err;
         failures.push(recordFailure(rec, err));
       }
     }

@@ -1,9 +1,10 @@
 import type { Embedder, EmbeddingCache } from '../../ports/embedder.ts';
 import { TributaryError, findTributaryError } from '../../ports/errors.ts';
 import type { LogRecord } from '../../ports/event-log.ts';
+import type { ValueCodec } from '../../ports/value-codec.ts';
 import type { ApplyOutcome, IndexOperation, VectorIndex } from '../../ports/vector-index.ts';
 import { cleanedDocumentSchema, type CleanedDocument } from '../../schemas/cleaned.ts';
-import { DOC_VERSION_HEADER } from '../../schemas/topics.ts';
+import { DOC_VERSION_HEADER, Topics } from '../../schemas/topics.ts';
 import { chunkDocument } from '../../streams/chunk/index.ts';
 import { buildPoints, embeddingCacheKey, latestPerDocument } from '../../streams/embed/points.ts';
 import type { Metrics } from '../../observability/metrics.ts';
@@ -16,7 +17,7 @@ type Parsed =
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Records whose failure would equally hit every other record: retried as a batch, never dead-lettered. */
-const INFRA_CODES = new Set(['EMBEDDER_UNAVAILABLE', 'EMBEDDER_RATE_LIMITED', 'INDEX_UNAVAILABLE', 'TIMEOUT', 'LOG_UNAVAILABLE', 'STORE_UNAVAILABLE']);
+const INFRA_CODES = new Set(['EMBEDDER_UNAVAILABLE', 'EMBEDDER_RATE_LIMITED', 'INDEX_UNAVAILABLE', 'TIMEOUT', 'LOG_UNAVAILABLE', 'STORE_UNAVAILABLE', 'SCHEMA_REGISTRY_UNAVAILABLE']);
 
 export interface EmbedStageOptions {
   embedder: Embedder;
@@ -24,6 +25,8 @@ export interface EmbedStageOptions {
   index: VectorIndex;
   metrics: Metrics;
   chunking: { maxTokens: number; overlapTokens: number };
+  /** How cleaned documents are read (Schema Registry wire format or JSON); without one, plain JSON. */
+  codec?: ValueCodec;
 }
 
 /**
@@ -44,8 +47,10 @@ export class EmbedStage implements Stage {
     const parsed: Parsed[] = [];
     for (const rec of records) {
       try {
-        parsed.push(this.parse(rec));
+        parsed.push(await this.parse(rec));
       } catch (err) {
+        const te = findTributaryError(err);
+        if (te && INFRA_CODES.has(te.code)) throw err;
         failures.push(recordFailure(rec, err));
       }
     }
@@ -108,13 +113,18 @@ export class EmbedStage implements Stage {
     return failures;
   }
 
-  private parse(rec: LogRecord): Parsed {
+  private async parse(rec: LogRecord): Promise<Parsed> {
     const docId = rec.key;
     if (!docId) throw new TributaryError('MALFORMED_EVENT', 'cleaned record has no key (document id)');
     const vh = rec.headers[DOC_VERSION_HEADER];
     if (rec.value === null) {
       const version = vh !== undefined && /^\d+$/.test(vh) ? Number(vh) : null;
       return { kind: 'delete', docId, version, offset: rec.offset, record: rec };
+    }
+    if (this.o.codec) {
+      const doc = await this.o.codec.decode(Topics.cleaned, rec.value);
+      if (doc.docId !== docId) throw new TributaryError('SCHEMA_VIOLATION', `cleaned record key ${docId} does not match docId ${doc.docId}`);
+      return { kind: 'upsert', docId, version: doc.version, offset: rec.offset, record: rec, doc };
     }
     let json: unknown;
     try {
