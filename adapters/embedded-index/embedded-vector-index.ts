@@ -5,6 +5,7 @@ import { TributaryError, findTributaryError } from '../../ports/errors.ts';
 import type {
   ApplyOutcome, ChunkPayload, IndexOperation, ChunkPoint, SearchFilter, SearchHit, SearchRequest, VectorIndex, VectorIndexCapabilities,
 } from '../../ports/vector-index.ts';
+import { MAX_POINTS_PER_DOCUMENT, validateIndexOperations } from '../shared/index-operations.ts';
 import { transaction } from '../sqlite/open-database.ts';
 import { DenseMirror, type MirrorRow } from './dense-mirror.ts';
 import { checkFilter, filterCanMatch, filterSql } from './filter-sql.ts';
@@ -50,7 +51,6 @@ export interface EmbeddedVectorIndexOptions {
 /** RRF constant (Cormack et al.; also Qdrant's default). */
 const RRF_K = 60;
 /** Largest document (in chunk points) one replace may carry. */
-const MAX_POINTS_PER_DOCUMENT = 65_536;
 /** Change-log entries kept for readers in other connections; one that falls further behind rebuilds. */
 const CHANGE_LOG_KEEP = 200_000;
 /** The log is pruned about once per this many entries. */
@@ -280,37 +280,6 @@ export class EmbeddedVectorIndex implements VectorIndex {
 
   // ---- writes ----------------------------------------------------------------------------------
 
-  private checkVersion(version: unknown, allowNull: boolean): void {
-    if (version === null && allowNull) return;
-    if (typeof version !== 'number' || !Number.isFinite(version) || version < 0) {
-      throw rejected(`version must be a finite non-negative number${allowNull ? ' or null' : ''}, got ${String(version)}`);
-    }
-  }
-
-  private checkPoints(docId: string, version: number, points: ChunkPoint[]): void {
-    if (!Array.isArray(points)) throw rejected('points must be an array');
-    if (points.length > MAX_POINTS_PER_DOCUMENT) throw rejected(`document ${docId} has ${points.length} chunks; at most ${MAX_POINTS_PER_DOCUMENT} per document`);
-    const ids = new Set<string>();
-    for (const p of points) {
-      if (typeof p?.id !== 'string' || p.id === '') throw rejected(`a point of ${docId} has no id`);
-      if (ids.has(p.id)) throw rejected(`point ${p.id} appears twice in document ${docId}`);
-      ids.add(p.id);
-      if (!(p.vector instanceof Float32Array)) throw rejected(`point ${p.id}: vector must be a Float32Array`);
-      if (p.vector.length !== this.opts.dimension) {
-        throw rejected(`point ${p.id}: vector has ${p.vector.length} dimensions, the index holds ${this.opts.dimension}`);
-      }
-      for (let i = 0; i < p.vector.length; i++) {
-        if (!Number.isFinite(p.vector[i]!)) throw rejected(`point ${p.id}: vector has a non-finite value at ${i}`);
-      }
-      const pl = p.payload;
-      if (!pl || typeof pl.text !== 'string') throw rejected(`point ${p.id}: payload.text must be a string`);
-      if (pl.doc_id !== docId) throw rejected(`point ${p.id}: payload.doc_id ${pl.doc_id} is not the replaced document ${docId}`);
-      if (pl.doc_version !== version) throw rejected(`point ${p.id}: payload.doc_version ${pl.doc_version} is not the replaced version ${version}`);
-      if (typeof pl.category !== 'string' || typeof pl.author !== 'string') throw rejected(`point ${p.id}: payload.category and payload.author must be strings`);
-      if (!Number.isInteger(pl.chunk_index)) throw rejected(`point ${p.id}: payload.chunk_index must be an integer`);
-    }
-  }
-
   private currentSeq(): number {
     return (this.stmts().maxSeq.get() as { seq: number } | undefined)?.seq ?? 0;
   }
@@ -363,15 +332,7 @@ export class EmbeddedVectorIndex implements VectorIndex {
 
   /** Every operation of the batch in ONE transaction (one fsync), applied in order. */
   async applyBatch(ops: IndexOperation[]): Promise<ApplyOutcome[]> {
-    for (const op of ops) {
-      if (typeof op.docId !== 'string' || op.docId === '') throw rejected('docId must be a non-empty string');
-      if (op.kind === 'replace') {
-        this.checkVersion(op.version, false);
-        this.checkPoints(op.docId, op.version, op.points);
-      } else {
-        this.checkVersion(op.version, true);
-      }
-    }
+    validateIndexOperations(ops, this.opts.dimension, 'embedded index');
     if (ops.length === 0) return [];
     const db = this.conn();
     const outcomes: ApplyOutcome[] = [];

@@ -4,6 +4,7 @@ import { TributaryError, findTributaryError } from '../../ports/errors.ts';
 import type {
   ApplyOutcome, ChunkPayload, ChunkPoint, IndexOperation, SearchFilter, SearchHit, SearchRequest, VectorIndex, VectorIndexCapabilities,
 } from '../../ports/vector-index.ts';
+import { MAX_POINTS_PER_DOCUMENT, validateIndexOperations } from '../shared/index-operations.ts';
 import { documentSparseVector, querySparseVector } from './sparse.ts';
 
 /**
@@ -44,7 +45,6 @@ const DENSE = 'dense';
 const SPARSE = 'sparse';
 const RRF_K = 60;
 const MAX_K = 10_000;
-const MAX_POINTS_PER_DOCUMENT = 65_536;
 const SCROLL_PAGE = 256;
 /** Fixed namespace for version-record point ids: changing it would orphan every record. */
 const VERSION_NAMESPACE = '4a0f3c2e-9d1b-5e7a-8c6f-2b3d4e5f6a7b';
@@ -220,41 +220,12 @@ export class QdrantVectorIndex implements VectorIndex {
     });
   }
 
-  private checkVersion(version: unknown, allowNull: boolean): void {
-    if (version === null && allowNull) return;
-    if (typeof version !== 'number' || !Number.isFinite(version) || version < 0) {
-      throw rejected(`version must be a finite non-negative number${allowNull ? ' or null' : ''}, got ${String(version)}`);
-    }
-  }
-
-  private checkPoints(docId: string, version: number, points: ChunkPoint[]): void {
-    if (!Array.isArray(points)) throw rejected('points must be an array');
-    if (points.length > MAX_POINTS_PER_DOCUMENT) throw rejected(`document ${docId} has ${points.length} chunks; at most ${MAX_POINTS_PER_DOCUMENT} per document`);
-    const ids = new Set<string>();
-    for (const p of points) {
-      if (typeof p?.id !== 'string' || p.id === '') throw rejected(`a point of ${docId} has no id`);
-      if (ids.has(p.id)) throw rejected(`point ${p.id} appears twice in document ${docId}`);
-      ids.add(p.id);
-      if (!(p.vector instanceof Float32Array) || p.vector.length !== this.opts.dimension) {
-        throw rejected(`point ${p.id}: vector must be a Float32Array of ${this.opts.dimension} dimensions`);
-      }
-      if (!p.vector.every(Number.isFinite)) throw rejected(`point ${p.id}: vector has a non-finite value`);
-      if (p.payload?.doc_id !== docId) throw rejected(`point ${p.id}: payload.doc_id is not the replaced document ${docId}`);
-      if (p.payload.doc_version !== version) throw rejected(`point ${p.id}: payload.doc_version is not the replaced version ${version}`);
-      if (typeof p.payload.text !== 'string') throw rejected(`point ${p.id}: payload.text must be a string`);
-    }
-  }
-
   /**
    * Validates every operation first (an invalid batch writes nothing), then applies them in order,
    * each upsert-then-delete with wait=true, so a crash mid-batch leaves a state that replay converges.
    */
   async applyBatch(ops: IndexOperation[]): Promise<ApplyOutcome[]> {
-    for (const op of ops) {
-      if (typeof op.docId !== 'string' || op.docId === '') throw rejected('docId must be a non-empty string');
-      this.checkVersion(op.version, op.kind === 'delete');
-      if (op.kind === 'replace') this.checkPoints(op.docId, op.version, op.points);
-    }
+    validateIndexOperations(ops, this.opts.dimension, 'qdrant index');
     const out: ApplyOutcome[] = [];
     for (const op of ops) {
       out.push(op.kind === 'replace' ? await this.replaceDocument(op.docId, op.version, op.points) : await this.deleteDocument(op.docId, op.version));
@@ -263,9 +234,7 @@ export class QdrantVectorIndex implements VectorIndex {
   }
 
   async replaceDocument(docId: string, version: number, points: ChunkPoint[]): Promise<ApplyOutcome> {
-    if (typeof docId !== 'string' || docId === '') throw rejected('docId must be a non-empty string');
-    this.checkVersion(version, false);
-    this.checkPoints(docId, version, points);
+    validateIndexOperations([{ kind: 'replace', docId, version, points }], this.opts.dimension, 'qdrant index');
     const api = this.api();
     try {
       const cur = await this.fence(docId);
@@ -294,8 +263,7 @@ export class QdrantVectorIndex implements VectorIndex {
   }
 
   async deleteDocument(docId: string, version: number | null): Promise<ApplyOutcome> {
-    if (typeof docId !== 'string' || docId === '') throw rejected('docId must be a non-empty string');
-    this.checkVersion(version, true);
+    validateIndexOperations([{ kind: 'delete', docId, version }], this.opts.dimension, 'qdrant index');
     const api = this.api();
     try {
       const cur = await this.fence(docId);
