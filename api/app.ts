@@ -1,12 +1,16 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { System } from '../wiring/system.ts';
+import { inferenceGatewayFor } from '../wiring/models.ts';
+import { registerAuth } from './plugins/auth.ts';
 import { registerErrorHandler } from './plugins/error-handler.ts';
+import { observeInference } from './plugins/inference-observability.ts';
 import { registerJsonBodyParser } from './plugins/json-body.ts';
 import { registerMetrics } from './plugins/metrics.ts';
 import { registerSwagger } from './plugins/swagger.ts';
 import { contentRoutes } from './routes/content.ts';
 import { healthRoutes } from './routes/health.ts';
+import { inferenceRoutes } from './routes/inference.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { ragRoutes } from './routes/rag.ts';
 import { searchRoutes } from './routes/search.ts';
@@ -32,15 +36,30 @@ export async function buildApp(system: System, opts: BuildAppOptions = {}): Prom
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandler(app, { bodyLimitBytes: system.config.bodyLimitBytes });
+  // before every route: it guards them all (see auth/route-scopes.ts)
+  const access = registerAuth(app, { keys: system.config.apiKeys, metrics: system.metrics, logger: system.logger });
   registerJsonBodyParser(app, { bodyLimit: system.config.bodyLimitBytes });
   await registerSwagger(app);
   registerMetrics(app, system);
+
+  // the inference proxy core is shared with the RAG LLM (TRIBUTARY_LLM_UPSTREAM); the app starts its
+  // health checks and closes it when the app closes
+  const gateway = inferenceGatewayFor(system.config);
+  if (gateway) {
+    const unobserve = observeInference(gateway, system.metrics, system.logger.child({ component: 'inference' }));
+    gateway.start();
+    app.addHook('onClose', async () => {
+      unobserve();
+      await gateway.close();
+    });
+  }
 
   await app.register(healthRoutes, { system });
   await app.register(contentRoutes, { system });
   await app.register(searchRoutes, { system });
   await app.register(ragRoutes, { system });
   await app.register(opsRoutes, { system });
+  await app.register(inferenceRoutes, { system, gateway, access });
   await app.ready();
   return app;
 }

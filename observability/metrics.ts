@@ -18,6 +18,18 @@ export const MetricNames = {
   consumerRunning: 'tributary_consumer_running',
   httpRequests: 'tributary_http_requests_total',
   searchSeconds: 'tributary_search_seconds',
+  inferenceRequests: 'tributary_inference_requests_total',
+  inferenceQueueSeconds: 'tributary_inference_queue_seconds',
+  inferenceTtftSeconds: 'tributary_inference_ttft_seconds',
+  inferenceRequestSeconds: 'tributary_inference_request_seconds',
+  inferenceTokensPerSecond: 'tributary_inference_tokens_per_second',
+  inferenceTokens: 'tributary_inference_tokens_total',
+  inferenceInFlight: 'tributary_inference_in_flight',
+  inferenceQueued: 'tributary_inference_queued',
+  inferenceErrors: 'tributary_inference_errors_total',
+  inferenceEjections: 'tributary_inference_ejections_total',
+  inferenceUpstreamUp: 'tributary_inference_upstream_up',
+  authRejections: 'tributary_auth_rejections_total',
 } as const;
 
 /** Structured log event names. */
@@ -32,6 +44,15 @@ export const LogEvents = {
   lagMonitorFailed: 'lag.monitor_failed',
   systemReady: 'system.ready',
   systemStopping: 'system.stopping',
+  inferenceRequest: 'inference.request',
+  inferenceAttemptFailed: 'inference.attempt_failed',
+  inferenceRejected: 'inference.rejected',
+  inferenceEjected: 'inference.ejected',
+  inferenceRecovered: 'inference.recovered',
+  inferenceHealthCheckFailed: 'inference.health_check_failed',
+  inferencePrompt: 'inference.prompt',
+  authOpen: 'auth.open',
+  authRejected: 'auth.rejected',
 } as const;
 
 export class Metrics {
@@ -52,6 +73,19 @@ export class Metrics {
   readonly consumerRunning = new Gauge({ name: MetricNames.consumerRunning, help: '1 if the consumer is running', labelNames: ['consumer'], registers: [this.registry] });
   readonly httpRequests = new Counter({ name: MetricNames.httpRequests, help: 'HTTP requests', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
   readonly searchSeconds = new Histogram({ name: MetricNames.searchSeconds, help: 'Search latency', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [this.registry] });
+
+  readonly inferenceRequests = new Counter({ name: MetricNames.inferenceRequests, help: 'Proxied inference requests by upstream, model and outcome (ok or a failure kind)', labelNames: ['upstream', 'model', 'outcome'], registers: [this.registry] });
+  readonly inferenceQueueSeconds = new Histogram({ name: MetricNames.inferenceQueueSeconds, help: 'Wait for a concurrency slot on the upstream', labelNames: ['upstream', 'model'], buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30], registers: [this.registry] });
+  readonly inferenceTtftSeconds = new Histogram({ name: MetricNames.inferenceTtftSeconds, help: 'Request arrival to the first byte sent to the client (time to first token when streaming)', labelNames: ['upstream', 'model'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry] });
+  readonly inferenceRequestSeconds = new Histogram({ name: MetricNames.inferenceRequestSeconds, help: 'Request arrival to the last byte', labelNames: ['upstream', 'model'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [this.registry] });
+  readonly inferenceTokensPerSecond = new Histogram({ name: MetricNames.inferenceTokensPerSecond, help: 'Completion tokens per second after the first token (streams)', labelNames: ['upstream', 'model'], buckets: [1, 5, 10, 20, 40, 80, 160, 320, 640], registers: [this.registry] });
+  readonly inferenceTokens = new Counter({ name: MetricNames.inferenceTokens, help: 'Tokens by kind (prompt, completion); from upstream usage, else estimated', labelNames: ['upstream', 'model', 'kind'], registers: [this.registry] });
+  readonly inferenceInFlight = new Gauge({ name: MetricNames.inferenceInFlight, help: 'Requests in flight to the upstream', labelNames: ['upstream', 'model'], registers: [this.registry] });
+  readonly inferenceQueued = new Gauge({ name: MetricNames.inferenceQueued, help: 'Requests waiting for a slot on the upstream (refreshed on scrape)', labelNames: ['upstream'], registers: [this.registry] });
+  readonly inferenceErrors = new Counter({ name: MetricNames.inferenceErrors, help: 'Inference failures by kind (connect, first_byte_timeout, status_5xx, stream_cut, queue_full, …)', labelNames: ['upstream', 'model', 'kind'], registers: [this.registry] });
+  readonly inferenceEjections = new Counter({ name: MetricNames.inferenceEjections, help: 'Times an upstream was ejected (circuit opened)', labelNames: ['upstream'], registers: [this.registry] });
+  readonly inferenceUpstreamUp = new Gauge({ name: MetricNames.inferenceUpstreamUp, help: '1 while the upstream takes traffic (circuit closed or half-open), 0 while ejected', labelNames: ['upstream'], registers: [this.registry] });
+  readonly authRejections = new Counter({ name: MetricNames.authRejections, help: 'Requests refused by access control', labelNames: ['reason'], registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'tributary_' });

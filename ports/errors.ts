@@ -37,6 +37,12 @@ export const ErrorCodes = {
   RATE_LIMITED: { status: 429, retryable: true },
   SHUTTING_DOWN: { status: 503, retryable: true },
   INTERNAL: { status: 500, retryable: false },
+  // inference proxy
+  UNKNOWN_MODEL: { status: 404, retryable: false },
+  INFERENCE_OVERLOADED: { status: 429, retryable: true },
+  INFERENCE_QUEUE_TIMEOUT: { status: 503, retryable: true },
+  INFERENCE_UNAVAILABLE: { status: 503, retryable: true },
+  INFERENCE_STREAM_BROKEN: { status: 502, retryable: true },
 } as const satisfies Record<string, { status: number; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

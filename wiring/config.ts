@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { TributaryError } from '../ports/errors.ts';
+import { apiKeyConfigSchema } from '../api/auth/api-key-config.ts';
+import { jsonArray, upstreamListSchema } from '../inference/upstream-config.ts';
 
 /**
  * One validated configuration, read once at start-up. Defaults live here and only here.
@@ -48,6 +50,22 @@ export const configSchema = z.object({
   maxRecordBytes: int(1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
   metricsEnabled: bool.default(true),
 
+  inferenceUpstreams: upstreamListSchema.default([]),
+  inferenceMaxAttempts: int(1, 10).default(3),
+  inferenceConnectTimeoutMs: int(1, 600_000).default(2_000),
+  inferenceFirstByteTimeoutMs: int(1, 3_600_000).default(120_000),
+  inferenceIdleTimeoutMs: int(1, 3_600_000).default(30_000),
+  inferenceHealthIntervalMs: int(0, 3_600_000).default(5_000),
+  inferenceEjectAfterFailures: int(1, 1000).default(3),
+  inferenceEjectMs: int(1, 3_600_000).default(5_000),
+  inferenceEjectMaxMs: int(1, 3_600_000).default(60_000),
+  inferenceAffinityHeader: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name, or "none"').transform((h) => h.toLowerCase()).default('x-session-id'),
+  inferenceLogPrompts: bool.default(false),
+  llmUpstream: z.string().min(1).optional(),
+
+  apiKeys: jsonArray(apiKeyConfigSchema).default([]),
+  apiKeysFile: z.string().min(1).optional(),
+
   kafkaBrokers: z.string().min(1).optional(),
   schemaRegistryUrl: z.url().optional(),
   mongodbUrl: z.string().min(1).optional(),
@@ -65,6 +83,24 @@ export const configSchema = z.object({
   }
   if (c.llmBaseUrl && !c.llmModel) {
     ctx.addIssue({ code: 'custom', path: ['llmModel'], message: 'is required when TRIBUTARY_LLM_BASE_URL is set' });
+  }
+  if (c.llmUpstream) {
+    if (c.llmBaseUrl) ctx.addIssue({ code: 'custom', path: ['llmUpstream'], message: 'set either TRIBUTARY_LLM_UPSTREAM (the RAG LLM through the inference proxy) or TRIBUTARY_LLM_BASE_URL, not both' });
+    else if (!c.inferenceUpstreams.some((u) => u.models.includes(c.llmUpstream!))) {
+      const known = [...new Set(c.inferenceUpstreams.flatMap((u) => u.models))];
+      ctx.addIssue({ code: 'custom', path: ['llmUpstream'], message: `no upstream in TRIBUTARY_INFERENCE_UPSTREAMS serves model "${c.llmUpstream}" (known: ${known.join(', ') || 'none'})` });
+    }
+  }
+  if (c.inferenceEjectMaxMs < c.inferenceEjectMs) {
+    ctx.addIssue({ code: 'custom', path: ['inferenceEjectMaxMs'], message: `must be at least TRIBUTARY_INFERENCE_EJECT_MS (${c.inferenceEjectMs})` });
+  }
+  const names = new Set<string>();
+  const hashes = new Set<string>();
+  for (const [i, k] of c.apiKeys.entries()) {
+    if (names.has(k.name)) ctx.addIssue({ code: 'custom', path: ['apiKeys', i, 'name'], message: `key name "${k.name}" is used twice` });
+    if (hashes.has(k.sha256)) ctx.addIssue({ code: 'custom', path: ['apiKeys', i, 'sha256'], message: `key "${k.name}" has the same hash as another key` });
+    names.add(k.name);
+    hashes.add(k.sha256);
   }
   if (c.mode === 'kafka' && !c.kafkaBrokers) {
     ctx.addIssue({ code: 'custom', path: ['kafkaBrokers'], message: 'is required when TRIBUTARY_MODE=kafka (e.g. 127.0.0.1:9092)' });
@@ -104,6 +140,20 @@ export const ENV_NAMES: Record<keyof z.input<typeof configSchema>, string> = {
   bodyLimitBytes: 'TRIBUTARY_BODY_LIMIT_BYTES',
   maxRecordBytes: 'TRIBUTARY_MAX_RECORD_BYTES',
   metricsEnabled: 'TRIBUTARY_METRICS',
+  inferenceUpstreams: 'TRIBUTARY_INFERENCE_UPSTREAMS',
+  inferenceMaxAttempts: 'TRIBUTARY_INFERENCE_MAX_ATTEMPTS',
+  inferenceConnectTimeoutMs: 'TRIBUTARY_INFERENCE_CONNECT_TIMEOUT_MS',
+  inferenceFirstByteTimeoutMs: 'TRIBUTARY_INFERENCE_FIRST_BYTE_TIMEOUT_MS',
+  inferenceIdleTimeoutMs: 'TRIBUTARY_INFERENCE_IDLE_TIMEOUT_MS',
+  inferenceHealthIntervalMs: 'TRIBUTARY_INFERENCE_HEALTH_INTERVAL_MS',
+  inferenceEjectAfterFailures: 'TRIBUTARY_INFERENCE_EJECT_AFTER_FAILURES',
+  inferenceEjectMs: 'TRIBUTARY_INFERENCE_EJECT_MS',
+  inferenceEjectMaxMs: 'TRIBUTARY_INFERENCE_EJECT_MAX_MS',
+  inferenceAffinityHeader: 'TRIBUTARY_INFERENCE_AFFINITY_HEADER',
+  inferenceLogPrompts: 'TRIBUTARY_INFERENCE_LOG_PROMPTS',
+  llmUpstream: 'TRIBUTARY_LLM_UPSTREAM',
+  apiKeys: 'TRIBUTARY_API_KEYS',
+  apiKeysFile: 'TRIBUTARY_API_KEYS_FILE',
   kafkaBrokers: 'KAFKA_BROKERS',
   schemaRegistryUrl: 'SCHEMA_REGISTRY_URL',
   mongodbUrl: 'MONGODB_URL',
@@ -128,12 +178,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     if (v !== undefined && v !== '') raw[key] = v;
   }
   Object.assign(raw, overrides);
+  if (typeof raw['apiKeysFile'] === 'string' && raw['apiKeysFile'] !== '') {
+    const keysFile = raw['apiKeysFile'];
+    if (raw['apiKeys'] !== undefined) {
+      throw new TributaryError('INVALID_CONFIG', 'set either TRIBUTARY_API_KEYS or TRIBUTARY_API_KEYS_FILE, not both');
+    }
+    try {
+      raw['apiKeys'] = JSON.parse(readFileSync(keysFile, 'utf8')) as unknown;
+    } catch (e) {
+      throw new TributaryError('INVALID_CONFIG', `TRIBUTARY_API_KEYS_FILE=${keysFile} could not be read as JSON: ${(e as Error).message}`, { cause: e });
+    }
+  }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
       const key = String(i.path[0] ?? '');
       const envName = (ENV_NAMES as Record<string, string>)[key];
-      return `  ${envName ?? key}${envName ? ` (${key})` : ''}: ${i.message}`;
+      // nested keys (a list in a JSON variable) name the element: inferenceUpstreams[0].url
+      const where = key + i.path.slice(1).map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+      return `  ${envName ?? key}${envName ? ` (${where})` : ''}: ${i.message}`;
     });
     throw new TributaryError('INVALID_CONFIG', `invalid configuration:\n${lines.join('\n')}\nSet the variable(s) above in the environment or in TRIBUTARY_CONFIG_FILE.`, {
       details: parsed.error.issues,

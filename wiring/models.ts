@@ -4,6 +4,8 @@ import type { Llm } from '../ports/llm.ts';
 import { HashingEmbedder } from '../adapters/hashing/hashing-embedder.ts';
 import { OpenAiEmbedder } from '../adapters/openai/openai-embedder.ts';
 import { OpenAiLlm } from '../adapters/openai/openai-llm.ts';
+import { InferenceGateway } from '../inference/gateway.ts';
+import { InferenceLlm } from '../inference/inference-llm.ts';
 import type { Config } from './config.ts';
 
 /** Picks the embedder: explicit choice, else ONNX when a model directory is configured, else OpenAI-compatible when a base URL is, else hashing. */
@@ -40,7 +42,36 @@ export async function createEmbedder(config: Config): Promise<Embedder> {
   }
 }
 
+const gateways = new WeakMap<Config, InferenceGateway>();
+
+/**
+ * The inference proxy core for this configuration, or null when no upstream is configured. One per
+ * config object: the API's proxy routes and the RAG LLM (TRIBUTARY_LLM_UPSTREAM) share it, and so
+ * share its concurrency caps, queues and circuit breakers. Building it does no I/O; `start()` starts
+ * the health checks.
+ */
+export function inferenceGatewayFor(config: Config): InferenceGateway | null {
+  if (config.inferenceUpstreams.length === 0) return null;
+  let g = gateways.get(config);
+  if (!g) {
+    g = new InferenceGateway({
+      upstreams: config.inferenceUpstreams,
+      timeouts: { connectMs: config.inferenceConnectTimeoutMs, firstByteMs: config.inferenceFirstByteTimeoutMs, idleMs: config.inferenceIdleTimeoutMs },
+      maxAttempts: config.inferenceMaxAttempts,
+      breaker: { failureThreshold: config.inferenceEjectAfterFailures, openMs: config.inferenceEjectMs, maxOpenMs: config.inferenceEjectMaxMs },
+      healthIntervalMs: config.inferenceHealthIntervalMs,
+    });
+    gateways.set(config, g);
+  }
+  return g;
+}
+
 export function createLlm(config: Config): Llm | null {
+  if (config.llmUpstream) {
+    const gateway = inferenceGatewayFor(config);
+    if (!gateway) throw new TributaryError('INVALID_CONFIG', 'TRIBUTARY_LLM_UPSTREAM needs TRIBUTARY_INFERENCE_UPSTREAMS');
+    return new InferenceLlm({ gateway, model: config.llmUpstream, contextTokens: config.llmContextTokens });
+  }
   if (!config.llmBaseUrl || !config.llmModel) return null;
   return new OpenAiLlm({
     baseUrl: config.llmBaseUrl,

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { System } from '../../wiring/system.ts';
+import { inferenceGatewayFor } from '../../wiring/models.ts';
 import { consumerLag } from '../services/lag.ts';
 import { LAG_STATUS_VALUE } from '../../streams/lag/index.ts';
 
@@ -20,6 +21,7 @@ export function registerMetrics(app: FastifyInstance, system: System): void {
       if (r.status !== null) metrics.consumerLagStatus.set(labels, LAG_STATUS_VALUE[r.status]);
     }
     for (const c of system.consumers) metrics.consumerRunning.set({ consumer: c.name }, c.running ? 1 : 0);
+    for (const u of inferenceGatewayFor(system.config)?.status() ?? []) metrics.inferenceQueued.set({ upstream: u.name }, u.queued);
     const text = await metrics.registry.metrics();
     return reply.header('content-type', metrics.registry.contentType).send(text);
   });

@@ -20,7 +20,12 @@ export async function registerSwagger(app: FastifyInstance): Promise<void> {
         { name: 'rag', description: 'Answers with citations' },
         { name: 'ops', description: 'Consumer lag and the dead-letter queue' },
         { name: 'health', description: 'Liveness, readiness and metrics' },
+        { name: 'inference', description: 'OpenAI-compatible proxy to GPU inference servers' },
       ],
+      components: {
+        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key with the scope the route needs (ingest, query, inference, admin). Not needed when the server runs without keys (loopback only).' } },
+      },
+      security: [{ apiKey: [] }],
     },
     transform: jsonSchemaTransform,
   });

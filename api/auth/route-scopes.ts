@@ -1,0 +1,51 @@
+import type { Scope } from './api-key-config.ts';
+
+/**
+ * Which scope each route needs, in one table. A route missing from it needs `admin`: a new route is
+ * closed until someone decides otherwise here. `open` routes need no key at all: liveness and
+ * readiness (probes carry no credentials) and the API documentation (no data in it).
+ */
+const TABLE: Record<string, Scope | 'open'> = {
+  'GET /healthz': 'open',
+  'GET /readyz': 'open',
+  'GET /docs': 'open',
+  'GET /docs/*': 'open',
+  'GET /docs/json': 'open',
+  'GET /docs/yaml': 'open',
+  'GET /docs/static/*': 'open',
+  'GET /docs/': 'open',
+
+  'POST /v1/content': 'ingest',
+  'DELETE /v1/content/:id': 'ingest',
+  'GET /v1/content/:id': 'query',
+  'POST /v1/search': 'query',
+  'POST /v1/rag/query': 'query',
+  'POST /v1/feedback': 'query',
+
+  'POST /v1/chat/completions': 'inference',
+  'POST /v1/completions': 'inference',
+  'POST /v1/embeddings': 'inference',
+  'GET /v1/models': 'inference',
+
+  'GET /metrics': 'admin',
+  'GET /v1/ops/lag': 'admin',
+  'GET /v1/ops/dlq': 'admin',
+  'POST /v1/ops/dlq/replay': 'admin',
+};
+
+/** The scope for a matched route pattern (`routeOptions.url`), or `admin` when unknown/unmatched. */
+export function requiredScope(method: string, routeUrl: string | undefined): Scope | 'open' {
+  if (routeUrl === undefined) return 'admin';
+  const m = method === 'HEAD' ? 'GET' : method;
+  return TABLE[`${m} ${routeUrl}`] ?? 'admin';
+}
+
+/** Whether a key with `granted` scopes may use a route needing `required`. `admin` may do everything. */
+export function allows(granted: readonly Scope[], required: Scope): boolean {
+  return granted.includes('admin') || granted.includes(required);
+}
+
+/** The table, for the documentation. */
+export function scopeTable(): Readonly<Record<string, Scope | 'open'>> {
+  return TABLE;
+}
