@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import pkg from '../package.json' with { type: 'json' };
 import { closest, parseCommandArgs, renderHelp } from './args.ts';
 import { ask } from './commands/ask.ts';
+import { consume } from './commands/consume.ts';
 import { demoCommand } from './commands/demo.ts';
 import { dev } from './commands/dev.ts';
 import { dlqList, dlqReplay } from './commands/dlq.ts';
@@ -9,6 +10,7 @@ import { ingest } from './commands/ingest.ts';
 import { lag } from './commands/lag.ts';
 import { schemasApply, schemasCheck } from './commands/schemas.ts';
 import { search } from './commands/search.ts';
+import { topicsApply, topicsList } from './commands/topics.ts';
 import type { Command, CommandContext, Output } from './command.ts';
 import { DEFAULT_URL, URL_ENV } from './client.ts';
 import { ExitCodes, findCliError } from './errors.ts';
@@ -32,6 +34,8 @@ export const COMMANDS: Record<string, Command | { summary: string; subcommands: 
   dlq: { summary: 'inspect and replay the dead-letter queue', subcommands: { list: dlqList, replay: dlqReplay } },
   schemas: { summary: 'check and register payload schemas in the Schema Registry', subcommands: { check: schemasCheck, apply: schemasApply } },
   demo: demoCommand,
+  consume,
+  topics: { summary: 'create, update and list the Kafka topics (topics as code)', subcommands: { apply: topicsApply, list: topicsList } },
 };
 
 export interface MainIo {
@@ -176,7 +180,7 @@ export function resolveCommand(words: string[]): Resolved {
 function processIo(): MainIo {
   const controller = new AbortController();
   const command = process.argv[2];
-  const isServer = command === 'dev';
+  const isServer = command === 'dev' || command === 'consume';
   if (!isServer) {
     onShutdownSignals(process, { stop: () => controller.abort(), force: () => process.exit(ExitCodes.interrupted) }, { signals: ['SIGINT'] });
   }

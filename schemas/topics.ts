@@ -57,6 +57,8 @@ export const DlqHeaders = {
   sourceKey: 'tributary.dlq.source.key',
   attempts: 'tributary.dlq.attempts',
   firstSeen: 'tributary.dlq.first.seen.ms',
+  /** Set when the value was too big for the DLQ and was cut: the original size in bytes (the source offset has it whole). */
+  valueTruncatedFrom: 'tributary.dlq.value.truncated.from',
 } as const;
 
 /** Header that carries the document version on cleaned-topic records (including tombstones). */

@@ -6,7 +6,6 @@ import { buildEnvelope, buildKey, type ChangeOp } from '../../schemas/change-eve
 import type { RawDocument } from '../../schemas/content.ts';
 import { documentIdFor } from '../../schemas/ids.ts';
 import { transaction } from '../sqlite/open-database.ts';
-import type { EmbeddedEventLog } from '../embedded-log/embedded-event-log.ts';
 
 /**
  * The embedded warehouse: raw documents in SQLite. Every write appends a Debezium-style change event
@@ -14,9 +13,18 @@ import type { EmbeddedEventLog } from '../embedded-log/embedded-event-log.ts';
  * document is never stored without its event, nor an event emitted for a write that rolled back.
  */
 
+/**
+ * Where the store writes its change events, synchronously and inside its own SQLite transaction:
+ * the embedded event log (same database), or the change outbox (outbox.ts) that a relay drains
+ * to Kafka. Either way a write and its change event commit or roll back together.
+ */
+export interface TransactionalChangeSink {
+  appendSync(topic: string, records: ProducerRecord[]): unknown;
+}
+
 export interface EmbeddedDocumentStoreOptions {
   db: DatabaseSync;
-  log: EmbeddedEventLog;
+  log: TransactionalChangeSink;
   cdcTopic: string;
   database: string;
   collection: string;
@@ -42,7 +50,7 @@ export class EmbeddedDocumentStore implements DocumentStore {
   readonly kind = 'embedded';
   readonly capabilities = { transactionalChangeFeed: true };
   private readonly db: DatabaseSync;
-  private readonly log: EmbeddedEventLog;
+  private readonly log: TransactionalChangeSink;
   private readonly opts: EmbeddedDocumentStoreOptions;
   private readonly getStmt: StatementSync;
   private readonly upsertStmt: StatementSync;

@@ -158,8 +158,12 @@ export class KafkaEventLog implements EventLog {
     await this.applyTopics(specs);
   }
 
-  /** Creates missing topics, grows partitions, aligns owned configs; returns what changed per topic. */
-  async applyTopics(specs: TopicSpec[]): Promise<TopicChange[]> {
+  /**
+   * Creates missing topics, grows partitions, aligns owned configs; returns what changed per topic.
+   * With `dryRun`, only reports what would change.
+   */
+  async applyTopics(specs: TopicSpec[], opts: { dryRun?: boolean } = {}): Promise<TopicChange[]> {
+    const dryRun = opts.dryRun === true;
     const admin = await this.adminClient();
     try {
       const existingNames = new Set(await admin.listTopics());
@@ -185,6 +189,10 @@ export class KafkaEventLog implements EventLog {
         const cur = existing.get(spec.name);
         const plan = planTopic(spec, cur, this.o.maxRecordBytes);
         if (plan.create) { toCreate.push(spec); out.push({ topic: spec.name, action: 'created', partitions: spec.partitions, changes: plan.changes }); continue; }
+        if (dryRun) {
+          out.push({ topic: spec.name, action: plan.changes.length > 0 ? 'updated' : 'unchanged', partitions: Math.max(spec.partitions, cur!.partitions), changes: plan.changes });
+          continue;
+        }
         if (plan.growTo !== null) {
           await admin.createPartitions({ topicPartitions: [{ topic: spec.name, count: plan.growTo }] });
         }
@@ -195,6 +203,7 @@ export class KafkaEventLog implements EventLog {
         }
         out.push({ topic: spec.name, action: plan.changes.length > 0 ? 'updated' : 'unchanged', partitions: Math.max(spec.partitions, cur!.partitions), changes: plan.changes });
       }
+      if (dryRun) return out;
       if (toCreate.length > 0) {
         await admin.createTopics({
           waitForLeaders: true,
@@ -216,7 +225,7 @@ export class KafkaEventLog implements EventLog {
       return out;
     } catch (e) {
       // another process created the topic between our listing and our create: apply again
-      if ((e as { type?: string }).type === 'TOPIC_ALREADY_EXISTS' || /already exists/i.test((e as Error).message ?? '')) return this.applyTopics(specs);
+      if ((e as { type?: string }).type === 'TOPIC_ALREADY_EXISTS' || /already exists/i.test((e as Error).message ?? '')) return this.applyTopics(specs, opts);
       throw toLogError(e, 'apply topics');
     }
   }

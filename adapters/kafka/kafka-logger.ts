@@ -10,6 +10,12 @@ export function kafkaLogCreator(logger: Logger): logCreator {
   const child = logger.child({ component: 'kafkajs' });
   return () => ({ level, log }) => {
     const { message, timestamp: _ts, logger: _name, ...extra } = log as { message: string; timestamp?: string; logger?: string } & Record<string, unknown>;
+    // protocol errors kafkajs retries by itself ("Response Metadata(...)": coordinator loading, leader moving),
+    // and its notice about bounded producer retries (bounded on purpose: callers back off), are debug detail
+    if (typeof message === 'string' && (message.startsWith('Response ') || message.startsWith('Limiting retries'))) {
+      child.debug(extra, message);
+      return;
+    }
     switch (level) {
       case logLevel.ERROR:
       case logLevel.WARN:

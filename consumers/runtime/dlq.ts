@@ -8,13 +8,21 @@ export interface DlqEntryInfo {
   message: string;
   attempts: number;
   firstSeenMs: number;
+  /**
+   * Largest value the DLQ accepts. A bigger one (an oversize record) is cut to this size and marked
+   * with the truncated-from header: the DLQ entry still names the source offset, where the whole
+   * record stays, and a poison record never blocks its partition because its DLQ write fails.
+   */
+  maxValueBytes?: number;
 }
 
 /** A DLQ record keeps the original key, value bytes and headers, plus why and where it failed. */
 export function toDlqRecord(rec: LogRecord, info: DlqEntryInfo): ProducerRecord {
+  const size = rec.value?.byteLength ?? 0;
+  const cut = info.maxValueBytes !== undefined && rec.value !== null && size > info.maxValueBytes;
   return {
     key: rec.key,
-    value: rec.value,
+    value: cut ? rec.value!.subarray(0, info.maxValueBytes) : rec.value,
     headers: {
       ...rec.headers,
       [DlqHeaders.stage]: info.stage,
@@ -25,6 +33,7 @@ export function toDlqRecord(rec: LogRecord, info: DlqEntryInfo): ProducerRecord 
       [DlqHeaders.sourceOffset]: String(rec.offset),
       [DlqHeaders.attempts]: String(info.attempts),
       [DlqHeaders.firstSeen]: String(info.firstSeenMs),
+      ...(cut ? { [DlqHeaders.valueTruncatedFrom]: String(size) } : {}),
     },
     timestamp: Date.now(),
   };

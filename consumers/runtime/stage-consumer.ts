@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { findTributaryError, toTributaryError, type TributaryError } from '../../ports/errors.ts';
+import { findTributaryError, toTributaryError, TributaryError } from '../../ports/errors.ts';
 import type { BatchContext, EventLog, LogRecord, RecordBatch, Subscription } from '../../ports/event-log.ts';
 import { Topics } from '../../schemas/topics.ts';
 import { LogEvents, type Metrics } from '../../observability/metrics.ts';
@@ -75,9 +75,21 @@ export class StageConsumer {
     const { stage, retry, metrics, logger } = this.o;
     const started = performance.now();
     const firstSeen = Date.now();
-    let pending = batch.records;
     let attempt = 1;
     const dead: Array<{ record: LogRecord; error: TributaryError; attempts: number }> = [];
+    // a record over the log's size limit (written by a producer with a bigger limit) is poison: DLQ at once
+    const limit = this.o.log.capabilities.maxRecordBytes;
+    let pending = batch.records;
+    if (pending.some((r) => (r.value?.byteLength ?? 0) > limit)) {
+      pending = [];
+      for (const r of batch.records) {
+        const size = r.value?.byteLength ?? 0;
+        if (size <= limit) { pending.push(r); continue; }
+        const error = new TributaryError('OVERSIZE_RECORD', `record of ${size} bytes exceeds the ${limit}-byte limit (TRIBUTARY_MAX_RECORD_BYTES)`);
+        metrics.recordsFailed.inc({ stage: stage.name, code: error.code });
+        dead.push({ record: r, error, attempts: 1 });
+      }
+    }
     while (pending.length > 0) {
       let failures: RecordFailure[];
       try {
@@ -119,7 +131,7 @@ export class StageConsumer {
       const dlqTopic = this.o.dlqTopic ?? Topics.dlq;
       // the DLQ write must be acknowledged before the offsets are committed; if it fails the batch is redone
       await this.o.log.append(dlqTopic, dead.map((d) => toDlqRecord(d.record, {
-        stage: stage.name, code: d.error.code, message: d.error.message, attempts: d.attempts, firstSeenMs: firstSeen,
+        stage: stage.name, code: d.error.code, message: d.error.message, attempts: d.attempts, firstSeenMs: firstSeen, maxValueBytes: limit,
       })));
       for (const d of dead) {
         metrics.dlqRecords.inc({ stage: stage.name, code: d.error.code });

@@ -1,0 +1,97 @@
+import type { ParsedArgs } from '../args.ts';
+import type { Command, CommandContext } from '../command.ts';
+import { CliError, ExitCodes, UsageError } from '../errors.ts';
+import { styleFor } from '../format.ts';
+import { onShutdownSignals, signalExitCode } from '../shutdown.ts';
+import { loadConfig } from '../../wiring/config.ts';
+import { CONSUMER_NAMES, ConsumerSpecs, isConsumerName } from '../../wiring/consumers.ts';
+import { configError, SHUTDOWN_TIMEOUT_MS } from './dev.ts';
+import { findTributaryError } from '../../ports/errors.ts';
+
+/** `tributary consume <name>`: one pipeline consumer as its own process, in its own consumer group (Kafka mode). */
+export const consume: Command = {
+  handlesSignals: true,
+  spec: {
+    name: 'consume',
+    summary: 'run one consumer as its own process on Kafka: clean, embed or archive',
+    usage: `<${CONSUMER_NAMES.join('|')}>`,
+    description: [
+      'Runs one pipeline consumer in this process, as a member of its consumer group on Kafka',
+      '(TRIBUTARY_MODE=kafka, KAFKA_BROKERS). Start several processes of the same consumer to share its',
+      'partitions; Kafka rebalances them as processes come and go.',
+      '',
+      ...CONSUMER_NAMES.map((n) => `  ${n.padEnd(8)} ${ConsumerSpecs[n].summary} (group "${ConsumerSpecs[n].group}")`),
+      '',
+      'Offsets are committed only after the sink acknowledged; a killed process loses nothing (its',
+      'uncommitted batch is redone by the partition\'s next owner). Ctrl-C (or SIGTERM) stops gracefully:',
+      'the in-flight batch finishes and commits, then the process leaves the group. A second Ctrl-C exits at once.',
+      'The embed and archive consumers use the data directory (index, embedding cache, document store).',
+    ].join('\n'),
+    options: {
+      'data-dir': { type: 'string', short: 'd', value: 'dir', description: 'where the SQLite files live (TRIBUTARY_DATA_DIR)', defaultText: './data' },
+    },
+    positionals: { min: 1, max: 1 },
+    examples: [
+      'TRIBUTARY_MODE=kafka KAFKA_BROKERS=127.0.0.1:9092 tributary consume clean',
+      'TRIBUTARY_MODE=kafka KAFKA_BROKERS=127.0.0.1:9092 tributary consume embed --data-dir /var/lib/tributary',
+    ],
+    env: [
+      ['TRIBUTARY_MODE', 'must be kafka'],
+      ['KAFKA_BROKERS', 'bootstrap servers, e.g. 127.0.0.1:9092'],
+      ['TRIBUTARY_KAFKA_SESSION_TIMEOUT_MS', 'how long a silent member keeps its partitions (default 10000)'],
+      ['TRIBUTARY_BATCH_MAX_RECORDS', 'records per batch handed to the stage'],
+    ],
+  },
+
+  async run(args: ParsedArgs, ctx: CommandContext): Promise<number> {
+    const name = args.positionals[0]!;
+    if (!isConsumerName(name)) {
+      throw new UsageError(`unknown consumer "${name}"`, [`Consumers: ${CONSUMER_NAMES.join(', ')}.`]);
+    }
+    const overrides: Record<string, string> = {};
+    const dataDir = args.string('data-dir');
+    if (dataDir !== undefined) overrides['dataDir'] = dataDir;
+    let config: ReturnType<typeof loadConfig>;
+    try {
+      config = loadConfig(ctx.env, overrides);
+    } catch (e) {
+      throw configError(e);
+    }
+    const { createConsumerProcess } = await import('../../wiring/consumer-process.ts');
+    let proc: Awaited<ReturnType<typeof createConsumerProcess>>;
+    try {
+      proc = await createConsumerProcess(config, name);
+    } catch (e) {
+      const cfg = configError(e);
+      if (cfg !== e) throw cfg;
+      const te = findTributaryError(e);
+      if (te) throw new CliError(`${te.code}: ${te.message}`, te.code === 'LOG_UNAVAILABLE' ? ExitCodes.unavailable : ExitCodes.failure, { cause: e });
+      throw e;
+    }
+    proc.start();
+    const s = styleFor(ctx.stdout, ctx.env);
+    const spec = ConsumerSpecs[name];
+    ctx.stdout.write(`${s.bold('Tributary')} consumer ${s.cyan(name)} running — group "${spec.group}", topics ${spec.topics.join(', ')}, brokers ${config.kafkaBrokers}${proc.relay ? ' (with the store\'s outbox relay)' : ''}. Ctrl-C to stop.\n`);
+
+    const err = styleFor(ctx.stderr, ctx.env);
+    return new Promise<number>((done) => {
+      const dispose = onShutdownSignals(process, {
+        stop: (signal) => {
+          ctx.stderr.write(`\n${err.yellow(signal)}: stopping — the in-flight batch finishes and commits, then the consumer leaves the group (Ctrl-C again to force)\n`);
+          const deadline = setTimeout(() => {
+            ctx.stderr.write(err.red(`still stopping after ${SHUTDOWN_TIMEOUT_MS / 1000} s; exiting without waiting`) + '\n');
+            done(ExitCodes.failure);
+          }, SHUTDOWN_TIMEOUT_MS);
+          void proc.close().then(
+            () => { ctx.stderr.write('Stopped.\n'); done(ExitCodes.ok); },
+            (e: unknown) => { ctx.stderr.write(err.red(`error while stopping: ${(e as Error).message}`) + '\n'); done(ExitCodes.failure); },
+          ).finally(() => { clearTimeout(deadline); dispose(); });
+        },
+        force: (signal) => {
+          ctx.stderr.write(err.red(`${signal} again: exiting now (the in-flight batch will be redone by the partition's next owner)`) + '\n');
+          done(signalExitCode(signal));
+        },
+      });
+    });
+  },
+};
