@@ -106,7 +106,7 @@ export async function benchThroughput(opts: { documents: number; words?: number;
     }
     const seconds = (performance.now() - t0) / 1000;
     const chunks = await system.index.count();
-    return { chunks, seconds: round(seconds), chunksPerSecond: Math.round(chunks / seconds), documentsPerSecond: Math.round(opts.documents / seconds) };
+    return { chunks, seconds: round(seconds), chunksPerSecond: round(chunks / seconds), documentsPerSecond: round(opts.documents / seconds) };
   });
 }
 

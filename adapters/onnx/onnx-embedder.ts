@@ -91,6 +91,17 @@ export class OnnxEmbedder implements Embedder {
     await this.pipeline();
   }
 
+  /**
+   * One inference at a time: concurrent runs on a CPU-bound model only oversubscribe the cores
+   * (several partitions' batches arriving together would otherwise run side by side).
+   */
+  private tail: Promise<unknown> = Promise.resolve();
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
   async embed(texts: string[], signal?: AbortSignal): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
     if (texts.length === 0) return out;
@@ -102,7 +113,7 @@ export class OnnxEmbedder implements Embedder {
       let data: Float32Array;
       let dims: number[];
       try {
-        const tensor = await pipe(batch, { pooling: this.pooling, normalize: true });
+        const tensor = await this.exclusive(() => pipe(batch, { pooling: this.pooling, normalize: true }));
         dims = tensor.dims;
         data = tensor.data as Float32Array;
       } catch (e) {
