@@ -93,11 +93,12 @@ export class ProxyExchange {
         resolve(this.complete(outcome));
       };
       const onData = (chunk: Buffer) => {
-        this.scanner.push(chunk);
+        // bytes out first, bookkeeping after
         if (!res.write(chunk)) {
           body.pause();
           res.once('drain', onDrain);
         }
+        this.scanner.push(chunk);
       };
       const onDrain = () => body.resume();
       const onEnd = () => {
