@@ -129,15 +129,25 @@ export class ProxyExchange {
         }
       };
 
+      if (res.destroyed || this.i.signal.aborted) {
+        // the client left between the upstream's first byte and now
+        body.destroy();
+        resolve(this.complete('client_abort'));
+        return;
+      }
       res.writeHead(this.statusCode, this.responseHeaders(extraHeaders));
       res.on('close', onClose);
       if (this.i.firstChunk) {
         this.markFirstByte();
         onData(this.i.firstChunk);
       }
-      // the body may have ended right behind the first chunk ('end' already emitted while paused)
+      // the body may have ended, or failed, right behind the first chunk (while nobody listened)
       if (this.i.ended || body.readableEnded) {
         onEnd();
+        return;
+      }
+      if (body.errored) {
+        onError(body.errored);
         return;
       }
       body.on('data', onData);

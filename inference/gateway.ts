@@ -304,6 +304,8 @@ export class InferenceGateway {
   }
 }
 
+function ignore(): void { /* see firstChunk */ }
+
 /** Waits for the first body chunk (then pauses the body) or its end. */
 function firstChunk(body: Readable): Promise<{ chunk: Buffer | null; ended: boolean }> {
   return new Promise((resolve, reject) => {
@@ -312,7 +314,14 @@ function firstChunk(body: Readable): Promise<{ chunk: Buffer | null; ended: bool
       body.off('end', onEnd);
       body.off('error', onError);
     };
-    const onData = (c: Buffer) => { body.pause(); cleanup(); resolve({ chunk: c, ended: false }); };
+    const onData = (c: Buffer) => {
+      body.pause();
+      cleanup();
+      // until the exchange attaches its own listeners, an error (reset, abort) must not go unheard:
+      // it stays on `body.errored` for the exchange to find
+      body.on('error', ignore);
+      resolve({ chunk: c, ended: false });
+    };
     const onEnd = () => { cleanup(); resolve({ chunk: null, ended: true }); };
     const onError = (e: unknown) => { cleanup(); reject(e); };
     body.on('data', onData);

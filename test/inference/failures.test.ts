@@ -60,6 +60,13 @@ describe('failure semantics', () => {
     expect(String((err as Error).message)).toMatch(/failed mid-answer|INFERENCE_STREAM_BROKEN|reset/);
     expect(text).toBe('gpu-a-t0 gpu-a-t1 gpu-a-t2 ');
 
+    // cut right behind the first chunk: the failure lands while the proxy is between the first byte and piping
+    u!.failNext({ kind: 'cut', afterChunks: 1 });
+    const early = await h.client().chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    let earlyText = '';
+    await expect((async () => { for await (const c of early) earlyText += c.choices[0]?.delta?.content ?? ''; })()).rejects.toThrow();
+    expect(earlyText).toBe('gpu-a-t0 ');
+
     u!.failNext({ kind: 'cut', afterChunks: 2 });
     const res = await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody({ stream: true }) });
     expect(res.status).toBe(200);
