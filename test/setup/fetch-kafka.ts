@@ -1,0 +1,18 @@
+/**
+ * Fetches the test broker's jars into the user cache (idempotent; prints the directory).
+ * .ci/run calls it before `npm test` so a download problem fails loudly and on its own line.
+ *   node test/setup/fetch-kafka.ts
+ */
+import { ensureKafkaJars, javaAvailable, KAFKA_VERSION } from './kafka-broker.ts';
+
+if (!javaAvailable()) {
+  process.stderr.write(`error: Java 17+ is needed to run the Kafka ${KAFKA_VERSION} test broker (install a JDK, and Maven to fetch it)\n`);
+  process.exit(1);
+}
+try {
+  const dir = await ensureKafkaJars({ onProgress: (line) => process.stderr.write(`${line}\n`) });
+  process.stdout.write(`${dir}\n`);
+} catch (e) {
+  process.stderr.write(`error: ${(e as Error).message}\n`);
+  process.exit(1);
+}
