@@ -12,7 +12,7 @@ import { chunkDocument } from '../streams/chunk/index.ts';
  * `npm run bench`: every speed and memory target, measured on this machine, written as JSON
  * (bench/results/latest.json) and printed as a table of ratios against the targets.
  *   --quick        smaller sizes (a smoke run; figures not comparable with targets)
- *   --only a,b     run only some groups: freshness, throughput, search, onnx
+ *   --only a,b     run only some groups: freshness, throughput, search, onnx, proxy, kafka
  */
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
@@ -97,6 +97,18 @@ if (want('onnx')) {
     results['onnx'] = { model: modelDir.split('/').pop(), chunks: texts.length, rounds: perRound, medianRatio: Math.round(ratio * 100) / 100 };
     rows.push({ metric: 'ONNX pipeline / raw embedder', value: Math.round(ratio * 100) / 100, unit: 'ratio', target: 0.8, better: 'higher' });
   }
+}
+
+if (want('proxy')) {
+  log('proxy: inference proxy vs the same upstream called directly…');
+  const { runProxyBench } = await import('./proxy-bench.ts');
+  const r = await runProxyBench(quick ? { requestsPerLevel: 400, rounds: 2, throughputSeconds: 1 } : { litellm: process.env['TRIBUTARY_BENCH_LITELLM'] });
+  results['proxy'] = r;
+  for (const level of r.streams) {
+    rows.push({ metric: `proxy added TTFT p50 @${level.concurrency} streams`, value: level.added.ttftP50, unit: 'ms', target: 2, better: 'lower' });
+    rows.push({ metric: `proxy added total p99 @${level.concurrency} streams`, value: level.added.totalP99, unit: 'ms', target: 2, better: 'lower' });
+  }
+  log(`proxy: max requests/s direct ${r.maxRequestsPerSecond.direct}, through Tributary ${r.maxRequestsPerSecond.proxy}${r.maxRequestsPerSecond.litellm ? `, LiteLLM ${r.maxRequestsPerSecond.litellm}` : ''}`);
 }
 
 const machine = {
