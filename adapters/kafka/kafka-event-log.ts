@@ -10,9 +10,9 @@ import { partitionForKey } from '../embedded-log/murmur2.ts';
 import { isProducerFenced, toLogError } from './kafka-errors.ts';
 import { KafkaLogEvents } from './kafka-log-events.ts';
 import { kafkaLogCreator, kafkaLogLevel } from './kafka-logger.ts';
-import { committedAtFromMetadata, KafkaSubscription, toLogRecord } from './kafka-subscription.ts';
+import { commitMetadata, committedAtFromMetadata, KafkaSubscription, toLogRecord } from './kafka-subscription.ts';
 import { planTopic, type ExistingTopic, type TopicChange } from './kafka-topics.ts';
-import { createRawCluster, READ_COMMITTED, type RawCluster, type RawMessage } from './kafkajs-internals.ts';
+import { createRawCluster, READ_COMMITTED, type RawCluster, type RawMessage, type RawPartitionResponse } from './kafkajs-internals.ts';
 import { withTraceContext } from './trace-context.ts';
 
 /**
@@ -60,10 +60,14 @@ export class KafkaEventLog implements EventLog {
   private producer: Producer | null = null;
   private producerConnecting: Promise<Producer> | null = null;
   private raw: RawCluster | null = null;
+  private rawConnecting: Promise<void> | null = null;
   private sendQueue: Promise<unknown> = Promise.resolve();
+  private rawQueue: Promise<unknown> = Promise.resolve();
   private readonly partitionCache = new Map<string, { count: number; at: number }>();
   private readonly roundRobin = new Map<string, number>();
   private readonly subscriptions = new Set<KafkaSubscription>();
+  /** Set when close() starts: no new client is created after it (one connecting then would leak its sockets). */
+  private closing = false;
   private closed = false;
 
   constructor(options: KafkaEventLogOptions) {
@@ -89,7 +93,7 @@ export class KafkaEventLog implements EventLog {
   // ---- clients -------------------------------------------------------------------------------
 
   private assertOpen(): void {
-    if (this.closed) throw new TributaryError('LOG_UNAVAILABLE', 'event log is closed');
+    if (this.closed || this.closing) throw new TributaryError('LOG_UNAVAILABLE', 'event log is closed');
   }
 
   private async adminClient(): Promise<Admin> {
@@ -145,11 +149,12 @@ export class KafkaEventLog implements EventLog {
 
   private async rawCluster(): Promise<RawCluster> {
     this.assertOpen();
-    if (!this.raw) this.raw = createRawCluster(this.kafka);
-    if (!this.raw.isConnected()) {
-      try { await this.raw.connect(); } catch (e) { throw toLogError(e, 'connect'); }
+    const raw = this.raw ??= createRawCluster(this.kafka);
+    if (!raw.isConnected()) {
+      this.rawConnecting ??= raw.connect().finally(() => { this.rawConnecting = null; });
+      try { await this.rawConnecting; } catch (e) { throw toLogError(e, 'connect'); }
     }
-    return this.raw;
+    return raw;
   }
 
   // ---- topics --------------------------------------------------------------------------------
@@ -358,22 +363,8 @@ export class KafkaEventLog implements EventLog {
   }
 
   private async fetchFrom(topic: string, partition: number, offset: number, maxBytes: number): Promise<{ messages: RawMessage[]; highWatermark: number; outOfRange: boolean }> {
-    const cluster = await this.rawCluster();
     try {
-      await cluster.addTargetTopic(topic);
-      let leaders = cluster.findLeaderForPartitions(topic, [partition]);
-      if (Object.keys(leaders).length === 0) {
-        await cluster.refreshMetadata();
-        leaders = cluster.findLeaderForPartitions(topic, [partition]);
-      }
-      const nodeId = Object.keys(leaders)[0];
-      if (nodeId === undefined) throw new TributaryError('NOT_FOUND', `partition ${partition} of topic "${topic}" does not exist`);
-      const broker = await cluster.findBroker({ nodeId });
-      const { responses } = await broker.fetch({
-        isolationLevel: READ_COMMITTED, maxWaitTime: 0, minBytes: 1, maxBytes,
-        topics: [{ topic, partitions: [{ partition, fetchOffset: String(offset), maxBytes }] }],
-      });
-      const p = responses.find((r) => r.topicName === topic)?.partitions.find((x) => x.partition === partition);
+      const [p] = await this.fetchPartitions(topic, [{ partition, offset }], maxBytes);
       return { messages: p?.messages ?? [], highWatermark: Number(p?.highWatermark ?? offset), outOfRange: false };
     } catch (e) {
       if ((e as { type?: string }).type === 'OFFSET_OUT_OF_RANGE' || (e as { name?: string }).name === 'KafkaJSOffsetOutOfRange') {
@@ -381,6 +372,38 @@ export class KafkaEventLog implements EventLog {
       }
       throw toLogError(e, `read ${topic}/${partition} from offset ${offset}`);
     }
+  }
+
+  /**
+   * One fetch per partition leader for several partitions of a topic (maxWaitTime 0: what is there).
+   * Raw requests go one at a time: kafkajs's connection pool opens a connection per concurrent first
+   * request to a broker and keeps only one of them (the others would leak their sockets).
+   */
+  private fetchPartitions(topic: string, wanted: Array<{ partition: number; offset: number }>, maxBytes: number): Promise<RawPartitionResponse[]> {
+    const run = async (): Promise<RawPartitionResponse[]> => {
+      const cluster = await this.rawCluster();
+      await cluster.addTargetTopic(topic);
+      const ids = wanted.map((w) => w.partition);
+      let leaders = cluster.findLeaderForPartitions(topic, ids);
+      if (Object.values(leaders).flat().length < ids.length) {
+        await cluster.refreshMetadata();
+        leaders = cluster.findLeaderForPartitions(topic, ids);
+      }
+      if (Object.values(leaders).flat().length < ids.length) throw new TributaryError('NOT_FOUND', `partition(s) ${ids.join(', ')} of topic "${topic}" not found`);
+      const out: RawPartitionResponse[] = [];
+      for (const [nodeId, partitions] of Object.entries(leaders)) {
+        const broker = await cluster.findBroker({ nodeId });
+        const { responses } = await broker.fetch({
+          isolationLevel: READ_COMMITTED, maxWaitTime: 0, minBytes: 1, maxBytes: maxBytes * partitions.length,
+          topics: [{ topic, partitions: partitions.map((partition) => ({ partition, fetchOffset: String(wanted.find((w) => w.partition === partition)!.offset), maxBytes })) }],
+        });
+        out.push(...(responses.find((r) => r.topicName === topic)?.partitions ?? []));
+      }
+      return out;
+    };
+    const p = this.rawQueue.then(run, run);
+    this.rawQueue = p.catch(() => undefined);
+    return p;
   }
 
   // ---- offsets -------------------------------------------------------------------------------
@@ -397,14 +420,18 @@ export class KafkaEventLog implements EventLog {
     const out: PartitionOffsets[] = rows
       .map((r) => ({ topic, partition: r.partition, end: Number(r.high), start: Number(r.low), lastTimestamp: null as number | null }))
       .sort((a, b) => a.partition - b.partition);
-    // the last record's timestamp, for lag in seconds: one small read per non-empty partition
-    await Promise.all(out.filter((p) => p.end > p.start).map(async (p) => {
+    // the last record's timestamp, for lag in seconds: one small fetch (per leader) of every non-empty partition's last record
+    const nonEmpty = out.filter((p) => p.end > p.start);
+    if (nonEmpty.length > 0) {
       try {
-        const { messages } = await this.fetchFrom(topic, p.partition, p.end - 1, 64 * 1024);
-        const last = messages.filter((m) => !m.isControlRecord).at(-1);
-        if (last) p.lastTimestamp = Number(last.timestamp);
-      } catch { /* leave null */ }
-    }));
+        const fetched = await this.fetchPartitions(topic, nonEmpty.map((p) => ({ partition: p.partition, offset: p.end - 1 })), 64 * 1024);
+        for (const f of fetched) {
+          const last = f.messages.filter((m) => !m.isControlRecord).at(-1);
+          const p = out.find((o) => o.partition === f.partition);
+          if (last && p) p.lastTimestamp = Number(last.timestamp);
+        }
+      } catch { /* a partition compacted or truncated meanwhile: leave the timestamps null */ }
+    }
     return out;
   }
 
@@ -431,13 +458,18 @@ export class KafkaEventLog implements EventLog {
   }
 
   async commit(group: string, topic: string, partition: number, offset: number): Promise<void> {
-    const cluster = await this.rawCluster();
-    try {
+    const run = async () => {
+      const cluster = await this.rawCluster();
       const coordinator = await cluster.findGroupCoordinator({ groupId: group });
       await coordinator.offsetCommit({
         groupId: group, groupGenerationId: -1, memberId: '', retentionTime: -1,
-        topics: [{ topic, partitions: [{ partition, offset: String(offset), metadata: JSON.stringify({ committedAt: Date.now() }) }] }],
+        topics: [{ topic, partitions: [{ partition, offset: String(offset), metadata: commitMetadata() }] }],
       });
+    };
+    try {
+      const p = this.rawQueue.then(run, run);
+      this.rawQueue = p.catch(() => undefined);
+      await p;
     } catch (e) {
       const te = toLogError(e, `commit ${group} ${topic}/${partition}=${offset}`);
       if (['UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'REBALANCE_IN_PROGRESS'].includes((e as { type?: string }).type ?? '')) {
@@ -468,9 +500,13 @@ export class KafkaEventLog implements EventLog {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.closing) return;
+    // subscriptions first: their in-flight batches may still append (outputs, DLQ) and commit
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
+    this.closing = true;
     await this.sendQueue;
+    // clients still connecting finish first, so that they are disconnected below
+    await Promise.allSettled([this.adminConnecting, this.producerConnecting, this.rawConnecting]);
     this.closed = true;
     await Promise.all([
       this.producer?.disconnect().catch(() => undefined),

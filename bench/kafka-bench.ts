@@ -1,0 +1,171 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { pino } from 'pino';
+import { KafkaEventLog, parseBrokers } from '../adapters/kafka/kafka-event-log.ts';
+import type { ProducerRecord } from '../ports/event-log.ts';
+import { buildEnvelope, buildKey } from '../schemas/change-event.ts';
+import { documentIdFor } from '../schemas/ids.ts';
+import { CDC_TOPIC, Groups, Topics, WAREHOUSE_COLLECTION, WAREHOUSE_DB, topicSpecs } from '../schemas/topics.ts';
+import { loadConfig } from '../wiring/config.ts';
+import { createSystem } from '../wiring/system.ts';
+import { benchDocument, benchFreshness, benchThroughput } from './pipeline-bench.ts';
+
+/**
+ * The pipeline benchmarks in Kafka mode, on a real broker: the embedded workload (freshness at a
+ * steady 100 documents/s, sustained chunks/s) with Kafka as the event log — the store's change
+ * feed relayed to Kafka through the outbox, clean and embed consuming from Kafka — and the time to
+ * drain a 100,000-message backlog of change events through clean and embed.
+ *
+ * The broker: KAFKA_BROKERS / `brokers` when given, else a one-node KRaft broker started from the
+ * test fixture (test/setup/kafka-broker.ts; Java 17 and Maven needed on first use). Every
+ * measurement starts from empty topics and groups. The pipeline runs in this process (what
+ * `tributary dev` does in Kafka mode), so the figures compare the event logs, not process layouts.
+ *
+ *   node bench/kafka-bench.ts [--quick]     prints the result as JSON
+ */
+
+export interface KafkaBenchOptions {
+  brokers?: string;
+  quick?: boolean;
+  log?: (line: string) => void;
+  /** Embedded-mode figures from the same run: when given, the result carries Kafka/embedded ratios. */
+  embedded?: { freshness?: { p50Ms: number; p99Ms: number }; throughput?: { chunksPerSecond: number } };
+}
+
+export interface KafkaBenchResult {
+  broker: string;
+  freshness: { rate: number; seconds: number; p50Ms: number; p99Ms: number; maxMs: number; documents: number };
+  throughput: { documents: number; chunks: number; seconds: number; chunksPerSecond: number; documentsPerSecond: number };
+  backlog: { messages: number; produceSeconds: number; cleanDrainSeconds: number; drainSeconds: number; messagesPerSecond: number; chunks: number };
+  /** Kafka figure / embedded figure (freshness: >1 = Kafka slower; chunks/s: <1 = Kafka slower). */
+  ratios?: { freshnessP50?: number; freshnessP99?: number; chunksPerSecond?: number };
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;
+
+export async function runKafkaBench(opts: KafkaBenchOptions = {}): Promise<KafkaBenchResult> {
+  const say = opts.log ?? ((l: string) => process.stderr.write(`[kafka-bench] ${l}\n`));
+  const quick = opts.quick ?? false;
+  let brokers = opts.brokers ?? process.env['KAFKA_BROKERS'];
+  let stopBroker: (() => Promise<void>) | null = null;
+  let brokerInfo: string;
+  if (brokers) {
+    brokerInfo = `external cluster ${brokers}`;
+  } else {
+    const { KafkaBroker, KAFKA_VERSION } = await import('../test/setup/kafka-broker.ts');
+    const broker = await KafkaBroker.start({ heapMb: 1024, onProgress: say });
+    brokers = broker.bootstrap;
+    stopBroker = () => broker.destroy();
+    brokerInfo = `local Kafka ${KAFKA_VERSION} (KRaft, one node), ready in ${broker.lastStartMs} ms`;
+  }
+  const kafka = { mode: 'kafka', kafkaBrokers: brokers, kafkaSessionTimeoutMs: 10_000 } as const;
+  try {
+    await resetTopicsAndGroups(brokers);
+    say('freshness: publishing 100 documents/s through the store → outbox → Kafka → clean → embed…');
+    const freshness = { rate: 100, seconds: quick ? 5 : 20, ...await benchFreshness({ rate: 100, seconds: quick ? 5 : 20, overrides: kafka }) };
+
+    await resetTopicsAndGroups(brokers);
+    const documents = quick ? 1000 : 5000;
+    say(`throughput: ${documents} documents as a backlog, drained through Kafka…`);
+    const throughput = { documents, ...await benchThroughput({ documents, overrides: kafka }) };
+
+    await resetTopicsAndGroups(brokers);
+    const messages = quick ? 10_000 : 100_000;
+    say(`backlog: ${messages} change events on the CDC topic, then clean and embed start…`);
+    const backlog = await benchBacklog(brokers, messages, say);
+
+    const result: KafkaBenchResult = { broker: brokerInfo, freshness, throughput, backlog };
+    const e = opts.embedded;
+    if (e) {
+      result.ratios = {
+        ...(e.freshness ? { freshnessP50: round(freshness.p50Ms / e.freshness.p50Ms), freshnessP99: round(freshness.p99Ms / e.freshness.p99Ms) } : {}),
+        ...(e.throughput ? { chunksPerSecond: Math.round((throughput.chunksPerSecond / e.throughput.chunksPerSecond) * 100) / 100 } : {}),
+      };
+    }
+    return result;
+  } finally {
+    await stopBroker?.();
+  }
+}
+
+/** Deletes the Tributary topics and every consumer group, so a measurement starts from nothing. */
+async function resetTopicsAndGroups(brokers: string): Promise<void> {
+  const admin = new Kafka({ brokers: parseBrokers(brokers), clientId: 'tributary-bench', logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId);
+    if (groups.length) await admin.deleteGroups(groups).catch(() => undefined);
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith('tributary.'));
+    if (topics.length) await admin.deleteTopics({ topics, timeout: 60_000 });
+    while ((await admin.listTopics()).some((t) => t.startsWith('tributary.'))) await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** `messages` change events written straight to the CDC topic, then the pipeline started: time until both groups reach the end. */
+async function benchBacklog(brokers: string, messages: number, say: (l: string) => void): Promise<KafkaBenchResult['backlog']> {
+  const log = new KafkaEventLog({
+    brokers: parseBrokers(brokers), clientId: 'tributary-bench-producer', logger: pino({ level: 'silent' }), maxRecordBytes: 8 << 20,
+    replicationFactor: -1, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 60_000, partitionConcurrency: 4,
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-kafka-bench-'));
+  try {
+    await log.applyTopics(topicSpecs(4));
+    const t0 = performance.now();
+    const now = Date.now();
+    for (let i = 0; i < messages; i += 2000) {
+      const batch: ProducerRecord[] = [];
+      for (let j = i; j < Math.min(messages, i + 2000); j++) {
+        const d = benchDocument(j, 60);
+        const id = documentIdFor('backlog', `doc-${j}`);
+        const after = { _id: id, ...d, url: null, metadata: null, createdAt: new Date(now).toISOString(), updatedAt: new Date(now).toISOString() };
+        const env = buildEnvelope({ op: 'c', db: WAREHOUSE_DB, collection: WAREHOUSE_COLLECTION, tsMs: now, ord: j + 1, after });
+        batch.push({ key: buildKey(id), value: Buffer.from(JSON.stringify(env)), timestamp: now });
+      }
+      await log.append(CDC_TOPIC, batch);
+    }
+    const produceSeconds = (performance.now() - t0) / 1000;
+    say(`backlog: ${messages} messages produced in ${produceSeconds.toFixed(1)} s; draining…`);
+
+    const config = loadConfig({}, {
+      dataDir: dir, logLevel: 'silent', metricsEnabled: false, embedder: 'hashing', mode: 'kafka', kafkaBrokers: brokers,
+      kafkaSessionTimeoutMs: 10_000, sqliteSync: 'normal', consumers: 'clean,embed',
+    });
+    const system = await createSystem(config, { logger: pino({ level: 'silent' }), relay: false, lagMonitor: false });
+    const done = async (group: string, topic: string) => {
+      const ends = await log.offsets(topic);
+      const committed = await log.groupOffsets(group);
+      return ends.every((e) => (committed.find((c) => c.topic === topic && c.partition === e.partition)?.committed ?? 0) >= e.end);
+    };
+    try {
+      const start = performance.now();
+      await system.start();
+      let cleanDrainSeconds = NaN;
+      for (;;) {
+        if (Number.isNaN(cleanDrainSeconds) && await done(Groups.clean, CDC_TOPIC)) cleanDrainSeconds = (performance.now() - start) / 1000;
+        if (!Number.isNaN(cleanDrainSeconds) && await done(Groups.embed, Topics.cleaned)) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const drainSeconds = (performance.now() - start) / 1000;
+      const chunks = await system.index.count();
+      return {
+        messages, produceSeconds: round(produceSeconds), cleanDrainSeconds: round(cleanDrainSeconds), drainSeconds: round(drainSeconds),
+        messagesPerSecond: Math.round(messages / drainSeconds), chunks,
+      };
+    } finally {
+      await system.close();
+    }
+  } finally {
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) {
+  const quick = process.argv.includes('--quick');
+  const result = await runKafkaBench({ quick });
+  process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+}
