@@ -99,6 +99,22 @@ if (want('onnx')) {
   }
 }
 
+if (want('kafka')) {
+  log('kafka: the same workload in Kafka mode on a real broker…');
+  const { runKafkaBench } = await import('./kafka-bench.ts');
+  const embedded = {
+    freshness: results['freshness'] as { p50Ms: number; p99Ms: number } | undefined,
+    throughput: results['throughput'] as { chunksPerSecond: number } | undefined,
+  };
+  const r = await runKafkaBench({ quick, embedded, log: (l) => log(`kafka: ${l}`) });
+  results['kafka'] = r;
+  rows.push({ metric: 'Kafka freshness p50 @100 docs/s', value: r.freshness.p50Ms, unit: 'ms', target: 500, better: 'lower' });
+  rows.push({ metric: 'Kafka freshness p99 @100 docs/s', value: r.freshness.p99Ms, unit: 'ms', target: 500, better: 'lower' });
+  log(`kafka: ${r.throughput.chunksPerSecond} chunks/s`);
+  if (r.ratios?.freshnessP99 !== undefined) log(`kafka: freshness p99 Kafka/embedded = ${r.ratios.freshnessP99}, chunks/s Kafka/embedded = ${r.ratios.chunksPerSecond}`);
+  log(`kafka: ${r.backlog.messages} -message backlog drained in ${r.backlog.drainSeconds} s`);
+}
+
 if (want('proxy')) {
   log('proxy: inference proxy vs the same upstream called directly…');
   const { runProxyBench } = await import('./proxy-bench.ts');
