@@ -138,7 +138,8 @@ const table = rows.map((r) => {
 const outDir = resolve(import.meta.dirname, 'results');
 mkdirSync(outDir, { recursive: true });
 const out = { machine, targets: table, results };
-writeFileSync(join(outDir, quick ? 'quick.json' : 'latest.json'), JSON.stringify(out, null, 2) + '\n');
+// only a full run replaces latest.json (the figures the README quotes)
+writeFileSync(join(outDir, quick ? 'quick.json' : only ? 'partial.json' : 'latest.json'), JSON.stringify(out, null, 2) + '\n');
 console.log(JSON.stringify(out));
 console.log(`\nTributary benchmarks — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}${quick ? ' (quick)' : ''}`);
 console.log('ratio = how far past the target (≥ 1.00 means met)\n');
