@@ -320,10 +320,11 @@ export class KafkaSubscription implements Subscription {
       } catch (e) {
         if (isMembershipError(e)) {
           this.log.info({ event: KafkaLogEvents.commitRefused, topic, partition, offset: last + 1, type: kafkaErrorType(e) }, 'commit refused by the group; the slice will be redone by the partition owner');
-          throw e; // kafkajs re-joins the group
         }
-        throw e;
+        throw e; // kafkajs re-joins the group (membership) or retries the fetch from the last resolved offset
       }
+      // the next fetch of this partition starts after the slice (unless it moved to another member meanwhile)
+      if (!this.assigned.has(key)) return;
       resolveOffset(String(last));
       this.failures.delete(key);
       i += slice.length;
