@@ -113,7 +113,7 @@ export function createKafkaLog(config: Config, logger: Logger): KafkaEventLog {
  * The event log alone, for tools (topics, dlq): the Kafka cluster in kafka mode, else the embedded
  * log in the data directory. No consumers, no relay.
  */
-export async function openLogForTools(config: Config, logger: Logger): Promise<{ log: EventLog; kafka: KafkaEventLog | null; close(): Promise<void> }> {
+export async function openLogForTools(config: Config, logger: Logger, opts: { ensureTopics?: boolean } = {}): Promise<{ log: EventLog; kafka: KafkaEventLog | null; close(): Promise<void> }> {
   if (config.mode === 'kafka') {
     const log = createKafkaLog(config, logger);
     try {
@@ -126,6 +126,6 @@ export async function openLogForTools(config: Config, logger: Logger): Promise<{
   }
   const db = openDatabase({ path: join(resolve(config.dataDir), 'tributary.db'), synchronous: config.sqliteSync });
   const log = new EmbeddedEventLog({ db, maxRecordBytes: config.maxRecordBytes });
-  log.ensureTopicsSync(topicSpecs(config.partitions));
+  if (opts.ensureTopics !== false) log.ensureTopicsSync(topicSpecs(config.partitions));
   return { log, kafka: null, async close() { await log.close(); db.close(); } };
 }

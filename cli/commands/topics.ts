@@ -42,7 +42,7 @@ async function withLog<T>(config: Config, fn: (tools: Awaited<ReturnType<typeof 
   const { openLogForTools } = await import('../../wiring/backbone.ts');
   let tools: Awaited<ReturnType<typeof openLogForTools>>;
   try {
-    tools = await openLogForTools(config, pino({ level: 'silent' }));
+    tools = await openLogForTools(config, pino({ level: 'silent' }), { ensureTopics: false });
   } catch (e) {
     throw logError(e, config);
   }
@@ -96,7 +96,7 @@ export const topicsApply: Command = {
       if (!dryRun) await log.ensureTopics(specs);
       return specs.map((s) => {
         const had = counts.get(s.name);
-        const changed = had === undefined ? ['created'] : had < s.partitions ? [`partitions ${had} → ${s.partitions}`] : [];
+        const changed = had === undefined ? [`created with ${s.partitions} partitions`] : had < s.partitions ? [`partitions ${had} → ${s.partitions}`] : [];
         return { topic: s.name, action: had === undefined ? 'created' : changed.length ? 'updated' : 'unchanged', partitions: Math.max(had ?? 0, s.partitions), changes: changed };
       });
     });
