@@ -13,6 +13,7 @@ import { createKafkaLog, openBackbone } from './backbone.ts';
 import type { Config } from './config.ts';
 import { buildStageConsumer, ConsumerSpecs, type ConsumerDeps, type ConsumerName } from './consumers.ts';
 import { createEmbedder } from './models.ts';
+import { createValueCodec } from './schema-registry.ts';
 
 /**
  * One pipeline consumer as its own process (`tributary consume <name>`, Kafka mode): builds only
@@ -72,6 +73,10 @@ export async function createConsumerProcess(config: Config, name: ConsumerName, 
       closers.push(() => index.close());
       Object.assign(deps, { embedder, cache, index });
     }
+    // the same codec choice as the API process, so both sides of a topic agree on the wire format
+    const codec = createValueCodec(config);
+    closers.push(() => codec.close());
+    deps.codec = codec;
     const consumer = buildStageConsumer(name, deps as ConsumerDeps);
     let closed = false;
     return {

@@ -84,7 +84,7 @@ export function buildStageConsumer(name: ConsumerName, d: ConsumerDeps): StageCo
     }
     case 'archive': {
       if (!d.store) throw new Error('the archive consumer needs the document store');
-      return new StageConsumer({ ...common, stage: new ArchiveStage({ store: d.store }) });
+      return new StageConsumer({ ...common, stage: new ArchiveStage({ store: d.store, ...(d.codec ? { codec: d.codec } : {}) }) });
     }
   }
 }

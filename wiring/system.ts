@@ -76,14 +76,15 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
   await index.init();
   const llm = createLlm(config);
 
+  // Schema Registry wire format when SCHEMA_REGISTRY_URL is set, else plain JSON — shared by every stage here
+  const codec = createValueCodec(config);
   const consumers: StageConsumer[] = [];
   if (opts.consumers !== false) {
     // embedded mode: clean and embed, in this process; kafka mode: the ones asked for (TRIBUTARY_CONSUMERS)
     const names: ConsumerName[] = config.mode === 'embedded' ? ['clean', 'embed']
       : Array.isArray(opts.consumers) ? opts.consumers : parseConsumerList(config.consumers);
-    for (const name of names) consumers.push(buildStageConsumer(name, { config, log, logger, metrics, store, embedder, cache, index }));
+    for (const name of names) consumers.push(buildStageConsumer(name, { config, log, logger, metrics, store, embedder, cache, index, codec }));
   }
-  const codec = createValueCodec(config);
   const lagMonitor = opts.consumers !== false && opts.lagMonitor !== false
     ? new LagMonitor({
       log, codec, metrics, logger, ...(opts.lagMonitor ?? {}),

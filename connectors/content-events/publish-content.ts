@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { TributaryError } from '../../ports/errors.ts';
 import type { AppendResult, EventLog, ProducerRecord } from '../../ports/event-log.ts';
+import type { ValueCodec } from '../../ports/value-codec.ts';
 import { contentEventSchema, type ContentEvent } from '../../schemas/content.ts';
 import { documentIdFor } from '../../schemas/ids.ts';
 import { Topics, TRACEPARENT_HEADER } from '../../schemas/topics.ts';
@@ -23,6 +24,8 @@ export interface PublishContentOptions {
   topic?: string;
   /** W3C trace context to carry (the log adds a new one when absent). */
   traceparent?: string;
+  /** Encodes values (Schema Registry wire format when a registry is configured); plain JSON without one. */
+  codec?: ValueCodec;
 }
 
 export interface PublishedContent extends AppendResult {
@@ -37,7 +40,7 @@ export function contentId(item: Pick<ContentEvent, 'id' | 'source' | 'externalId
 export async function publishContent(log: EventLog, items: ContentEvent[], opts: PublishContentOptions = {}): Promise<PublishedContent[]> {
   const records: ProducerRecord[] = [];
   const ids: string[] = [];
-  items.forEach((raw, i) => {
+  for (const [i, raw] of items.entries()) {
     const r = contentEventSchema.safeParse(raw);
     if (!r.success) {
       const fields = r.error.issues.map((x) => `${x.path.join('.') || '(root)'}: ${x.message}`).join('; ');
@@ -45,12 +48,9 @@ export async function publishContent(log: EventLog, items: ContentEvent[], opts:
     }
     const id = contentId(r.data);
     ids.push(id);
-    records.push({
-      key: id,
-      value: Buffer.from(JSON.stringify({ ...r.data, id })),
-      headers: opts.traceparent ? { [TRACEPARENT_HEADER]: opts.traceparent } : {},
-    });
-  });
+    const value = opts.codec ? await opts.codec.encode(Topics.contentEvents, { ...r.data, id }) : Buffer.from(JSON.stringify({ ...r.data, id }));
+    records.push({ key: id, value, headers: opts.traceparent ? { [TRACEPARENT_HEADER]: opts.traceparent } : {} });
+  }
   if (records.length === 0) return [];
   const results = await log.append(opts.topic ?? Topics.contentEvents, records);
   return results.map((res, i) => ({ ...res, id: ids[i]! }));

@@ -1,7 +1,9 @@
 import type { DocumentStore, NewDocument } from '../../ports/document-store.ts';
 import { TributaryError } from '../../ports/errors.ts';
 import type { LogRecord } from '../../ports/event-log.ts';
+import type { ValueCodec } from '../../ports/value-codec.ts';
 import { contentEventSchema } from '../../schemas/content.ts';
+import { Topics } from '../../schemas/topics.ts';
 import { documentIdFor } from '../../schemas/ids.ts';
 import { recordFailure, type RecordFailure, type Stage } from '../runtime/stage-consumer.ts';
 
@@ -25,9 +27,12 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export class ArchiveStage implements Stage {
   readonly name = 'archive';
   private readonly store: DocumentStore;
+  private readonly codec: ValueCodec | null;
 
-  constructor(opts: { store: DocumentStore }) {
+  /** `codec`: how content events are read (Schema Registry wire format or JSON); without one, plain JSON. */
+  constructor(opts: { store: DocumentStore; codec?: ValueCodec }) {
     this.store = opts.store;
+    this.codec = opts.codec ?? null;
   }
 
   async process(records: LogRecord[]): Promise<RecordFailure[]> {
@@ -35,7 +40,9 @@ export class ArchiveStage implements Stage {
     const ops: Op[] = [];
     for (const rec of records) {
       try {
-        ops.push(parseContentEvent(rec));
+        ops.push(this.codec && rec.value !== null
+          ? parseContentEvent(rec, await this.codec.decode(Topics.contentEvents, rec.value))
+          : parseContentEvent(rec));
       } catch (err) {
         failures.push(recordFailure(rec, err));
       }
@@ -58,16 +65,19 @@ export class ArchiveStage implements Stage {
 }
 
 /** A content event → the store operation it asks for. Throws MALFORMED_EVENT / SCHEMA_VIOLATION. */
-export function parseContentEvent(rec: LogRecord): Op {
+/** Parses a content event; `decoded` is the value already decoded by a codec (else the bytes are read as JSON). */
+export function parseContentEvent(rec: LogRecord, decoded?: unknown): Op {
   if (rec.value === null) {
     if (!rec.key) throw new TributaryError('MALFORMED_EVENT', 'content tombstone without a key: cannot tell which document to delete');
     return { kind: 'delete', id: rec.key };
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(utf8.decode(rec.value));
-  } catch (e) {
-    throw new TributaryError('MALFORMED_EVENT', `content event is not valid UTF-8 JSON: ${(e as Error).message}`);
+  let json: unknown = decoded;
+  if (decoded === undefined) {
+    try {
+      json = JSON.parse(utf8.decode(rec.value));
+    } catch (e) {
+      throw new TributaryError('MALFORMED_EVENT', `content event is not valid UTF-8 JSON: ${(e as Error).message}`);
+    }
   }
   const r = contentEventSchema.safeParse(json);
   if (!r.success) {
