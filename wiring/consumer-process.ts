@@ -94,3 +94,36 @@ export async function createConsumerProcess(config: Config, name: ConsumerName, 
     throw e;
   }
 }
+
+/**
+ * The lag monitor as its own process (`tributary consume lag-monitor`, Kafka mode): evaluates every
+ * group's lag by Burrow's rules and publishes status records on tributary.ops.lag, which the API
+ * serves on GET /v1/ops/lag.
+ */
+export async function createLagMonitorProcess(config: Config, opts: { logger?: Logger } = {}): Promise<{ relay: null; start(): void; close(): Promise<void> }> {
+  if (config.mode !== 'kafka') {
+    throw new TributaryError('INVALID_CONFIG', 'TRIBUTARY_MODE (mode): the lag monitor runs as a separate process only with TRIBUTARY_MODE=kafka; in embedded mode `tributary dev` runs it');
+  }
+  const logger = opts.logger ?? pino({ level: config.logLevel, base: { service: 'tributary', consumer: 'lag-monitor' } });
+  const metrics = new Metrics({ defaultMetrics: config.metricsEnabled });
+  const log = createKafkaLog(config, logger);
+  await log.connect();
+  const codec = createValueCodec(config);
+  const { LagMonitor } = await import('../consumers/lag-monitor/lag-monitor.ts');
+  const monitor = new LagMonitor({
+    log, codec, metrics, logger,
+    expected: Object.values(ConsumerSpecs).map((s) => ({ group: s.group, topics: s.topics })),
+  });
+  let closed = false;
+  return {
+    relay: null,
+    start() { monitor.start(); },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await monitor.stop();
+      await codec.close();
+      await log.close();
+    },
+  };
+}

@@ -14,13 +14,14 @@ export const consume: Command = {
   spec: {
     name: 'consume',
     summary: 'run one consumer as its own process on Kafka: clean, embed or archive',
-    usage: `<${CONSUMER_NAMES.join('|')}>`,
+    usage: `<${CONSUMER_NAMES.join('|')}|lag-monitor>`,
     description: [
       'Runs one pipeline consumer in this process, as a member of its consumer group on Kafka',
       '(TRIBUTARY_MODE=kafka, KAFKA_BROKERS). Start several processes of the same consumer to share its',
       'partitions; Kafka rebalances them as processes come and go.',
       '',
-      ...CONSUMER_NAMES.map((n) => `  ${n.padEnd(8)} ${ConsumerSpecs[n].summary} (group "${ConsumerSpecs[n].group}")`),
+      ...CONSUMER_NAMES.map((n) => `  ${n.padEnd(11)} ${ConsumerSpecs[n].summary} (group "${ConsumerSpecs[n].group}")`),
+      `  ${'lag-monitor'.padEnd(11)} every group's lag and Burrow status → tributary.ops.lag (served by GET /v1/ops/lag)`,
       '',
       'Offsets are committed only after the sink acknowledged; a killed process loses nothing (its',
       'uncommitted batch is redone by the partition\'s next owner). Ctrl-C (or SIGTERM) stops gracefully:',
@@ -45,8 +46,8 @@ export const consume: Command = {
 
   async run(args: ParsedArgs, ctx: CommandContext): Promise<number> {
     const name = args.positionals[0]!;
-    if (!isConsumerName(name)) {
-      throw new UsageError(`unknown consumer "${name}"`, [`Consumers: ${CONSUMER_NAMES.join(', ')}.`]);
+    if (!isConsumerName(name) && name !== 'lag-monitor') {
+      throw new UsageError(`unknown consumer "${name}"`, [`Consumers: ${CONSUMER_NAMES.join(', ')}, lag-monitor.`]);
     }
     const overrides: Record<string, string> = {};
     const dataDir = args.string('data-dir');
@@ -57,10 +58,10 @@ export const consume: Command = {
     } catch (e) {
       throw configError(e);
     }
-    const { createConsumerProcess } = await import('../../wiring/consumer-process.ts');
-    let proc: Awaited<ReturnType<typeof createConsumerProcess>>;
+    const { createConsumerProcess, createLagMonitorProcess } = await import('../../wiring/consumer-process.ts');
+    let proc: { relay: unknown; start(): void; close(): Promise<void> };
     try {
-      proc = await createConsumerProcess(config, name);
+      proc = name === 'lag-monitor' ? await createLagMonitorProcess(config) : await createConsumerProcess(config, name);
     } catch (e) {
       const cfg = configError(e);
       if (cfg !== e) throw cfg;
@@ -70,8 +71,12 @@ export const consume: Command = {
     }
     proc.start();
     const s = styleFor(ctx.stdout, ctx.env);
-    const spec = ConsumerSpecs[name];
-    ctx.stdout.write(`${s.bold('Tributary')} consumer ${s.cyan(name)} running — group "${spec.group}", topics ${spec.topics.join(', ')}, brokers ${config.kafkaBrokers}${proc.relay ? ' (with the store\'s outbox relay)' : ''}. Ctrl-C to stop.\n`);
+    if (name === 'lag-monitor') {
+      ctx.stdout.write(`${s.bold('Tributary')} consumer ${s.cyan('lag-monitor')} running — every group's lag by Burrow's rules, published to tributary.ops.lag, brokers ${config.kafkaBrokers}. Ctrl-C to stop.\n`);
+    } else {
+      const spec = ConsumerSpecs[name];
+      ctx.stdout.write(`${s.bold('Tributary')} consumer ${s.cyan(name)} running — group "${spec.group}", topics ${spec.topics.join(', ')}, brokers ${config.kafkaBrokers}${proc.relay ? ' (with the store\'s outbox relay)' : ''}. Ctrl-C to stop.\n`);
+    }
 
     const err = styleFor(ctx.stderr, ctx.env);
     return new Promise<number>((done) => {
