@@ -3,15 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedEventLog } from '../../adapters/embedded-log/embedded-event-log.ts';
-import { createEmbeddedVectorIndex } from '../../adapters/embedded-index/index.ts';
 import { openDatabase } from '../../adapters/sqlite/open-database.ts';
-import type { ChunkPayload } from '../../ports/vector-index.ts';
 import { buildEnvelope, buildKey } from '../../schemas/change-event.ts';
-import { documentIdFor, chunkPointId } from '../../schemas/ids.ts';
+import { documentIdFor } from '../../schemas/ids.ts';
 import { CDC_TOPIC } from '../../schemas/topics.ts';
-import { cleanDocument } from '../../streams/clean/index.ts';
-import { chunkDocument } from '../../streams/chunk/index.ts';
 import { loadConfig } from '../../wiring/config.ts';
+import { assertIndexExact as assertIndexExactly, makeItem as makeSharedItem, type Item } from '../helpers/index-expectations.ts';
 import { api, caughtUp, sleep, startSystem, waitUntil, type RunningSystem } from './harness.ts';
 
 /**
@@ -19,58 +16,11 @@ import { api, caughtUp, sleep, startSystem, waitUntil, type RunningSystem } from
  * through its API, with the index checked point by point after it stopped.
  */
 
-const defaults = loadConfig({});
-const DIM = defaults.hashingDimension;
+const DIM = loadConfig({}).hashingDimension;
 
-interface Item { category: string; author: string; content: string; title: string; source: string; externalId: string }
-
-const AUTHORS = ['ada', 'grace', 'linus', 'barbara'];
-const CATS = ['article', 'post', 'repository', 'paper'];
-const WORDS = 'stream log partition offset consumer broker vector index chunk embed cache replica snapshot cursor lag watermark'.split(' ');
-
-function makeItem(i: number, rev = 0, source = 'e2e'): Item {
-  const words = Array.from({ length: 60 + (i % 7) * 40 }, (_, j) => WORDS[(i * 7 + j * 3 + rev) % WORDS.length]).join(' ');
-  return {
-    category: CATS[i % CATS.length]!,
-    author: AUTHORS[i % AUTHORS.length]!,
-    title: `Document ${i} revision ${rev}`,
-    content: `# Heading ${i}\n\nmarker${i}r${rev} ${words}.\n\nSecond paragraph about item ${i}: ${words.split(' ').reverse().join(' ')}.`,
-    source,
-    externalId: `doc-${i}`,
-  };
-}
-
-function expectedChunks(id: string, item: Item): string[] {
-  const cleaned = cleanDocument(
-    { _id: id, category: item.category, author: item.author, content: item.content, title: item.title, url: null, source: item.source, externalId: item.externalId, metadata: null },
-    { version: 1, sourceTsMs: 0, nowMs: 0 },
-  );
-  return chunkDocument(cleaned, { maxTokens: defaults.chunkTokens, overlapTokens: defaults.chunkOverlapTokens }).map((c) => c.text);
-}
-
-async function readIndex(dataDir: string): Promise<Map<string, Array<{ id: string; payload: ChunkPayload }>>> {
-  const index = createEmbeddedVectorIndex({ path: join(dataDir, 'index.db'), dimension: DIM, synchronous: 'normal' });
-  await index.init();
-  const byDoc = new Map<string, Array<{ id: string; payload: ChunkPayload }>>();
-  for await (const p of index.scan()) byDoc.set(p.payload.doc_id, [...(byDoc.get(p.payload.doc_id) ?? []), p]);
-  await index.close();
-  return byDoc;
-}
-
-/** The index must hold exactly the expected chunks of exactly the expected documents, one version each. */
-async function assertIndexExact(dataDir: string, expected: Map<string, Item>): Promise<void> {
-  const byDoc = await readIndex(dataDir);
-  const missing = [...expected.keys()].filter((id) => !byDoc.has(id));
-  const extra = [...byDoc.keys()].filter((id) => !expected.has(id));
-  expect({ missing: missing.length, extra: extra.length }).toEqual({ missing: 0, extra: 0 });
-  for (const [id, item] of expected) {
-    const points = byDoc.get(id)!.sort((a, b) => a.payload.chunk_index - b.payload.chunk_index);
-    const want = expectedChunks(id, item);
-    expect(points.map((p) => p.payload.text), `chunks of ${id}`).toEqual(want);
-    expect(points.map((p) => p.id)).toEqual(want.map((_, i) => chunkPointId(id, i)));
-    expect(new Set(points.map((p) => p.payload.doc_version)).size, `versions of ${id}`).toBe(1);
-  }
-}
+/** The e2e documents are a little longer than the helper's default: 60–300 words. */
+const makeItem = (i: number, rev = 0, source = 'e2e'): Item => makeSharedItem(i, rev, source, 60 + (i % 7) * 40);
+const assertIndexExact = (dataDir: string, expected: Map<string, Item>) => assertIndexExactly(dataDir, DIM, expected);
 
 async function publish(url: string, items: Item[]): Promise<string[]> {
   const r = await api<{ ids: string[] }>(url, 'POST', '/v1/content', { items });

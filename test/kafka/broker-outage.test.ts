@@ -9,7 +9,7 @@ import { Groups, Topics } from '../../schemas/topics.ts';
 import { loadConfig } from '../../wiring/config.ts';
 import { api, type RunningSystem } from '../e2e/harness.ts';
 import { javaAvailable, KafkaBroker } from '../setup/kafka-broker.ts';
-import { assertIndexExact, makeItem, type Item } from './expectations.ts';
+import { assertIndexExact, makeItem, type Item } from '../helpers/index-expectations.ts';
 import { caughtUp, kafkaEnv, outboxPending, PIPELINE_GROUPS, sleep, startApi, startConsumer, testLog, waitUntil, type Proc } from './harness.ts';
 
 /**

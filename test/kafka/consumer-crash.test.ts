@@ -7,7 +7,7 @@ import { Topics } from '../../schemas/topics.ts';
 import type { RunningSystem } from '../e2e/harness.ts';
 import { api } from '../e2e/harness.ts';
 import { describeKafka } from '../setup/kafka-env.ts';
-import { assertIndexExact, makeItem, type Item } from './expectations.ts';
+import { assertIndexExact, makeItem, type Item } from '../helpers/index-expectations.ts';
 import { caughtUp, kafkaEnv, resetKafka, sleep, startApi, startConsumer, startSlowEmbeddings, testLog, waitUntil, type Proc, type SlowEmbeddings } from './harness.ts';
 
 /**

@@ -9,7 +9,7 @@ import { buildEnvelope, buildKey } from '../../schemas/change-event.ts';
 import { CDC_TOPIC, DlqHeaders, Groups, Topics, WAREHOUSE_COLLECTION, WAREHOUSE_DB } from '../../schemas/topics.ts';
 import { loadConfig } from '../../wiring/config.ts';
 import { describeKafka } from '../setup/kafka-env.ts';
-import { assertIndexExact, makeItem, type Item } from './expectations.ts';
+import { assertIndexExact, makeItem, type Item } from '../helpers/index-expectations.ts';
 import { caughtUp, kafkaEnv, PIPELINE_GROUPS, resetKafka, startConsumer, testLog, waitUntil, type Proc } from './harness.ts';
 
 /**

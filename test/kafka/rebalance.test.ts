@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { documentIdFor } from '../../schemas/ids.ts';
 import { api, type RunningSystem } from '../e2e/harness.ts';
 import { describeKafka } from '../setup/kafka-env.ts';
-import { assertIndexExact, makeItem, type Item } from './expectations.ts';
+import { assertIndexExact, makeItem, type Item } from '../helpers/index-expectations.ts';
 import { caughtUp, kafkaEnv, resetKafka, sleep, startApi, startConsumer, startSlowEmbeddings, testLog, waitUntil, type Proc, type SlowEmbeddings } from './harness.ts';
 
 /**

@@ -8,9 +8,9 @@ import { chunkDocument } from '../../streams/chunk/index.ts';
 import { loadConfig } from '../../wiring/config.ts';
 
 /**
- * The exact-index check of the Kafka suites (the same idea as test/e2e/pipeline.e2e.test.ts): the
- * index must hold exactly the chunks of exactly the expected documents, each at one version, with
- * the deterministic point ids — no document missing, none extra, no stale chunk.
+ * The exact-index check of the end-to-end and Kafka suites: the index must hold exactly the chunks
+ * of exactly the expected documents, each at one version, with the deterministic point ids — no
+ * document missing, none extra, no stale chunk.
  */
 
 const defaults = loadConfig({});
@@ -21,13 +21,14 @@ const AUTHORS = ['ada', 'grace', 'linus', 'barbara'];
 const CATS = ['article', 'post', 'repository', 'paper'];
 const WORDS = 'stream log partition offset consumer broker vector index chunk embed cache replica snapshot cursor lag watermark'.split(' ');
 
-export function makeItem(i: number, rev: number, source: string): Item {
-  const words = Array.from({ length: 40 + (i % 5) * 30 }, (_, j) => WORDS[(i * 7 + j * 3 + rev) % WORDS.length]).join(' ');
+/** Document `i` at revision `rev`; `words` sets its length (default 40–160 words). */
+export function makeItem(i: number, rev: number, source: string, words = 40 + (i % 5) * 30): Item {
+  const text = Array.from({ length: words }, (_, j) => WORDS[(i * 7 + j * 3 + rev) % WORDS.length]).join(' ');
   return {
     category: CATS[i % CATS.length]!,
     author: AUTHORS[i % AUTHORS.length]!,
     title: `Document ${i} revision ${rev}`,
-    content: `# Heading ${i}\n\nmarker${i}r${rev} ${words}.\n\nSecond paragraph about item ${i}: ${words.split(' ').reverse().join(' ')}.`,
+    content: `# Heading ${i}\n\nmarker${i}r${rev} ${text}.\n\nSecond paragraph about item ${i}: ${text.split(' ').reverse().join(' ')}.`,
     source,
     externalId: `doc-${i}`,
   };
