@@ -10,7 +10,7 @@ import { documentIdFor } from '../schemas/ids.ts';
 import { CDC_TOPIC, Groups, Topics, WAREHOUSE_COLLECTION, WAREHOUSE_DB, topicSpecs } from '../schemas/topics.ts';
 import { loadConfig } from '../wiring/config.ts';
 import { createSystem } from '../wiring/system.ts';
-import { benchDocument, benchThroughput, percentile } from './pipeline-bench.ts';
+import { benchDocument, benchThroughput, measureFreshness } from './pipeline-bench.ts';
 
 /**
  * The pipeline benchmarks in Kafka mode, on a real broker: the embedded workload (freshness at a
@@ -114,34 +114,7 @@ async function kafkaFreshness(overrides: Record<string, unknown>, rate: number, 
       if (seen) break;
     }
     const warmUpMs = performance.now() - w0;
-    const pending = new Map<string, number>();
-    const lat: number[] = [];
-    const total = rate * seconds;
-    const start = performance.now();
-    let polling = true;
-    const poller = (async () => {
-      while (polling || pending.size > 0) {
-        if (pending.size > 0) {
-          const ids = [...pending.keys()];
-          const versions = await system.index.documentVersions(ids);
-          const now = performance.now();
-          for (const id of ids) if (versions.get(id)?.version != null) { lat.push(now - pending.get(id)!); pending.delete(id); }
-        }
-        await new Promise((r) => setTimeout(r, 2));
-        if (!polling && performance.now() - start > (seconds + 60) * 1000) break;
-      }
-    })();
-    for (let sent = 0; sent < total; sent++) {
-      const wait = start + (sent * 1000) / rate - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const t0 = performance.now();
-      const [res] = await system.store.put([benchDocument(1_000_000 + sent, 150)]);
-      pending.set(res!.id, t0);
-    }
-    polling = false;
-    await poller;
-    lat.sort((a, b) => a - b);
-    return { rate, seconds, p50Ms: round(percentile(lat, 50)), p99Ms: round(percentile(lat, 99)), maxMs: round(lat.at(-1) ?? NaN), documents: lat.length, warmUpMs: Math.round(warmUpMs) };
+    return { rate, seconds, ...await measureFreshness(system, rate, seconds, 60), warmUpMs: Math.round(warmUpMs) };
   } finally {
     await system.close();
     rmSync(dir, { recursive: true, force: true });
