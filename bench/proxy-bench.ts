@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
 import { Pool } from 'undici';
+import { freePort } from '../test/helpers/free-port.ts';
 
 /**
  * Added latency of the inference proxy, measured against calling the same upstream directly in the
@@ -329,16 +330,6 @@ async function startLiteLlm(bin: string, upstream: string, children: ChildProces
     await new Promise((r) => setTimeout(r, 500));
   }
   throw new Error('no answer on /health/liveliness within 120 s');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 // ---- child roles ----

@@ -1,11 +1,11 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync, readFileSync, openSync, closeSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
+import { freePort } from '../helpers/free-port.ts';
 
 /**
  * A real Apache Kafka broker for the test suites and benchmarks: one KRaft node (broker and
@@ -89,18 +89,6 @@ export async function ensureKafkaJars(opts: { version?: string; onProgress?: (li
   return dir;
 }
 
-export async function freeLoopbackPort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => res(port));
-    });
-  });
-}
-
 function serverProperties(o: { port: number; controllerPort: number; logDir: string }): string {
   return [
     'process.roles=broker,controller',
@@ -162,9 +150,9 @@ export class KafkaBroker {
     if (!javaAvailable()) throw new Error('Java (17+) is needed to run the test Kafka broker: install a JDK, or set KAFKA_BROKERS to an existing cluster');
     const jars = await ensureKafkaJars({ onProgress: opts.onProgress });
     const dataDir = mkdtempSync(join(tmpdir(), 'tributary-kafka-'));
-    const port = await freeLoopbackPort();
-    let controllerPort = await freeLoopbackPort();
-    while (controllerPort === port) controllerPort = await freeLoopbackPort();
+    const port = await freePort();
+    let controllerPort = await freePort();
+    while (controllerPort === port) controllerPort = await freePort();
     const broker = new KafkaBroker(jars, dataDir, port, controllerPort, opts);
     try {
       broker.format();

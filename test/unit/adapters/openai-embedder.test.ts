@@ -1,8 +1,8 @@
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OpenAiEmbedder, type OpenAiEmbedderOptions } from '../../../adapters/openai/openai-embedder.ts';
 import { errorCode, findTributaryError, isRetryable, type TributaryError } from '../../../ports/errors.ts';
 import { EMBEDDINGS, fakeVector, startOpenAiCompatibleServer, type OpenAiCompatibleServer } from '../../fixtures/openai-compatible-server.ts';
+import { freePort } from '../../helpers/free-port.ts';
 
 let server: OpenAiCompatibleServer;
 
@@ -227,13 +227,3 @@ describe('OpenAiEmbedder against a real OpenAI-compatible HTTP server', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
