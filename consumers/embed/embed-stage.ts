@@ -19,6 +19,19 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Records whose failure would equally hit every other record: retried as a batch, never dead-lettered. */
 const INFRA_CODES = new Set(['EMBEDDER_UNAVAILABLE', 'EMBEDDER_RATE_LIMITED', 'INDEX_UNAVAILABLE', 'TIMEOUT', 'LOG_UNAVAILABLE', 'STORE_UNAVAILABLE', 'SCHEMA_REGISTRY_UNAVAILABLE']);
 
+/** An embedder or index error that concerns the whole batch (thrown: the batch is retried), not one document. */
+function isBatchFailure(err: unknown): boolean {
+  const te = findTributaryError(err);
+  return !te || INFRA_CODES.has(te.code) || te.retryable;
+}
+
+interface Plan {
+  p: Extract<Parsed, { kind: 'upsert' }>;
+  chunks: Array<{ index: number; text: string }>;
+  /** embedding-cache key of each chunk */
+  keys: string[];
+}
+
 export interface EmbedStageOptions {
   embedder: Embedder;
   cache: EmbeddingCache;
@@ -61,51 +74,49 @@ export class EmbedStage implements Stage {
       return !(cur && cur.version !== null && p.version !== null && cur.version >= p.version);
     });
 
-    // chunk every upsert; collect texts that need embedding
-    const plans: Array<{ p: Extract<Parsed, { kind: 'upsert' }>; chunks: Array<{ index: number; text: string }>; keys: string[] }> = [];
+    // chunk every upsert; the embedding-cache key of each chunk
+    const plans = new Map<Parsed, Plan>();
     for (const p of todo) {
       if (p.kind !== 'upsert') continue;
       try {
         const chunks = chunkDocument(p.doc, this.o.chunking);
-        plans.push({ p, chunks, keys: chunks.map((c) => embeddingCacheKey(this.o.embedder.id, c.text)) });
+        plans.set(p, { p, chunks, keys: chunks.map((c) => embeddingCacheKey(this.o.embedder.id, c.text)) });
       } catch (err) {
         failures.push(recordFailure(p.record, err));
       }
     }
-    const vectors = await this.embedAll(plans.flatMap((pl) => pl.keys.map((k, i) => [k, pl.chunks[i]!.text] as [string, string])), signal, plans, failures);
+    const vectors = await this.embedAll([...plans.values()], signal, failures);
 
     // apply to the index in one batch (one acknowledgement); if the batch is refused, fall back to
     // one document at a time so a single bad document is dead-lettered and the rest still land
     const now = Date.now();
-    const ops: Array<{ p: Parsed; op: IndexOperation; chunks: number; sourceTsMs: number | null }> = [];
+    const ops: Array<{ p: Parsed; op: IndexOperation }> = [];
     for (const p of todo) {
       if (p.kind === 'delete') {
-        ops.push({ p, op: { kind: 'delete', docId: p.docId, version: p.version }, chunks: 0, sourceTsMs: null });
+        ops.push({ p, op: { kind: 'delete', docId: p.docId, version: p.version } });
         continue;
       }
-      const plan = plans.find((pl) => pl.p === p);
+      const plan = plans.get(p);
       if (!plan || plan.keys.some((k) => !vectors.has(k))) continue; // failed earlier (already reported)
       const points = buildPoints(p.doc, plan.chunks, plan.keys.map((k) => vectors.get(k)!), this.o.embedder.id);
-      ops.push({ p, op: { kind: 'replace', docId: p.docId, version: p.version, points }, chunks: points.length, sourceTsMs: p.doc.sourceTsMs });
+      ops.push({ p, op: { kind: 'replace', docId: p.docId, version: p.version, points } });
     }
-    const record = (o: (typeof ops)[number], outcome: ApplyOutcome) => {
-      if (outcome !== 'applied' || o.sourceTsMs === null) return;
-      this.o.metrics.chunksIndexed.inc(o.chunks);
-      this.o.metrics.freshnessSeconds.observe(Math.max(0, now - o.sourceTsMs) / 1000);
+    const record = ({ p, op }: (typeof ops)[number], outcome: ApplyOutcome) => {
+      if (outcome !== 'applied' || op.kind !== 'replace' || p.kind !== 'upsert') return;
+      this.o.metrics.chunksIndexed.inc(op.points.length);
+      this.o.metrics.freshnessSeconds.observe(Math.max(0, now - p.doc.sourceTsMs) / 1000);
     };
     try {
       const outcomes = await this.o.index.applyBatch(ops.map((o) => o.op));
       ops.forEach((o, i) => record(o, outcomes[i]!));
     } catch (err) {
-      const te = findTributaryError(err);
-      if (!te || INFRA_CODES.has(te.code) || te.retryable) throw err;
+      if (isBatchFailure(err)) throw err;
       for (const o of ops) {
         try {
           const [outcome] = await this.o.index.applyBatch([o.op]);
           record(o, outcome!);
         } catch (e) {
-          const t = findTributaryError(e);
-          if (!t || INFRA_CODES.has(t.code) || t.retryable) throw e;
+          if (isBatchFailure(e)) throw e;
           failures.push(recordFailure(o.p.record, e));
         }
       }
@@ -141,9 +152,9 @@ export class EmbedStage implements Stage {
   }
 
   /** Looks texts up in the cache and embeds the misses in batches of the embedder's max batch. */
-  private async embedAll(items: Array<[string, string]>, signal: AbortSignal, plans: Array<{ p: Parsed; keys: string[] }>, failures: RecordFailure[]): Promise<Map<string, Float32Array>> {
+  private async embedAll(plans: Plan[], signal: AbortSignal, failures: RecordFailure[]): Promise<Map<string, Float32Array>> {
     const unique = new Map<string, string>();
-    for (const [k, t] of items) unique.set(k, t);
+    for (const pl of plans) pl.keys.forEach((k, i) => unique.set(k, pl.chunks[i]!.text));
     const found = await this.o.cache.getMany([...unique.keys()]);
     this.o.metrics.embedCacheHits.inc(found.size);
     const misses = [...unique].filter(([k]) => !found.has(k));
@@ -159,8 +170,7 @@ export class EmbedStage implements Stage {
         for (const [k, v] of fresh) found.set(k, v);
         await this.o.cache.putMany(fresh);
       } catch (err) {
-        const te = findTributaryError(err);
-        if (!te || INFRA_CODES.has(te.code) || te.retryable) throw err;
+        if (isBatchFailure(err)) throw err;
         // a rejected input (e.g. too long for the model): fail only the documents that contain it
         const bad = new Set(slice.map(([k]) => k));
         for (const pl of plans) if (pl.keys.some((k) => bad.has(k))) failures.push(recordFailure(pl.p.record, err));
@@ -168,4 +178,5 @@ export class EmbedStage implements Stage {
     }
     return found;
   }
+
 }
