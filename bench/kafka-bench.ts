@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
-import { KafkaEventLog, parseBrokers } from '../adapters/kafka/kafka-event-log.ts';
+import { KafkaEventLog, parseBrokers } from '../adapters/event-log/kafka/kafka-event-log.ts';
 import type { ProducerRecord } from '../ports/event-log.ts';
 import { buildEnvelope, buildKey } from '../schemas/change-event.ts';
 import { documentIdFor } from '../schemas/ids.ts';

@@ -65,7 +65,7 @@ if (want('onnx')) {
     results['onnx'] = { skipped: `no model at ${modelDir}` };
   } else {
     log('onnx: raw embedder throughput vs whole pipeline on the same texts…');
-    const { OnnxEmbedder } = await import('../adapters/onnx/onnx-embedder.ts');
+    const { OnnxEmbedder } = await import('../adapters/embedder/onnx/onnx-embedder.ts');
     const embedder = new OnnxEmbedder({ modelDir, maxBatch: 32 });
     await embedder.load();
     const n = quick ? 40 : 150;

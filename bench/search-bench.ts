@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createEmbeddedVectorIndex } from '../adapters/embedded-index/index.ts';
+import { createEmbeddedVectorIndex } from '../adapters/vector-index/embedded/index.ts';
 import type { ChunkPoint, SearchFilter, SearchRequest } from '../ports/vector-index.ts';
 
 /**

@@ -6,11 +6,11 @@ import { TributaryError } from '../ports/errors.ts';
 import type { EventLog } from '../ports/event-log.ts';
 import { CDC_TOPIC, WAREHOUSE_COLLECTION, WAREHOUSE_DB, topicSpecs } from '../schemas/topics.ts';
 import { openDatabase } from '../adapters/sqlite/open-database.ts';
-import { EmbeddedEventLog } from '../adapters/embedded-log/embedded-event-log.ts';
-import { EmbeddedDocumentStore } from '../adapters/embedded-store/embedded-document-store.ts';
-import { SqliteChangeOutbox } from '../adapters/embedded-store/change-outbox.ts';
-import { KafkaEventLog, parseBrokers } from '../adapters/kafka/kafka-event-log.ts';
-import { OutboxRelay } from '../connectors/outbox-relay/outbox-relay.ts';
+import { EmbeddedEventLog } from '../adapters/event-log/embedded/embedded-event-log.ts';
+import { EmbeddedDocumentStore } from '../adapters/document-store/embedded/embedded-document-store.ts';
+import { SqliteChangeOutbox } from '../adapters/change-feed/outbox/sqlite-change-outbox.ts';
+import { KafkaEventLog, parseBrokers } from '../adapters/event-log/kafka/kafka-event-log.ts';
+import { OutboxRelay } from '../connectors/relay/outbox-relay.ts';
 import type { Config } from './config.ts';
 
 /**

@@ -1,9 +1,9 @@
 import type { Embedder } from '../ports/embedder.ts';
 import { TributaryError } from '../ports/errors.ts';
 import type { Llm } from '../ports/llm.ts';
-import { HashingEmbedder } from '../adapters/hashing/hashing-embedder.ts';
-import { OpenAiEmbedder } from '../adapters/openai/openai-embedder.ts';
-import { OpenAiLlm } from '../adapters/openai/openai-llm.ts';
+import { HashingEmbedder } from '../adapters/embedder/hashing/hashing-embedder.ts';
+import { OpenAiEmbedder } from '../adapters/embedder/openai/openai-embedder.ts';
+import { OpenAiLlm } from '../adapters/llm/openai/openai-llm.ts';
 import { InferenceGateway } from '../inference/gateway.ts';
 import { InferenceLlm } from '../inference/inference-llm.ts';
 import type { Config } from './config.ts';
@@ -34,7 +34,7 @@ export async function createEmbedder(config: Config): Promise<Embedder> {
       return e;
     }
     case 'onnx': {
-      const { OnnxEmbedder } = await import('../adapters/onnx/onnx-embedder.ts');
+      const { OnnxEmbedder } = await import('../adapters/embedder/onnx/onnx-embedder.ts');
       const e = new OnnxEmbedder({ modelDir: config.onnxModelDir!, maxBatch: config.embedMaxBatch });
       await e.load();
       return e;

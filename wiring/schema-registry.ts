@@ -1,8 +1,8 @@
 import type { ValueCodec } from '../ports/value-codec.ts';
-import { JsonValueCodec } from '../adapters/schema-registry/json-codec.ts';
-import { RegistryValueCodec } from '../adapters/schema-registry/registry-codec.ts';
-import { SchemaRegistryAdmin } from '../adapters/schema-registry/registry-admin.ts';
-import { createRegistryClient } from '../adapters/schema-registry/registry-client.ts';
+import { JsonValueCodec } from '../adapters/value-codec/json/json-codec.ts';
+import { RegistryValueCodec } from '../adapters/value-codec/schema-registry/registry-codec.ts';
+import { SchemaRegistryAdmin } from '../adapters/value-codec/schema-registry/registry-admin.ts';
+import { createRegistryClient } from '../adapters/value-codec/schema-registry/registry-client.ts';
 
 /**
  * Picks the value codec: Confluent wire format with schema ids when SCHEMA_REGISTRY_URL is set,

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EmbeddedEventLog } from '../../adapters/embedded-log/embedded-event-log.ts';
+import { EmbeddedEventLog } from '../../adapters/event-log/embedded/embedded-event-log.ts';
 import { openDatabase } from '../../adapters/sqlite/open-database.ts';
 import { toDlqRecord } from '../../consumers/runtime/dlq.ts';
 import { CDC_TOPIC, Topics } from '../../schemas/topics.ts';

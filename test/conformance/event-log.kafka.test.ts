@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { describe, it } from 'vitest';
-import { KafkaEventLog, parseBrokers } from '../../adapters/kafka/kafka-event-log.ts';
+import { KafkaEventLog, parseBrokers } from '../../adapters/event-log/kafka/kafka-event-log.ts';
 import { describeEventLogConformance } from './event-log.conformance.ts';
 
 import { testBrokers } from '../setup/kafka-env.ts';

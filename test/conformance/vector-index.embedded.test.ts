@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEmbeddedVectorIndex } from '../../adapters/embedded-index/index.ts';
+import { createEmbeddedVectorIndex } from '../../adapters/vector-index/embedded/index.ts';
 import type { VectorIndex } from '../../ports/vector-index.ts';
 import { describeVectorIndexConformance, type VectorIndexHarness } from './vector-index.conformance.ts';
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { describe, expect, it } from 'vitest';
-import { createQdrantVectorIndex, qdrantError, toQdrantFilter } from '../../adapters/qdrant/qdrant-vector-index.ts';
-import { documentSparseVector, querySparseVector, sparseTerms, termIndex } from '../../adapters/qdrant/sparse.ts';
+import { createQdrantVectorIndex, qdrantError, toQdrantFilter } from '../../adapters/vector-index/qdrant/qdrant-vector-index.ts';
+import { documentSparseVector, querySparseVector, sparseTerms, termIndex } from '../../adapters/vector-index/qdrant/sparse.ts';
 import type { VectorIndex } from '../../ports/vector-index.ts';
 import { describeVectorIndexConformance, type VectorIndexHarness } from './vector-index.conformance.ts';
 

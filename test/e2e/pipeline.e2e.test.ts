@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedEventLog } from '../../adapters/embedded-log/embedded-event-log.ts';
+import { EmbeddedEventLog } from '../../adapters/event-log/embedded/embedded-event-log.ts';
 import { openDatabase } from '../../adapters/sqlite/open-database.ts';
 import { buildEnvelope, buildKey } from '../../schemas/change-event.ts';
 import { documentIdFor } from '../../schemas/ids.ts';

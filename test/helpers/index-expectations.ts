@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { createEmbeddedVectorIndex } from '../../adapters/embedded-index/index.ts';
+import { createEmbeddedVectorIndex } from '../../adapters/vector-index/embedded/index.ts';
 import type { ChunkPayload } from '../../ports/vector-index.ts';
 import { chunkPointId } from '../../schemas/ids.ts';
 import { cleanDocument } from '../../streams/clean/index.ts';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
-import { KafkaEventLog, parseBrokers } from '../../adapters/kafka/kafka-event-log.ts';
+import { KafkaEventLog, parseBrokers } from '../../adapters/event-log/kafka/kafka-event-log.ts';
 import { openDatabase } from '../../adapters/sqlite/open-database.ts';
 import { CDC_TOPIC, Groups, Topics } from '../../schemas/topics.ts';
 import { fakeVector } from '../fixtures/openai-compatible-server.ts';

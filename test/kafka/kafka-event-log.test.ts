@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { KafkaEventLog, parseBrokers } from '../../adapters/kafka/kafka-event-log.ts';
-import { isValidTraceparent } from '../../adapters/kafka/trace-context.ts';
+import { KafkaEventLog, parseBrokers } from '../../adapters/event-log/kafka/kafka-event-log.ts';
+import { isValidTraceparent } from '../../adapters/event-log/kafka/trace-context.ts';
 import type { LogRecord, Subscription } from '../../ports/event-log.ts';
 import { describeKafka } from '../setup/kafka-env.ts';
 import { sleep, waitUntil } from './harness.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HashingEmbedder } from '../../../adapters/hashing/hashing-embedder.ts';
+import { HashingEmbedder } from '../../../adapters/embedder/hashing/hashing-embedder.ts';
 import { findTributaryError } from '../../../ports/errors.ts';
 
 const cosine = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OnnxEmbedder } from '../../../adapters/onnx/onnx-embedder.ts';
+import { OnnxEmbedder } from '../../../adapters/embedder/onnx/onnx-embedder.ts';
 import { findTributaryError } from '../../../ports/errors.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OpenAiEmbedder, type OpenAiEmbedderOptions } from '../../../adapters/openai/openai-embedder.ts';
+import { OpenAiEmbedder, type OpenAiEmbedderOptions } from '../../../adapters/embedder/openai/openai-embedder.ts';
 import { errorCode, findTributaryError, isRetryable, type TributaryError } from '../../../ports/errors.ts';
 import { EMBEDDINGS, fakeVector, startOpenAiCompatibleServer, type OpenAiCompatibleServer } from '../../fixtures/openai-compatible-server.ts';
 import { freePort } from '../../helpers/free-port.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OpenAiLlm, type OpenAiLlmOptions } from '../../../adapters/openai/openai-llm.ts';
+import { OpenAiLlm, type OpenAiLlmOptions } from '../../../adapters/llm/openai/openai-llm.ts';
 import { findTributaryError, type TributaryError } from '../../../ports/errors.ts';
 import type { ChatMessage } from '../../../ports/llm.ts';
 import { CHAT, cannedAnswer, startOpenAiCompatibleServer, type OpenAiCompatibleServer } from '../../fixtures/openai-compatible-server.ts';

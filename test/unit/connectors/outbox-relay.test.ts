@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EmbeddedEventLog } from '../../../adapters/embedded-log/embedded-event-log.ts';
-import { EmbeddedDocumentStore } from '../../../adapters/embedded-store/embedded-document-store.ts';
-import { SqliteChangeOutbox } from '../../../adapters/embedded-store/change-outbox.ts';
+import { EmbeddedEventLog } from '../../../adapters/event-log/embedded/embedded-event-log.ts';
+import { EmbeddedDocumentStore } from '../../../adapters/document-store/embedded/embedded-document-store.ts';
+import { SqliteChangeOutbox } from '../../../adapters/change-feed/outbox/sqlite-change-outbox.ts';
 import { openDatabase } from '../../../adapters/sqlite/open-database.ts';
 import { TributaryError } from '../../../ports/errors.ts';
 import type { AppendResult, ProducerRecord } from '../../../ports/event-log.ts';
-import { OutboxRelay } from '../../../connectors/outbox-relay/outbox-relay.ts';
+import { OutboxRelay } from '../../../connectors/relay/outbox-relay.ts';
 import { parseChangeRecord } from '../../../schemas/change-event.ts';
 import { CDC_TOPIC, WAREHOUSE_COLLECTION, WAREHOUSE_DB, topicSpecs } from '../../../schemas/topics.ts';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { EmbeddedEventLog } from '../../../adapters/embedded-log/embedded-event-log.ts';
+import { EmbeddedEventLog } from '../../../adapters/event-log/embedded/embedded-event-log.ts';
 import { openDatabase } from '../../../adapters/sqlite/open-database.ts';
 import type { LogRecord } from '../../../ports/event-log.ts';
 import { Metrics } from '../../../observability/metrics.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EmbeddedEventLog } from '../../../adapters/embedded-log/embedded-event-log.ts';
+import { EmbeddedEventLog } from '../../../adapters/event-log/embedded/embedded-event-log.ts';
 import { openDatabase } from '../../../adapters/sqlite/open-database.ts';
 import { TributaryError } from '../../../ports/errors.ts';
 import type { LogRecord } from '../../../ports/event-log.ts';

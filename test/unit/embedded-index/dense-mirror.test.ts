@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DenseMirror } from '../../../adapters/embedded-index/dense-mirror.ts';
+import { DenseMirror } from '../../../adapters/vector-index/embedded/dense-mirror.ts';
 import type { SearchFilter } from '../../../ports/vector-index.ts';
 
 function rng(seed: number): () => number {

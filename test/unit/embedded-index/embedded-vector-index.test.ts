@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createEmbeddedVectorIndex, type EmbeddedVectorIndexOptions } from '../../../adapters/embedded-index/index.ts';
+import { createEmbeddedVectorIndex, type EmbeddedVectorIndexOptions } from '../../../adapters/vector-index/embedded/index.ts';
 import { errorCode } from '../../../ports/errors.ts';
 import type { ChunkPoint, VectorIndex } from '../../../ports/vector-index.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_QUERY_TERMS, matchExpression, queryTerms, quoteTerm } from '../../../adapters/embedded-index/fts-query.ts';
+import { MAX_QUERY_TERMS, matchExpression, queryTerms, quoteTerm } from '../../../adapters/vector-index/embedded/fts-query.ts';
 
 describe('FTS5 query sanitising', () => {
   it('keeps only words, lower-cased and de-duplicated, in order', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Int8Codes, quantizeInt8 } from '../../../adapters/embedded-index/int8-kernel.ts';
+import { Int8Codes, quantizeInt8 } from '../../../adapters/vector-index/embedded/int8-kernel.ts';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TermPruning } from '../../../adapters/embedded-index/term-pruning.ts';
+import { TermPruning } from '../../../adapters/vector-index/embedded/term-pruning.ts';
 
 function harness(df: Record<string, number>, opts: { minChunks?: number; postingBudget?: number } = {}) {
   const calls: Array<[string, number]> = [];

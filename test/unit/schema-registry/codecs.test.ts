@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { MockClient } from '@confluentinc/schemaregistry/dist/mock-schemaregistry-client.js';
-import { JsonValueCodec } from '../../../adapters/schema-registry/json-codec.ts';
-import { RegistryValueCodec } from '../../../adapters/schema-registry/registry-codec.ts';
-import { frame, unframe } from '../../../adapters/schema-registry/wire-format.ts';
+import { JsonValueCodec } from '../../../adapters/value-codec/json/json-codec.ts';
+import { RegistryValueCodec } from '../../../adapters/value-codec/schema-registry/registry-codec.ts';
+import { frame, unframe } from '../../../adapters/value-codec/schema-registry/wire-format.ts';
 import { findTributaryError } from '../../../ports/errors.ts';
 import type { CleanedDocument } from '../../../schemas/cleaned.ts';
 import { describeSchemaChanges, generatedSchemas, jsonSchemaFor, schemaTextFor } from '../../../schemas/json-schema.ts';
