@@ -1,7 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { System } from '../wiring/system.ts';
-import { inferenceGatewayFor } from '../wiring/models.ts';
+import type { ApiContext } from './context.ts';
 import { registerAuth } from './plugins/auth.ts';
 import { registerErrorHandler } from './plugins/error-handler.ts';
 import { observeInference } from './plugins/inference-observability.ts';
@@ -17,49 +16,45 @@ import { searchRoutes } from './routes/search.ts';
 import { zodValidatorCompiler } from './validation.ts';
 
 export interface BuildAppOptions {
-  /** Log requests through the system's logger (default: off, e.g. in tests). */
+  /** Log requests through the context's logger (default: off, e.g. in tests). */
   logger?: boolean;
 }
 
 /**
- * The Fastify app on top of a built `System`. It does not listen (see server.ts) and does not
- * own the system: closing the app leaves the system open. Tests drive it with `app.inject()`.
+ * The Fastify app on top of an `ApiContext` (ports, not the composition root). It does not listen
+ * (see server.ts) and does not own the context: closing the app leaves it open. Tests drive it with `app.inject()`.
  */
-export async function buildApp(system: System, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(ctx: ApiContext, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    bodyLimit: system.config.bodyLimitBytes,
-    ...(opts.logger ? { loggerInstance: system.logger.child({ component: 'api' }) } : { logger: false }),
+    bodyLimit: ctx.settings.bodyLimitBytes,
+    ...(opts.logger ? { loggerInstance: ctx.logger.child({ component: 'api' }) } : { logger: false }),
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
   }).withTypeProvider<ZodTypeProvider>() as unknown as FastifyInstance;
 
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  registerErrorHandler(app, { bodyLimitBytes: system.config.bodyLimitBytes });
+  registerErrorHandler(app, { bodyLimitBytes: ctx.settings.bodyLimitBytes });
   // before every route: it guards them all (see auth/route-scopes.ts)
-  const access = registerAuth(app, { keys: system.config.apiKeys, metrics: system.metrics, logger: system.logger });
-  registerJsonBodyParser(app, { bodyLimit: system.config.bodyLimitBytes });
+  const access = registerAuth(app, { keys: ctx.settings.apiKeys, metrics: ctx.metrics, logger: ctx.logger });
+  registerJsonBodyParser(app, { bodyLimit: ctx.settings.bodyLimitBytes });
   await registerSwagger(app);
-  registerMetrics(app, system);
+  registerMetrics(app, ctx);
 
-  // the inference proxy core is shared with the RAG LLM (TRIBUTARY_LLM_UPSTREAM); the app starts its
-  // health checks and closes it when the app closes
-  const gateway = inferenceGatewayFor(system.config);
+  // the inference proxy core (shared with the RAG LLM, TRIBUTARY_LLM_UPSTREAM) is owned by the context's
+  // builder, which starts and closes it; the app only observes it while it is open
+  const { gateway } = ctx;
   if (gateway) {
-    const unobserve = observeInference(gateway, system.metrics, system.logger.child({ component: 'inference' }));
-    gateway.start();
-    app.addHook('onClose', async () => {
-      unobserve();
-      await gateway.close();
-    });
+    const unobserve = observeInference(gateway, ctx.metrics, ctx.logger.child({ component: 'inference' }));
+    app.addHook('onClose', async () => { unobserve(); });
   }
 
-  await app.register(healthRoutes, { system });
-  await app.register(contentRoutes, { system });
-  await app.register(searchRoutes, { system });
-  await app.register(ragRoutes, { system });
-  await app.register(opsRoutes, { system });
-  await app.register(inferenceRoutes, { system, gateway, access });
+  await app.register(healthRoutes, { ctx });
+  await app.register(contentRoutes, { ctx });
+  await app.register(searchRoutes, { ctx });
+  await app.register(ragRoutes, { ctx });
+  await app.register(opsRoutes, { ctx });
+  await app.register(inferenceRoutes, { ctx, gateway, access });
   await app.ready();
   return app;
 }

@@ -17,9 +17,17 @@ export interface Embedder {
   close(): Promise<void>;
 }
 
-/** Content-addressed cache: key = hash(model id, chunk text). */
+/**
+ * Content-addressed embedding cache: the vector of a chunk text under one model, looked up by
+ * (model id, content hash) — the same hash every point's payload carries (`content_hash`).
+ */
 export interface EmbeddingCache {
-  getMany(keys: string[]): Promise<Map<string, Float32Array>>;
-  putMany(entries: Array<[string, Float32Array]>): Promise<void>;
+  readonly kind: string;
+  /** Vectors known for these content hashes under `model`; hashes not known are absent from the map. */
+  getMany(model: string, contentHashes: string[]): Promise<Map<string, Float32Array>>;
+  /** Remembers freshly embedded vectors (a cache that reads vectors back from the index may keep nothing here). */
+  putMany(model: string, entries: Array<[contentHash: string, vector: Float32Array]>): Promise<void>;
+  /** Periodic housekeeping: drops entries beyond the cache's bound (a no-op where the index holds the vectors). */
+  prune(): Promise<void>;
   close(): Promise<void>;
 }

@@ -69,6 +69,8 @@ export interface VectorIndex {
   readonly capabilities: VectorIndexCapabilities;
   /** Creates collections/tables. Called once at start-up, never on the hot path. */
   init(): Promise<void>;
+  /** Resolves when the index can be used now; throws INDEX_UNAVAILABLE saying why not (readiness checks). */
+  ping(): Promise<void>;
   /**
    * Upserts the document's chunks at `version`, then deletes its chunks with an older version.
    * Returns "stale" (and changes nothing) when a newer version was already applied.

@@ -23,6 +23,24 @@ export const WAREHOUSE_DB = 'tributary';
 export const WAREHOUSE_COLLECTION = 'documents';
 export const CDC_TOPIC = Topics.cdc(WAREHOUSE_DB, WAREHOUSE_COLLECTION);
 
+/**
+ * What each pipeline consumer reads, by name: its group and topics. The one map that wiring (which
+ * consumers to build), the lag monitor (which groups to expect) and the API (lag rows of a group
+ * that has not committed yet) all read.
+ */
+export const PipelineConsumers = {
+  clean: { group: Groups.clean, topics: [CDC_TOPIC] },
+  embed: { group: Groups.embed, topics: [Topics.cleaned] },
+  archive: { group: Groups.archive, topics: [Topics.contentEvents] },
+} as const satisfies Record<string, { group: string; topics: readonly string[] }>;
+
+export type PipelineConsumerName = keyof typeof PipelineConsumers;
+
+/** Topics a group reads, for the pipeline's own groups (empty for any other group). */
+export function topicsOfGroup(group: string): readonly string[] {
+  return Object.values(PipelineConsumers).find((c) => c.group === group)?.topics ?? [];
+}
+
 export interface TopicSpec {
   name: string;
   partitions: number;

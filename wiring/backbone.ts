@@ -21,8 +21,9 @@ import type { Config } from './config.ts';
  *  - kafka mode: the log is Kafka. The document store is still the embedded SQLite store (until a
  *    MongoDB adapter exists); its change events go to an outbox table in the store's database, in
  *    the same transaction as the document, and the outbox relay copies them to the CDC topic on
- *    Kafka, recording its position only after Kafka acknowledged. Every process that opens the
- *    store may run a relay; a lease in the outbox makes exactly one of them active.
+ *    Kafka, recording its position only after Kafka acknowledged. The store is owned by one process,
+ *    the API (`tributary dev` / `tributary api`), which runs the relay; the outbox's lease keeps a
+ *    second relay (a restarted process overlapping its predecessor) from relaying at the same time.
  */
 export interface Backbone {
   readonly log: EventLog;
@@ -63,9 +64,6 @@ export async function openBackbone(config: Config, logger: Logger, opts: Backbon
     };
   }
 
-  if (config.mongodbUrl) {
-    throw new TributaryError('INVALID_CONFIG', 'MONGODB_URL (mongodbUrl): the MongoDB document store is not available in this build yet; unset it — in Kafka mode the embedded SQLite store relays its change feed to Kafka');
-  }
   const log = createKafkaLog(config, logger);
   await log.connect();
   if (config.kafkaApplyTopics) await log.applyTopics(topicSpecs(config.partitions));

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { TributaryError } from '../ports/errors.ts';
 import { apiKeyConfigSchema } from '../api/auth/api-key-config.ts';
 import { jsonArray, upstreamListSchema } from '../inference/upstream-config.ts';
+import { ignoredSettings } from './config-rules.ts';
 
 /**
  * One validated configuration, read once at start-up. Defaults live here and only here.
@@ -79,6 +80,8 @@ export const configSchema = z.object({
   mongodbUrl: z.string().min(1).optional(),
   qdrantUrl: z.url().optional(),
   qdrantApiKey: z.string().optional(),
+  qdrantCollection: z.string().regex(/^[A-Za-z0-9_.-]{1,200}$/, 'must be 1–200 letters, digits, "_", "-" or "."').default('chunks'),
+  qdrantTimeoutMs: int(100, 600_000).default(30_000),
 }).superRefine((c, ctx) => {
   if (c.chunkOverlapTokens >= c.chunkTokens) {
     ctx.addIssue({ code: 'custom', path: ['chunkOverlapTokens'], message: `must be smaller than chunkTokens (${c.chunkTokens})` });
@@ -174,7 +177,39 @@ export const ENV_NAMES: Record<keyof z.input<typeof configSchema>, string> = {
   mongodbUrl: 'MONGODB_URL',
   qdrantUrl: 'QDRANT_URL',
   qdrantApiKey: 'QDRANT_API_KEY',
+  qdrantCollection: 'QDRANT_COLLECTION',
+  qdrantTimeoutMs: 'TRIBUTARY_QDRANT_TIMEOUT_MS',
 };
+
+/** TRIBUTARY_* variables that are not settings but are read elsewhere (the CLI, tests, benchmarks). */
+const OTHER_VARIABLES = new Set(['TRIBUTARY_CONFIG_FILE', 'TRIBUTARY_URL', 'TRIBUTARY_DEBUG', 'TRIBUTARY_INVOKED_AS']);
+const OTHER_PREFIXES = ['TRIBUTARY_TEST_', 'TRIBUTARY_BENCH_'];
+
+function isUnknownTributaryVariable(name: string): boolean {
+  if (!name.startsWith('TRIBUTARY_') || OTHER_VARIABLES.has(name) || OTHER_PREFIXES.some((p) => name.startsWith(p))) return false;
+  return !(Object.values(ENV_NAMES) as string[]).includes(name);
+}
+
+/** " (did you mean X?)" for the closest known name, when one is close. */
+function suggest(name: string, known: string[]): string {
+  const strip = (n: string) => n.toUpperCase().replace(/^TRIBUTARY_/, '').replace(/[^A-Z0-9]/g, '');
+  let best: { name: string; d: number } | null = null;
+  for (const k of known) {
+    const d = editDistance(strip(name), strip(k));
+    if (!best || d < best.d) best = { name: k, d };
+  }
+  return best && best.d <= Math.max(2, Math.floor(strip(name).length / 4)) ? ` (did you mean ${best.name}?)` : '';
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
 
 /** Reads and validates the configuration. Throws INVALID_CONFIG naming each variable to fix. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<z.input<typeof configSchema>> = {}): Config {
@@ -186,6 +221,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     } catch (e) {
       throw new TributaryError('INVALID_CONFIG', `TRIBUTARY_CONFIG_FILE=${file} could not be read as JSON: ${(e as Error).message}`, { cause: e });
     }
+  }
+  const unknown = [
+    ...Object.keys(fromFile).filter((k) => !(k in ENV_NAMES)).map((k) => `${k} in TRIBUTARY_CONFIG_FILE is not a setting${suggest(k, Object.keys(ENV_NAMES))}`),
+    ...Object.keys(env).filter(isUnknownTributaryVariable).map((k) => `${k} is not a Tributary setting${suggest(k, Object.values(ENV_NAMES))}`),
+  ];
+  if (unknown.length > 0) {
+    throw new TributaryError('INVALID_CONFIG', `invalid configuration:\n${unknown.map((u) => `  ${u}`).join('\n')}\nFix or remove it: a setting Tributary does not know would be silently ignored.`);
   }
   const raw: Record<string, unknown> = { ...fromFile };
   for (const [key, name] of Object.entries(ENV_NAMES)) {
@@ -205,6 +247,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     }
   }
   const parsed = configSchema.safeParse(raw);
+  if (parsed.success) {
+    // every setting given must reach the code it names: one that would have no effect is refused
+    const ignored = ignoredSettings(parsed.data, new Set(Object.keys(raw).filter((k) => raw[k] !== undefined && k in ENV_NAMES)));
+    if (ignored.length > 0) {
+      const lines = ignored.map((i) => `  ${ENV_NAMES[i.key as keyof typeof ENV_NAMES]} (${i.key}): ${i.message}`);
+      throw new TributaryError('INVALID_CONFIG', `invalid configuration:\n${lines.join('\n')}\nUnset the variable(s) above, or set what they depend on.`, {
+        details: ignored.map((i) => ({ path: [i.key], message: i.message })),
+      });
+    }
+  }
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
       const key = String(i.path[0] ?? '');

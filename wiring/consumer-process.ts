@@ -1,35 +1,34 @@
-import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { TributaryError } from '../ports/errors.ts';
-import { topicSpecs } from '../schemas/topics.ts';
 import type { EventLog } from '../ports/event-log.ts';
+import { PipelineConsumers, topicSpecs } from '../schemas/topics.ts';
 import { Metrics } from '../observability/metrics.ts';
-import { openDatabase } from '../adapters/sqlite/open-database.ts';
-import { SqliteEmbeddingCache } from '../adapters/embedding-cache/sqlite/sqlite-embedding-cache.ts';
-import { createEmbeddedVectorIndex } from '../adapters/vector-index/embedded/index.ts';
-import type { OutboxRelay } from '../connectors/relay/outbox-relay.ts';
 import type { StageConsumer } from '../consumers/runtime/stage-consumer.ts';
-import { createKafkaLog, openBackbone } from './backbone.ts';
+import { createKafkaLog } from './backbone.ts';
 import type { Config } from './config.ts';
 import { buildStageConsumer, ConsumerSpecs, type ConsumerDeps, type ConsumerName } from './consumers.ts';
 import { createEmbedder } from './models.ts';
 import { createValueCodec } from './schema-registry.ts';
+import { createEmbeddingCache, createVectorIndex } from './vector-index.ts';
 
 /**
  * One pipeline consumer as its own process (`tributary consume <name>`, Kafka mode): builds only
- * what that consumer needs — clean: the log; embed: the log, embedder, embedding cache and index;
- * archive: the log and the document store (whose outbox relay runs here too, sharing the lease
- * with any other process that opens the store).
+ * what that consumer needs — clean: the log; embed: the log, embedder, index and embedding cache
+ * (with QDRANT_URL, all remote: the process needs no file and can run on any host). The archive
+ * consumer needs the document store, which until the MongoDB store lands is the SQLite store owned
+ * by the API process: it runs there (TRIBUTARY_CONSUMERS=archive), never as a second process
+ * opening the same file.
  */
 export interface ConsumerProcess {
   readonly name: ConsumerName;
   readonly consumer: StageConsumer;
   readonly log: EventLog;
-  readonly relay: OutboxRelay | null;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** What the banner says this process writes to (e.g. the vector index's kind). */
+  readonly sink: string | null;
   start(): void;
-  /** Drains the consumer (in-flight batch finishes and commits), leaves the group, closes storage. */
+  /** Drains the consumer (in-flight batch finishes and commits), leaves the group, closes what it opened. */
   close(): Promise<void>;
 }
 
@@ -37,51 +36,41 @@ export async function createConsumerProcess(config: Config, name: ConsumerName, 
   if (config.mode !== 'kafka') {
     throw new TributaryError('INVALID_CONFIG', 'TRIBUTARY_MODE (mode): consumers run as separate processes only with TRIBUTARY_MODE=kafka (and KAFKA_BROKERS); in embedded mode `tributary dev` runs them in its own process');
   }
+  const needs = ConsumerSpecs[name].needs;
+  if (needs.includes('store')) {
+    throw new TributaryError('INVALID_CONFIG', `the ${name} consumer writes to the document store, which is the SQLite store owned by the API process until the MongoDB store is available: `
+      + `run it inside the API process (TRIBUTARY_CONSUMERS=${name} on \`tributary dev\`) instead of \`tributary consume ${name}\``);
+  }
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { service: 'tributary', consumer: name } });
   const metrics = new Metrics({ defaultMetrics: config.metricsEnabled });
-  const needs = ConsumerSpecs[name].needs;
   const closers: Array<() => Promise<void> | void> = [];
   const closeAll = async () => { for (const c of closers.splice(0).reverse()) await c(); };
   try {
-    const deps: Partial<ConsumerDeps> = { config, logger, metrics };
-    let relay: OutboxRelay | null = null;
-    let startRelay = () => {};
-    if (needs.includes('store')) {
-      const backbone = await openBackbone(config, logger, { relay: true });
-      closers.push(() => backbone.close());
-      deps.log = backbone.log;
-      deps.store = backbone.store;
-      relay = backbone.relay;
-      startRelay = () => backbone.start();
-    } else {
-      const log = createKafkaLog(config, logger);
-      closers.push(() => log.close());
-      await log.connect();
-      if (config.kafkaApplyTopics) await log.applyTopics(topicSpecs(config.partitions));
-      deps.log = log;
-    }
-    if (needs.includes('index')) {
-      const dataDir = resolve(config.dataDir);
-      const embedder = await createEmbedder(config);
-      closers.push(() => embedder.close());
-      const cacheDb = openDatabase({ path: join(dataDir, 'embedding-cache.db'), synchronous: 'normal' });
-      closers.push(() => cacheDb.close());
-      const cache = new SqliteEmbeddingCache(cacheDb);
-      closers.push(() => cache.close());
-      const index = createEmbeddedVectorIndex({ path: join(dataDir, 'index.db'), dimension: embedder.capabilities.dimension, synchronous: config.sqliteSync });
-      await index.init();
-      closers.push(() => index.close());
-      Object.assign(deps, { embedder, cache, index });
-    }
+    const log = createKafkaLog(config, logger);
+    closers.push(() => log.close());
+    await log.connect();
+    if (config.kafkaApplyTopics) await log.applyTopics(topicSpecs(config.partitions));
     // the same codec choice as the API process, so both sides of a topic agree on the wire format
     const codec = createValueCodec(config);
     closers.push(() => codec.close());
-    deps.codec = codec;
-    const consumer = buildStageConsumer(name, deps as ConsumerDeps);
+    const deps: ConsumerDeps = { config, logger, metrics, log, codec };
+    let sink: string | null = null;
+    if (needs.includes('index')) {
+      const embedder = await createEmbedder(config);
+      closers.push(() => embedder.close());
+      const index = createVectorIndex(config, embedder.capabilities.dimension);
+      closers.push(() => index.close());
+      await index.init();
+      const cache = createEmbeddingCache(config, index);
+      closers.push(() => cache.close());
+      Object.assign(deps, { embedder, cache, index });
+      sink = `${index.kind} index, ${embedder.id} embedder`;
+    }
+    const consumer = buildStageConsumer(name, deps);
     let closed = false;
     return {
-      name, consumer, relay, logger, metrics, log: deps.log!,
-      start() { startRelay(); consumer.start(); },
+      name, consumer, logger, metrics, log, sink,
+      start() { consumer.start(); },
       async close() {
         if (closed) return;
         closed = true;
@@ -100,7 +89,7 @@ export async function createConsumerProcess(config: Config, name: ConsumerName, 
  * group's lag by Burrow's rules and publishes status records on tributary.ops.lag, which the API
  * serves on GET /v1/ops/lag.
  */
-export async function createLagMonitorProcess(config: Config, opts: { logger?: Logger } = {}): Promise<{ relay: null; start(): void; close(): Promise<void> }> {
+export async function createLagMonitorProcess(config: Config, opts: { logger?: Logger } = {}): Promise<{ sink: null; start(): void; close(): Promise<void> }> {
   if (config.mode !== 'kafka') {
     throw new TributaryError('INVALID_CONFIG', 'TRIBUTARY_MODE (mode): the lag monitor runs as a separate process only with TRIBUTARY_MODE=kafka; in embedded mode `tributary dev` runs it');
   }
@@ -112,11 +101,11 @@ export async function createLagMonitorProcess(config: Config, opts: { logger?: L
   const { LagMonitor } = await import('../consumers/lag-monitor/lag-monitor.ts');
   const monitor = new LagMonitor({
     log, codec, metrics, logger,
-    expected: Object.values(ConsumerSpecs).map((s) => ({ group: s.group, topics: s.topics })),
+    expected: Object.values(PipelineConsumers),
   });
   let closed = false;
   return {
-    relay: null,
+    sink: null,
     start() { monitor.start(); },
     async close() {
       if (closed) return;

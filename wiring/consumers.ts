@@ -5,7 +5,7 @@ import { TributaryError } from '../ports/errors.ts';
 import type { EventLog } from '../ports/event-log.ts';
 import type { ValueCodec } from '../ports/value-codec.ts';
 import type { VectorIndex } from '../ports/vector-index.ts';
-import { CDC_TOPIC, Groups, Topics } from '../schemas/topics.ts';
+import { PipelineConsumers, type PipelineConsumerName } from '../schemas/topics.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { StageConsumer } from '../consumers/runtime/stage-consumer.ts';
 import { CleanStage } from '../consumers/clean/clean-stage.ts';
@@ -14,18 +14,18 @@ import { ArchiveStage } from '../consumers/archive/archive-stage.ts';
 import type { Config } from './config.ts';
 
 /**
- * The pipeline's consumers by name: what each reads, its group, and what it needs. Used by
- * `createSystem` (consumers inside the API process) and by `tributary consume <name>` (one
- * consumer per process, Kafka mode).
+ * The pipeline's consumers by name: what each reads (schemas/topics.ts, PipelineConsumers), a summary,
+ * and what it needs. Used by `createSystem` (consumers inside the API process) and by
+ * `tributary consume <name>` (one consumer per process, Kafka mode).
  */
 
-export const CONSUMER_NAMES = ['clean', 'embed', 'archive'] as const;
-export type ConsumerName = (typeof CONSUMER_NAMES)[number];
+export const CONSUMER_NAMES = Object.keys(PipelineConsumers) as PipelineConsumerName[];
+export type ConsumerName = PipelineConsumerName;
 
-export const ConsumerSpecs: Record<ConsumerName, { group: string; topics: string[]; summary: string; needs: Array<'store' | 'index'> }> = {
-  clean: { group: Groups.clean, topics: [CDC_TOPIC], summary: 'CDC change events → cleaned documents (tributary.content.cleaned)', needs: [] },
-  embed: { group: Groups.embed, topics: [Topics.cleaned], summary: 'cleaned documents → chunks → embeddings → vector index', needs: ['index'] },
-  archive: { group: Groups.archive, topics: [Topics.contentEvents], summary: 'content events from producers (tributary.content.events) → the document warehouse', needs: ['store'] },
+export const ConsumerSpecs: Record<ConsumerName, { group: string; topics: readonly string[]; summary: string; needs: Array<'store' | 'index'> }> = {
+  clean: { ...PipelineConsumers.clean, summary: 'CDC change events → cleaned documents (tributary.content.cleaned)', needs: [] },
+  embed: { ...PipelineConsumers.embed, summary: 'cleaned documents → chunks → embeddings → vector index', needs: ['index'] },
+  archive: { ...PipelineConsumers.archive, summary: 'content events from producers (tributary.content.events) → the document warehouse', needs: ['store'] },
 };
 
 export function isConsumerName(name: string): name is ConsumerName {
@@ -49,16 +49,16 @@ export interface ConsumerDeps {
   log: EventLog;
   logger: Logger;
   metrics: Metrics;
+  /** How values of the topics with a schema are read and written (Schema Registry wire format or JSON). */
+  codec: ValueCodec;
   store?: DocumentStore;
   embedder?: Embedder;
   cache?: EmbeddingCache;
   index?: VectorIndex;
-  /** How cleaned documents are written and read (Schema Registry wire format or JSON); plain JSON when absent. */
-  codec?: ValueCodec;
 }
 
 export function buildStageConsumer(name: ConsumerName, d: ConsumerDeps): StageConsumer {
-  const { config } = d;
+  const { config, codec } = d;
   const common = {
     log: d.log,
     batch: { maxRecords: config.batchMaxRecords, maxBytes: config.batchMaxBytes, maxWaitMs: config.batchMaxWaitMs },
@@ -66,25 +66,24 @@ export function buildStageConsumer(name: ConsumerName, d: ConsumerDeps): StageCo
     logger: d.logger,
     metrics: d.metrics,
     group: ConsumerSpecs[name].group,
-    topics: ConsumerSpecs[name].topics,
+    topics: [...ConsumerSpecs[name].topics],
   };
   switch (name) {
     case 'clean':
-      return new StageConsumer({ ...common, stage: new CleanStage({ log: d.log, ...(d.codec ? { codec: d.codec } : {}) }) });
+      return new StageConsumer({ ...common, stage: new CleanStage({ log: d.log, codec }) });
     case 'embed': {
       if (!d.embedder || !d.cache || !d.index) throw new Error('the embed consumer needs an embedder, a cache and an index');
       return new StageConsumer({
         ...common,
         stage: new EmbedStage({
-          embedder: d.embedder, cache: d.cache, index: d.index, metrics: d.metrics,
+          embedder: d.embedder, cache: d.cache, index: d.index, metrics: d.metrics, codec,
           chunking: { maxTokens: config.chunkTokens, overlapTokens: config.chunkOverlapTokens },
-          ...(d.codec ? { codec: d.codec } : {}),
         }),
       });
     }
     case 'archive': {
       if (!d.store) throw new Error('the archive consumer needs the document store');
-      return new StageConsumer({ ...common, stage: new ArchiveStage({ store: d.store, ...(d.codec ? { codec: d.codec } : {}) }) });
+      return new StageConsumer({ ...common, stage: new ArchiveStage({ store: d.store, codec }) });
     }
   }
 }

@@ -7,12 +7,11 @@ import { OpenAiLlm } from '../adapters/llm/openai/openai-llm.ts';
 import { InferenceGateway } from '../inference/gateway.ts';
 import { InferenceLlm } from '../inference/inference-llm.ts';
 import type { Config } from './config.ts';
+import { embedderChoice } from './config-rules.ts';
 
 /** Picks the embedder: explicit choice, else ONNX when a model directory is configured, else OpenAI-compatible when a base URL is, else hashing. */
 export async function createEmbedder(config: Config): Promise<Embedder> {
-  const choice = config.embedder === 'auto'
-    ? (config.onnxModelDir ? 'onnx' : config.embedBaseUrl && config.embedModel ? 'openai' : 'hashing')
-    : config.embedder;
+  const choice = embedderChoice(config);
   switch (choice) {
     case 'hashing':
       return new HashingEmbedder({ dimension: config.hashingDimension });
@@ -42,33 +41,26 @@ export async function createEmbedder(config: Config): Promise<Embedder> {
   }
 }
 
-const gateways = new WeakMap<Config, InferenceGateway>();
-
 /**
- * The inference proxy core for this configuration, or null when no upstream is configured. One per
- * config object: the API's proxy routes and the RAG LLM (TRIBUTARY_LLM_UPSTREAM) share it, and so
- * share its concurrency caps, queues and circuit breakers. Building it does no I/O; `start()` starts
- * the health checks.
+ * The inference proxy core for this configuration, or null when no upstream is configured. The
+ * system builds one and owns it: the API's proxy routes and the RAG LLM (TRIBUTARY_LLM_UPSTREAM)
+ * share it, and so share its concurrency caps, queues and circuit breakers. Building it does no I/O;
+ * the system starts its health checks and closes it.
  */
-export function inferenceGatewayFor(config: Config): InferenceGateway | null {
+export function createInferenceGateway(config: Config): InferenceGateway | null {
   if (config.inferenceUpstreams.length === 0) return null;
-  let g = gateways.get(config);
-  if (!g) {
-    g = new InferenceGateway({
-      upstreams: config.inferenceUpstreams,
-      timeouts: { connectMs: config.inferenceConnectTimeoutMs, firstByteMs: config.inferenceFirstByteTimeoutMs, idleMs: config.inferenceIdleTimeoutMs },
-      maxAttempts: config.inferenceMaxAttempts,
-      breaker: { failureThreshold: config.inferenceEjectAfterFailures, openMs: config.inferenceEjectMs, maxOpenMs: config.inferenceEjectMaxMs },
-      healthIntervalMs: config.inferenceHealthIntervalMs,
-    });
-    gateways.set(config, g);
-  }
-  return g;
+  return new InferenceGateway({
+    upstreams: config.inferenceUpstreams,
+    timeouts: { connectMs: config.inferenceConnectTimeoutMs, firstByteMs: config.inferenceFirstByteTimeoutMs, idleMs: config.inferenceIdleTimeoutMs },
+    maxAttempts: config.inferenceMaxAttempts,
+    breaker: { failureThreshold: config.inferenceEjectAfterFailures, openMs: config.inferenceEjectMs, maxOpenMs: config.inferenceEjectMaxMs },
+    healthIntervalMs: config.inferenceHealthIntervalMs,
+  });
 }
 
-export function createLlm(config: Config): Llm | null {
+/** The RAG LLM: through the system's inference gateway (TRIBUTARY_LLM_UPSTREAM), an OpenAI-compatible endpoint, or none. */
+export function createLlm(config: Config, gateway: InferenceGateway | null): Llm | null {
   if (config.llmUpstream) {
-    const gateway = inferenceGatewayFor(config);
     if (!gateway) throw new TributaryError('INVALID_CONFIG', 'TRIBUTARY_LLM_UPSTREAM needs TRIBUTARY_INFERENCE_UPSTREAMS');
     return new InferenceLlm({ gateway, model: config.llmUpstream, contextTokens: config.llmContextTokens });
   }

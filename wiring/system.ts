@@ -1,49 +1,38 @@
-import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { DocumentStore } from '../ports/document-store.ts';
-import type { Embedder, EmbeddingCache } from '../ports/embedder.ts';
-import type { EventLog } from '../ports/event-log.ts';
-import type { Llm } from '../ports/llm.ts';
-import type { ValueCodec } from '../ports/value-codec.ts';
-import type { VectorIndex } from '../ports/vector-index.ts';
-import { CDC_TOPIC, Groups, Topics } from '../schemas/topics.ts';
+import type { EmbeddingCache } from '../ports/embedder.ts';
+import type { Config } from './config.ts';
+import type { ApiContext, ApiSettings, DependencyStatus } from '../api/context.ts';
+import { PipelineConsumers } from '../schemas/topics.ts';
 import { Metrics } from '../observability/metrics.ts';
-import { openDatabase } from '../adapters/sqlite/open-database.ts';
-import { SqliteEmbeddingCache } from '../adapters/embedding-cache/sqlite/sqlite-embedding-cache.ts';
-import { createEmbeddedVectorIndex } from '../adapters/vector-index/embedded/index.ts';
 import type { StageConsumer } from '../consumers/runtime/stage-consumer.ts';
 import type { OutboxRelay } from '../connectors/relay/outbox-relay.ts';
 import { LagMonitor } from '../consumers/lag-monitor/lag-monitor.ts';
 import { openBackbone } from './backbone.ts';
-import type { Config } from './config.ts';
 import { buildStageConsumer, parseConsumerList, type ConsumerName } from './consumers.ts';
-import { createEmbedder, createLlm } from './models.ts';
+import { checkDependency } from './dependencies.ts';
+import { createEmbedder, createInferenceGateway, createLlm } from './models.ts';
 import { createValueCodec } from './schema-registry.ts';
+import { createEmbeddingCache, createVectorIndex } from './vector-index.ts';
 
 /**
- * The composition root's building block: the only place that picks adapters.
- * `createSystem` opens storage and builds every part; `start` starts the consumers.
+ * The composition root's building block: the only place that picks adapters (one factory per
+ * port: backbone.ts for the event log and document store, vector-index.ts for the index and its
+ * embedding cache, models.ts for the embedder, LLM and inference gateway, schema-registry.ts for
+ * the value codec). `createSystem` builds every part; `start` starts the consumers, the relay and
+ * the inference health checks; `close` stops and closes everything it built. The API is built on
+ * the system through `ApiContext` (ports), never on this module.
  */
-export interface System {
+export interface System extends ApiContext {
   readonly config: Config;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly log: EventLog;
-  readonly store: DocumentStore;
-  readonly index: VectorIndex;
-  readonly embedder: Embedder;
   readonly cache: EmbeddingCache;
-  readonly llm: Llm | null;
   readonly consumers: StageConsumer[];
   /** Kafka mode: the relay draining the store's change outbox to Kafka (null in embedded mode). */
-  readonly relay?: OutboxRelay | null;
-  /** Values of the topics that have a schema: Schema Registry wire format when SCHEMA_REGISTRY_URL is set, else JSON. */
-  readonly codec: ValueCodec;
+  readonly relay: OutboxRelay | null;
   /** Burrow-style lag evaluation, started with the consumers; null when consumers are off. */
   readonly lagMonitor: LagMonitor | null;
-  /** Starts every consumer (idempotent). */
+  /** Starts every consumer, the relay and the inference health checks (idempotent). */
   start(): Promise<void>;
-  /** Drains consumers (in-flight batches finish and commit), then closes storage. */
+  /** Drains consumers (in-flight batches finish and commit), then closes everything it opened. */
   close(): Promise<void>;
 }
 
@@ -60,64 +49,84 @@ export interface CreateSystemOptions {
   lagMonitor?: false | { intervalMs?: number; windowSize?: number };
 }
 
+export function apiSettings(config: Config): ApiSettings {
+  return {
+    host: config.host, port: config.port, bodyLimitBytes: config.bodyLimitBytes, apiKeys: config.apiKeys,
+    inferenceAffinityHeader: config.inferenceAffinityHeader, inferenceLogPrompts: config.inferenceLogPrompts,
+  };
+}
+
 export async function createSystem(config: Config, opts: CreateSystemOptions = {}): Promise<System> {
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { service: 'tributary' } });
   const metrics = new Metrics({ defaultMetrics: config.metricsEnabled });
-  const dataDir = resolve(config.dataDir);
+  const closers: Array<() => Promise<void> | void> = [];
+  const closeAll = async () => { for (const c of closers.splice(0).reverse()) await c(); };
+  try {
+    // the event log and the document store (embedded: one SQLite database; kafka: Kafka + the store's outbox relay)
+    const backbone = await openBackbone(config, logger, { relay: opts.relay });
+    closers.push(() => backbone.close());
+    const { log, store } = backbone;
 
-  // the event log and the document store (embedded: one SQLite database; kafka: Kafka + the store's outbox relay)
-  const backbone = await openBackbone(config, logger, { relay: opts.relay });
-  const { log, store } = backbone;
+    const embedder = await createEmbedder(config);
+    closers.push(() => embedder.close());
+    const index = createVectorIndex(config, embedder.capabilities.dimension);
+    closers.push(() => index.close());
+    await index.init();
+    const cache = createEmbeddingCache(config, index);
+    closers.push(() => cache.close());
+    const gateway = createInferenceGateway(config);
+    if (gateway) closers.push(() => gateway.close());
+    const llm = createLlm(config, gateway);
 
-  const embedder = await createEmbedder(config);
-  const cacheDb = openDatabase({ path: join(dataDir, 'embedding-cache.db'), synchronous: 'normal' });
-  const cache = new SqliteEmbeddingCache(cacheDb);
-  const index = createEmbeddedVectorIndex({ path: join(dataDir, 'index.db'), dimension: embedder.capabilities.dimension, synchronous: config.sqliteSync });
-  await index.init();
-  const llm = createLlm(config);
+    // Schema Registry wire format when SCHEMA_REGISTRY_URL is set, else plain JSON — shared by every stage here
+    const codec = createValueCodec(config);
+    closers.push(() => codec.close());
+    const consumers: StageConsumer[] = [];
+    if (opts.consumers !== false) {
+      // embedded mode: clean and embed, in this process; kafka mode: the ones asked for (TRIBUTARY_CONSUMERS)
+      const names: ConsumerName[] = config.mode === 'embedded' ? ['clean', 'embed']
+        : Array.isArray(opts.consumers) ? opts.consumers : parseConsumerList(config.consumers);
+      for (const name of names) consumers.push(buildStageConsumer(name, { config, log, logger, metrics, codec, store, embedder, cache, index }));
+    }
+    const lagMonitor = opts.consumers !== false && opts.lagMonitor !== false
+      ? new LagMonitor({
+        log, codec, metrics, logger, ...(opts.lagMonitor ?? {}),
+        expected: config.mode === 'embedded' ? [PipelineConsumers.clean, PipelineConsumers.embed] : Object.values(PipelineConsumers),
+      })
+      : null;
 
-  // Schema Registry wire format when SCHEMA_REGISTRY_URL is set, else plain JSON — shared by every stage here
-  const codec = createValueCodec(config);
-  const consumers: StageConsumer[] = [];
-  if (opts.consumers !== false) {
-    // embedded mode: clean and embed, in this process; kafka mode: the ones asked for (TRIBUTARY_CONSUMERS)
-    const names: ConsumerName[] = config.mode === 'embedded' ? ['clean', 'embed']
-      : Array.isArray(opts.consumers) ? opts.consumers : parseConsumerList(config.consumers);
-    for (const name of names) consumers.push(buildStageConsumer(name, { config, log, logger, metrics, store, embedder, cache, index, codec }));
+    let maintenance: NodeJS.Timeout | null = null;
+    let closed = false;
+    return {
+      config, settings: apiSettings(config), logger, metrics, log, store, index, embedder, cache, llm, gateway, consumers,
+      relay: backbone.relay, codec, lagMonitor,
+      checkDependencies: () => Promise.all([
+        checkDependency('index', index.kind, () => index.ping()),
+        checkDependency('log', log.kind, async () => { await log.listTopics(); }),
+      ]) as Promise<DependencyStatus[]>,
+      async start() {
+        backbone.start();
+        gateway?.start();
+        for (const c of consumers) c.start();
+        lagMonitor?.start();
+        if (!maintenance) {
+          maintenance = setInterval(() => {
+            void (async () => { backbone.maintain(); await cache.prune(); })()
+              .catch((e: unknown) => logger.warn({ event: 'maintenance.failed', err: (e as Error).message }));
+          }, 10 * 60_000);
+          maintenance.unref();
+        }
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        if (maintenance) clearInterval(maintenance);
+        await Promise.all([...consumers.map((c) => c.stop()), lagMonitor?.stop()]);
+        await closeAll();
+      },
+    };
+  } catch (e) {
+    await closeAll();
+    throw e;
   }
-  const lagMonitor = opts.consumers !== false && opts.lagMonitor !== false
-    ? new LagMonitor({
-      log, codec, metrics, logger, ...(opts.lagMonitor ?? {}),
-      expected: [{ group: Groups.clean, topics: [CDC_TOPIC] }, { group: Groups.embed, topics: [Topics.cleaned] }],
-    })
-    : null;
-
-  let maintenance: NodeJS.Timeout | null = null;
-  let closed = false;
-  return {
-    config, logger, metrics, log, store, index, embedder, cache, llm, consumers, relay: backbone.relay, codec, lagMonitor,
-    async start() {
-      backbone.start();
-      for (const c of consumers) c.start();
-      lagMonitor?.start();
-      if (!maintenance) {
-        maintenance = setInterval(() => {
-          try { backbone.maintain(); cache.prune(); } catch (e) { logger.warn({ event: 'maintenance.failed', err: (e as Error).message }); }
-        }, 10 * 60_000);
-        maintenance.unref();
-      }
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      if (maintenance) clearInterval(maintenance);
-      await Promise.all([...consumers.map((c) => c.stop()), lagMonitor?.stop()]);
-      await backbone.close();
-      await index.close();
-      await embedder.close();
-      await cache.close();
-      await codec.close();
-      cacheDb.close();
-    },
-  };
 }

@@ -1,17 +1,16 @@
 import type { FastifyInstance } from 'fastify';
-import type { System } from '../../wiring/system.ts';
-import { inferenceGatewayFor } from '../../wiring/models.ts';
+import type { ApiContext } from '../context.ts';
 import { consumerLag } from '../services/lag.ts';
 import { LAG_STATUS_VALUE } from '../../streams/lag/index.ts';
 
 /** Counts every response by route, method and status; serves Prometheus text at GET /metrics. */
-export function registerMetrics(app: FastifyInstance, system: System): void {
-  const { metrics } = system;
+export function registerMetrics(app: FastifyInstance, ctx: ApiContext): void {
+  const { metrics } = ctx;
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpRequests.inc({ route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) });
   });
   app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (consumer lag is refreshed on every scrape)' } }, async (_request, reply) => {
-    const rows = await consumerLag(system);
+    const rows = await consumerLag(ctx);
     metrics.consumerLag.reset();
     for (const r of rows) {
       const labels = { group: r.group, topic: r.topic, partition: String(r.partition) };
@@ -20,8 +19,8 @@ export function registerMetrics(app: FastifyInstance, system: System): void {
       if (r.lagSeconds !== null) metrics.consumerLagSeconds.set(labels, r.lagSeconds);
       if (r.status !== null) metrics.consumerLagStatus.set(labels, LAG_STATUS_VALUE[r.status]);
     }
-    for (const c of system.consumers) metrics.consumerRunning.set({ consumer: c.name }, c.running ? 1 : 0);
-    for (const u of inferenceGatewayFor(system.config)?.status() ?? []) metrics.inferenceQueued.set({ upstream: u.name }, u.queued);
+    for (const c of ctx.consumers) metrics.consumerRunning.set({ consumer: c.name }, c.running ? 1 : 0);
+    for (const u of ctx.gateway?.status() ?? []) metrics.inferenceQueued.set({ upstream: u.name }, u.queued);
     const text = await metrics.registry.metrics();
     return reply.header('content-type', metrics.registry.contentType).send(text);
   });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { contentRequestSchema, rawDocumentSchema } from '../../schemas/content.ts';
-import type { System } from '../../wiring/system.ts';
+import type { ApiContext } from '../context.ts';
 import { commonErrorResponses, errorBodySchema, notFound } from '../errors.ts';
 import { docIdParamsSchema } from '../schemas.ts';
 
@@ -9,7 +9,7 @@ import { docIdParamsSchema } from '../schemas.ts';
  * Publishing raw content. A request is one item or `{ items: [...] }`; it is validated as a whole
  * before anything is written, and the store writes all items or none.
  */
-export const contentRoutes: FastifyPluginAsyncZod<{ system: System }> = async (app, { system }) => {
+export const contentRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
   app.post('/v1/content', {
     schema: {
       tags: ['content'],
@@ -22,7 +22,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ system: System }> = async (a
   }, async (request, reply) => {
     const body = request.body;
     const items = 'items' in body ? body.items : [body];
-    const results = await system.store.put(items);
+    const results = await ctx.store.put(items);
     return reply.status(202).send({ ids: results.map((r) => r.id) });
   });
 
@@ -34,7 +34,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ system: System }> = async (a
       response: { 200: rawDocumentSchema, 404: errorBodySchema },
     },
   }, async (request) => {
-    const doc = await system.store.get(request.params.id);
+    const doc = await ctx.store.get(request.params.id);
     if (!doc) throw notFound(`no document with id "${request.params.id}"`);
     return doc;
   });
@@ -47,7 +47,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ system: System }> = async (a
       response: { 202: z.object({ id: z.string(), deleted: z.literal(true) }), 404: errorBodySchema },
     },
   }, async (request, reply) => {
-    const deleted = await system.store.delete(request.params.id);
+    const deleted = await ctx.store.delete(request.params.id);
     if (!deleted) throw notFound(`no document with id "${request.params.id}"`);
     return reply.status(202).send({ id: request.params.id, deleted: true as const });
   });

@@ -1,10 +1,16 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { System } from '../../wiring/system.ts';
+import type { ApiContext } from '../context.ts';
 
 const consumerStatusSchema = z.object({ name: z.string(), group: z.string(), running: z.boolean(), degraded: z.boolean(), lastError: z.string().nullable() });
+const dependencySchema = z.object({
+  name: z.string().describe('What it is to the pipeline: index, log …'),
+  kind: z.string().describe('Which adapter: qdrant, kafka, embedded …'),
+  ok: z.boolean(),
+  error: z.string().nullable().describe('Why it is not reachable or not usable'),
+});
 
-export const healthRoutes: FastifyPluginAsyncZod<{ system: System }> = async (app, { system }) => {
+export const healthRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
   app.get('/healthz', {
     schema: { tags: ['health'], summary: 'Liveness: the process serves requests', response: { 200: z.object({ status: z.literal('ok') }) } },
   }, async () => ({ status: 'ok' as const }));
@@ -12,17 +18,22 @@ export const healthRoutes: FastifyPluginAsyncZod<{ system: System }> = async (ap
   const readySchema = z.object({
     status: z.enum(['ready', 'not_ready']),
     notRunning: z.array(z.string()).describe('Consumers that are not running'),
+    down: z.array(z.string()).describe('Dependencies that cannot be reached or used (names from `dependencies`)'),
     consumers: z.array(consumerStatusSchema),
+    dependencies: z.array(dependencySchema),
   });
   app.get('/readyz', {
     schema: {
       tags: ['health'],
-      summary: 'Readiness: 200 when every pipeline consumer is running, else 503 naming those that are not',
+      summary: 'Readiness: 200 when every pipeline consumer is running and every dependency answers, else 503 naming what is not',
       response: { 200: readySchema, 503: readySchema },
     },
   }, async (_request, reply) => {
-    const consumers = system.consumers.map((c) => c.status);
+    const consumers = ctx.consumers.map((c) => c.status);
+    const dependencies = await ctx.checkDependencies();
     const notRunning = consumers.filter((c) => !c.running).map((c) => c.name);
-    return reply.status(notRunning.length ? 503 : 200).send({ status: notRunning.length ? 'not_ready' : 'ready', notRunning, consumers });
+    const down = dependencies.filter((d) => !d.ok).map((d) => d.name);
+    const ready = notRunning.length === 0 && down.length === 0;
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', notRunning, down, consumers, dependencies });
   });
 };

@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { TributaryError } from '../../ports/errors.ts';
 import { LogEvents } from '../../observability/metrics.ts';
 import { INFERENCE_ENDPOINTS, type InferenceEndpoint, type InferenceGateway } from '../../inference/gateway.ts';
-import type { System } from '../../wiring/system.ts';
+import type { ApiContext } from '../context.ts';
 import type { AccessControl } from '../plugins/auth.ts';
 import { errorBodySchema } from '../errors.ts';
 import { abortOnDisconnect } from '../sse.ts';
@@ -31,8 +31,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * (unknown fields and number formatting kept); responses are piped as they arrive. Its own body
  * parser (this plugin is encapsulated) keeps the raw bytes and reads only `model` and `stream`.
  */
-export const inferenceRoutes: FastifyPluginAsync<{ system: System; gateway: InferenceGateway | null; access: AccessControl }> = async (app, { system, gateway, access }) => {
-  const { config } = system;
+export const inferenceRoutes: FastifyPluginAsync<{ ctx: ApiContext; gateway: InferenceGateway | null; access: AccessControl }> = async (app, { ctx, gateway, access }) => {
+  const { settings: config } = ctx;
   const affinityHeader = config.inferenceAffinityHeader === 'none' ? null : config.inferenceAffinityHeader;
 
   app.removeAllContentTypeParsers();

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { System } from '../../wiring/system.ts';
+import type { ApiContext } from '../context.ts';
 import { commonErrorResponses } from '../errors.ts';
 import { listDlq, replayDlq } from '../services/dlq.ts';
 import { consumerLag } from '../services/lag.ts';
@@ -25,7 +25,7 @@ const dlqEntrySchema = z.object({
   pending: z.boolean().describe('Not replayed yet'),
 });
 
-export const opsRoutes: FastifyPluginAsyncZod<{ system: System }> = async (app, { system }) => {
+export const opsRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
   app.get('/v1/ops/lag', {
     schema: {
       tags: ['ops'],
@@ -43,7 +43,7 @@ export const opsRoutes: FastifyPluginAsyncZod<{ system: System }> = async (app, 
         }),
       },
     },
-  }, async () => ({ groups: await consumerLag(system) }));
+  }, async () => ({ groups: await consumerLag(ctx) }));
 
   app.get('/v1/ops/dlq', {
     schema: {
@@ -57,7 +57,7 @@ export const opsRoutes: FastifyPluginAsyncZod<{ system: System }> = async (app, 
     },
   }, async (request) => {
     const { limit, stage } = request.query;
-    return { entries: await listDlq(system.log, { limit, ...(stage !== undefined ? { stage } : {}) }) };
+    return { entries: await listDlq(ctx.log, { limit, ...(stage !== undefined ? { stage } : {}) }) };
   });
 
   app.post('/v1/ops/dlq/replay', {
@@ -78,6 +78,6 @@ export const opsRoutes: FastifyPluginAsyncZod<{ system: System }> = async (app, 
     preValidation: async (request) => { request.body ??= {} as typeof request.body; },
   }, async (request) => {
     const { stage, sinceMs, limit } = request.body;
-    return replayDlq(system.log, { limit, ...(stage !== undefined ? { stage } : {}), ...(sinceMs !== undefined ? { sinceMs } : {}) });
+    return replayDlq(ctx.log, { limit, ...(stage !== undefined ? { stage } : {}), ...(sinceMs !== undefined ? { sinceMs } : {}) });
   });
 };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { System } from '../../wiring/system.ts';
+import type { ApiContext } from '../context.ts';
 import { commonErrorResponses, toHttpError } from '../errors.ts';
 import { queryTextSchema, searchFilterSchema } from '../schemas.ts';
 import { answerQuestion, type RagRequest } from '../services/rag.ts';
@@ -36,7 +36,7 @@ const ragResponseSchema = z.object({
   }).describe('What each retrieval step did, or why it was skipped'),
 });
 
-export const ragRoutes: FastifyPluginAsyncZod<{ system: System }> = async (app, { system }) => {
+export const ragRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
   app.post('/v1/rag/query', {
     schema: {
       tags: ['rag'],
@@ -51,13 +51,13 @@ export const ragRoutes: FastifyPluginAsyncZod<{ system: System }> = async (app, 
     const { stream, filter, ...rest } = request.body;
     const req: RagRequest = { ...rest, ...(filter ? { filter } : {}) };
     const ac = abortOnDisconnect(reply.raw);
-    if (!stream) return answerQuestion(system, req, { signal: ac.signal });
+    if (!stream) return answerQuestion(ctx, req, { signal: ac.signal });
 
     reply.hijack();
     const sse = new SseWriter(reply.raw);
     sse.open();
     try {
-      const result = await answerQuestion(system, req, {
+      const result = await answerQuestion(ctx, req, {
         signal: ac.signal,
         onSources: (sources) => sse.send('sources', { sources }),
         onDelta: (text) => sse.send('delta', { text }),
@@ -67,7 +67,7 @@ export const ragRoutes: FastifyPluginAsyncZod<{ system: System }> = async (app, 
       if (ac.signal.aborted) {
         request.log.info({ event: 'rag.client_disconnected' }, 'client went away; generation aborted');
       } else {
-        const e = toHttpError(err, system.config.bodyLimitBytes);
+        const e = toHttpError(err, ctx.settings.bodyLimitBytes);
         request.log.error({ event: 'rag.stream_failed', code: e.body.error.code, err }, 'answer stream failed');
         sse.send('error', e.body);
       }

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { System } from '../../wiring/system.ts';
+import type { ApiContext } from '../context.ts';
 import { commonErrorResponses } from '../errors.ts';
 import { hitSchema, queryTextSchema, searchFilterSchema } from '../schemas.ts';
 import { hybridSearch, toHitView } from '../services/search.ts';
 
-export const searchRoutes: FastifyPluginAsyncZod<{ system: System }> = async (app, { system }) => {
+export const searchRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
   app.post('/v1/search', {
     schema: {
       tags: ['search'],
@@ -19,7 +19,7 @@ export const searchRoutes: FastifyPluginAsyncZod<{ system: System }> = async (ap
     },
   }, async (request) => {
     const { query, k, filter } = request.body;
-    const hits = await hybridSearch(system, { query, k, ...(filter ? { filter } : {}) });
+    const hits = await hybridSearch(ctx, { query, k, ...(filter ? { filter } : {}) });
     return { hits: hits.map((h) => toHitView(h)) };
   });
 };

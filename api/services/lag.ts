@@ -1,8 +1,8 @@
 import type { PartitionOffsets } from '../../ports/event-log.ts';
 import { readLatestLagReport, type LagReport } from '../../consumers/lag-monitor/index.ts';
 import type { LagStatus } from '../../streams/lag/index.ts';
-import { CDC_TOPIC, Groups, Topics } from '../../schemas/topics.ts';
-import type { System } from '../../wiring/system.ts';
+import { topicsOfGroup } from '../../schemas/topics.ts';
+import type { ApiContext } from '../context.ts';
 
 /**
  * Consumer lag per group, topic and partition: the high watermark minus the committed offset.
@@ -11,15 +11,6 @@ import type { System } from '../../wiring/system.ts';
  * seconds and the status come from the lag monitor's last evaluation (in this process, else the
  * tail of tributary.ops.lag), never from reading records per request.
  */
-
-/**
- * Topics each pipeline consumer group reads. StageConsumer exposes its group but not its topics,
- * so this mirrors wiring/system.ts; a consumer whose group is missing here shows up once it commits.
- */
-const CONSUMER_TOPICS: Readonly<Record<string, readonly string[]>> = {
-  [Groups.clean]: [CDC_TOPIC],
-  [Groups.embed]: [Topics.cleaned],
-};
 
 export interface LagRow {
   group: string;
@@ -34,22 +25,22 @@ export interface LagRow {
   status: LagStatus | null;
 }
 
-type LagSystem = Pick<System, 'log' | 'consumers'> & Partial<Pick<System, 'lagMonitor' | 'codec'>>;
+type LagSystem = Pick<ApiContext, 'log' | 'consumers'> & Partial<Pick<ApiContext, 'lagMonitor' | 'codec'>>;
 
 /** The monitor's last evaluation: in this process if it runs here, else what it published. */
-async function latestEvaluation(system: LagSystem): Promise<LagReport | null> {
-  const inProcess = system.lagMonitor?.latest();
+async function latestEvaluation(ctx: LagSystem): Promise<LagReport | null> {
+  const inProcess = ctx.lagMonitor?.latest();
   if (inProcess) return inProcess;
-  if (!system.codec) return null;
+  if (!ctx.codec) return null;
   try {
-    return await readLatestLagReport(system.log, system.codec);
+    return await readLatestLagReport(ctx.log, ctx.codec);
   } catch {
     return null;
   }
 }
 
-export async function consumerLag(system: LagSystem): Promise<LagRow[]> {
-  const [committedRows, evaluation] = await Promise.all([system.log.groupOffsets(), latestEvaluation(system)]);
+export async function consumerLag(ctx: LagSystem): Promise<LagRow[]> {
+  const [committedRows, evaluation] = await Promise.all([ctx.log.groupOffsets(), latestEvaluation(ctx)]);
   const committed = new Map<string, number>();
   const topicsOf = new Map<string, Set<string>>();
   const want = (group: string, topic: string) => {
@@ -61,7 +52,7 @@ export async function consumerLag(system: LagSystem): Promise<LagRow[]> {
     committed.set(`${g.group}\u0000${g.topic}\u0000${g.partition}`, g.committed);
     want(g.group, g.topic);
   }
-  for (const c of system.consumers) for (const t of CONSUMER_TOPICS[c.status.group] ?? []) want(c.status.group, t);
+  for (const c of ctx.consumers) for (const t of topicsOfGroup(c.status.group)) want(c.status.group, t);
 
   const evaluated = new Map<string, { lagSeconds: number; status: LagStatus }>();
   for (const g of evaluation?.groups ?? []) {
@@ -70,7 +61,7 @@ export async function consumerLag(system: LagSystem): Promise<LagRow[]> {
 
   const ends = new Map<string, PartitionOffsets[]>();
   for (const topic of new Set([...topicsOf.values()].flatMap((s) => [...s]))) {
-    ends.set(topic, await system.log.offsets(topic));
+    ends.set(topic, await ctx.log.offsets(topic));
   }
   const rows: LagRow[] = [];
   for (const [group, topics] of topicsOf) {

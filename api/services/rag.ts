@@ -11,7 +11,7 @@ import {
   authorCandidates, buildSelfQueryMessages, categoryCandidates, confirmFilters, extractFiltersByRules, parseSelfQueryReply,
   type ExtractedFilters, type SelfQueryVocabulary,
 } from '../../streams/rag/self-query.ts';
-import type { System } from '../../wiring/system.ts';
+import type { ApiContext } from '../context.ts';
 
 /**
  * The RAG orchestration: self-query → expansion → hybrid search per variant (RRF-fused) → rerank →
@@ -64,7 +64,7 @@ export interface RagHooks {
   onDelta?: (text: string) => void;
 }
 
-type Deps = Pick<System, 'embedder' | 'index' | 'llm' | 'metrics' | 'logger'>;
+type Deps = Pick<ApiContext, 'embedder' | 'index' | 'llm' | 'metrics' | 'logger'>;
 
 const EXPANSION_VARIANTS = 3;
 const RERANK_MAX_CANDIDATES = 20;

@@ -1,5 +1,5 @@
 import type { SearchFilter, SearchHit } from '../../ports/vector-index.ts';
-import type { System } from '../../wiring/system.ts';
+import type { ApiContext } from '../context.ts';
 
 /** One search hit as the API shows it. */
 export interface HitView {
@@ -25,10 +25,10 @@ export interface SearchQuery {
 }
 
 /** Embeds the query (one embedder call) and runs a hybrid search: dense + keyword, fused by the index. */
-export async function hybridSearch(system: Pick<System, 'embedder' | 'index' | 'metrics'>, q: SearchQuery, signal?: AbortSignal): Promise<SearchHit[]> {
+export async function hybridSearch(ctx: Pick<ApiContext, 'embedder' | 'index' | 'metrics'>, q: SearchQuery, signal?: AbortSignal): Promise<SearchHit[]> {
   const started = performance.now();
-  const [vector] = await system.embedder.embed([q.query], signal);
-  const hits = await system.index.search({ vector: vector!, text: q.query, k: q.k, ...(q.filter ? { filter: q.filter } : {}) });
-  system.metrics.searchSeconds.observe((performance.now() - started) / 1000);
+  const [vector] = await ctx.embedder.embed([q.query], signal);
+  const hits = await ctx.index.search({ vector: vector!, text: q.query, k: q.k, ...(q.filter ? { filter: q.filter } : {}) });
+  ctx.metrics.searchSeconds.observe((performance.now() - started) / 1000);
   return hits;
 }

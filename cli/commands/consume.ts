@@ -13,7 +13,7 @@ export const consume: Command = {
   handlesSignals: true,
   spec: {
     name: 'consume',
-    summary: 'run one consumer as its own process on Kafka: clean, embed or archive',
+    summary: 'run one consumer as its own process on Kafka: clean, embed or lag-monitor',
     usage: `<${CONSUMER_NAMES.join('|')}|lag-monitor>`,
     description: [
       'Runs one pipeline consumer in this process, as a member of its consumer group on Kafka',
@@ -26,7 +26,9 @@ export const consume: Command = {
       'Offsets are committed only after the sink acknowledged; a killed process loses nothing (its',
       'uncommitted batch is redone by the partition\'s next owner). Ctrl-C (or SIGTERM) stops gracefully:',
       'the in-flight batch finishes and commits, then the process leaves the group. A second Ctrl-C exits at once.',
-      'The embed and archive consumers use the data directory (index, embedding cache, document store).',
+      'The embed consumer writes to the vector index: Qdrant with QDRANT_URL (no local files; the embedding',
+      'cache reads vectors back from Qdrant), else the SQLite index in the data directory. The archive consumer',
+      'runs inside the API process (TRIBUTARY_CONSUMERS=archive) while the document store is its SQLite file.',
     ].join('\n'),
     options: {
       'data-dir': { type: 'string', short: 'd', value: 'dir', description: 'where the SQLite files live (TRIBUTARY_DATA_DIR)', defaultText: './data' },
@@ -59,7 +61,7 @@ export const consume: Command = {
       throw configError(e);
     }
     const { createConsumerProcess, createLagMonitorProcess } = await import('../../wiring/consumer-process.ts');
-    let proc: { relay: unknown; start(): void; close(): Promise<void> };
+    let proc: { sink: string | null; start(): void; close(): Promise<void> };
     try {
       proc = name === 'lag-monitor' ? await createLagMonitorProcess(config) : await createConsumerProcess(config, name);
     } catch (e) {
@@ -75,7 +77,7 @@ export const consume: Command = {
       ctx.stdout.write(`${s.bold('Tributary')} consumer ${s.cyan('lag-monitor')} running — every group's lag by Burrow's rules, published to tributary.ops.lag, brokers ${config.kafkaBrokers}. Ctrl-C to stop.\n`);
     } else {
       const spec = ConsumerSpecs[name];
-      ctx.stdout.write(`${s.bold('Tributary')} consumer ${s.cyan(name)} running — group "${spec.group}", topics ${spec.topics.join(', ')}, brokers ${config.kafkaBrokers}${proc.relay ? ' (with the store\'s outbox relay)' : ''}. Ctrl-C to stop.\n`);
+      ctx.stdout.write(`${s.bold('Tributary')} consumer ${s.cyan(name)} running — group "${spec.group}", topics ${spec.topics.join(', ')}, brokers ${config.kafkaBrokers}${proc.sink ? ` → ${proc.sink}` : ''}. Ctrl-C to stop.\n`);
     }
 
     const err = styleFor(ctx.stderr, ctx.env);

@@ -2,7 +2,7 @@ import type { DocumentStore, NewDocument } from '../../ports/document-store.ts';
 import { TributaryError } from '../../ports/errors.ts';
 import type { LogRecord } from '../../ports/event-log.ts';
 import type { ValueCodec } from '../../ports/value-codec.ts';
-import { contentEventSchema } from '../../schemas/content.ts';
+import type { ContentEvent } from '../../schemas/content.ts';
 import { Topics } from '../../schemas/topics.ts';
 import { documentIdFor } from '../../schemas/ids.ts';
 import { recordFailure, type RecordFailure, type Stage } from '../runtime/stage-consumer.ts';
@@ -22,17 +22,15 @@ import { recordFailure, type RecordFailure, type Stage } from '../runtime/stage-
 
 type Op = { kind: 'put'; doc: NewDocument } | { kind: 'delete'; id: string };
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 export class ArchiveStage implements Stage {
   readonly name = 'archive';
   private readonly store: DocumentStore;
-  private readonly codec: ValueCodec | null;
+  private readonly codec: ValueCodec;
 
-  /** `codec`: how content events are read (Schema Registry wire format or JSON); without one, plain JSON. */
-  constructor(opts: { store: DocumentStore; codec?: ValueCodec }) {
+  /** `codec`: how content events are read (Schema Registry wire format or plain JSON, both validated). */
+  constructor(opts: { store: DocumentStore; codec: ValueCodec }) {
     this.store = opts.store;
-    this.codec = opts.codec ?? null;
+    this.codec = opts.codec;
   }
 
   async process(records: LogRecord[]): Promise<RecordFailure[]> {
@@ -40,9 +38,7 @@ export class ArchiveStage implements Stage {
     const ops: Op[] = [];
     for (const rec of records) {
       try {
-        ops.push(this.codec && rec.value !== null
-          ? parseContentEvent(rec, await this.codec.decode(Topics.contentEvents, rec.value))
-          : parseContentEvent(rec));
+        ops.push(toOperation(rec, rec.value === null ? null : await this.codec.decode(Topics.contentEvents, rec.value)));
       } catch (err) {
         failures.push(recordFailure(rec, err));
       }
@@ -64,26 +60,16 @@ export class ArchiveStage implements Stage {
   }
 }
 
-/** A content event → the store operation it asks for. Throws MALFORMED_EVENT / SCHEMA_VIOLATION. */
-/** Parses a content event; `decoded` is the value already decoded by a codec (else the bytes are read as JSON). */
-export function parseContentEvent(rec: LogRecord, decoded?: unknown): Op {
-  if (rec.value === null) {
+/**
+ * A content event → the store operation it asks for. `event` is the value as the codec decoded and
+ * validated it (null for a tombstone). Throws MALFORMED_EVENT / SCHEMA_VIOLATION.
+ */
+export function toOperation(rec: LogRecord, event: ContentEvent | null): Op {
+  if (event === null) {
     if (!rec.key) throw new TributaryError('MALFORMED_EVENT', 'content tombstone without a key: cannot tell which document to delete');
     return { kind: 'delete', id: rec.key };
   }
-  let json: unknown = decoded;
-  if (decoded === undefined) {
-    try {
-      json = JSON.parse(utf8.decode(rec.value));
-    } catch (e) {
-      throw new TributaryError('MALFORMED_EVENT', `content event is not valid UTF-8 JSON: ${(e as Error).message}`);
-    }
-  }
-  const r = contentEventSchema.safeParse(json);
-  if (!r.success) {
-    throw new TributaryError('SCHEMA_VIOLATION', `content event violates the schema: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, { details: r.error.issues });
-  }
-  const e = r.data;
+  const e = event;
   const id = e.id ?? (e.source && e.externalId ? documentIdFor(e.source, e.externalId) : rec.key);
   if (!id) throw new TributaryError('SCHEMA_VIOLATION', 'content event has no id: set `id`, or `source` and `externalId`, or a record key');
   if (rec.key !== null && rec.key !== id) {

@@ -14,13 +14,13 @@ export class CleanStage implements Stage {
   readonly name = 'clean';
   private readonly log: EventLog;
   private readonly outputTopic: string;
-  private readonly codec: ValueCodec | null;
+  private readonly codec: ValueCodec;
 
-  /** `codec`: how cleaned documents are written (Schema Registry wire format or JSON); without one, plain JSON. */
-  constructor(opts: { log: EventLog; outputTopic?: string; codec?: ValueCodec }) {
+  /** `codec`: how cleaned documents are written (Schema Registry wire format or plain JSON, both validated). */
+  constructor(opts: { log: EventLog; codec: ValueCodec; outputTopic?: string }) {
     this.log = opts.log;
     this.outputTopic = opts.outputTopic ?? Topics.cleaned;
-    this.codec = opts.codec ?? null;
+    this.codec = opts.codec;
   }
 
   async process(records: LogRecord[]): Promise<RecordFailure[]> {
@@ -40,7 +40,7 @@ export class CleanStage implements Stage {
           continue;
         }
         const cleaned = cleanDocument(change.document, { version: change.version, sourceTsMs: change.sourceTsMs, nowMs: Date.now() });
-        const value = this.codec ? await this.codec.encode(Topics.cleaned, cleaned) : Buffer.from(JSON.stringify(cleaned));
+        const value = await this.codec.encode(Topics.cleaned, cleaned);
         if (value.byteLength > this.log.capabilities.maxRecordBytes) {
           throw new TributaryError('OVERSIZE_RECORD', `cleaned document ${change.docId} is ${value.byteLength} bytes, over the ${this.log.capabilities.maxRecordBytes}-byte record limit`);
         }

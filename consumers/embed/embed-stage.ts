@@ -3,18 +3,16 @@ import { TributaryError, findTributaryError } from '../../ports/errors.ts';
 import type { LogRecord } from '../../ports/event-log.ts';
 import type { ValueCodec } from '../../ports/value-codec.ts';
 import type { ApplyOutcome, IndexOperation, VectorIndex } from '../../ports/vector-index.ts';
-import { cleanedDocumentSchema, type CleanedDocument } from '../../schemas/cleaned.ts';
+import type { CleanedDocument } from '../../schemas/cleaned.ts';
 import { DOC_VERSION_HEADER, Topics } from '../../schemas/topics.ts';
 import { chunkDocument } from '../../streams/chunk/index.ts';
-import { buildPoints, embeddingCacheKey, latestPerDocument } from '../../streams/embed/points.ts';
+import { buildPoints, contentHash, latestPerDocument } from '../../streams/embed/points.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { recordFailure, type RecordFailure, type Stage } from '../runtime/stage-consumer.ts';
 
 type Parsed =
   | { kind: 'upsert'; docId: string; version: number; offset: number; record: LogRecord; doc: CleanedDocument }
   | { kind: 'delete'; docId: string; version: number | null; offset: number; record: LogRecord };
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Records whose failure would equally hit every other record: retried as a batch, never dead-lettered. */
 const INFRA_CODES = new Set(['EMBEDDER_UNAVAILABLE', 'EMBEDDER_RATE_LIMITED', 'INDEX_UNAVAILABLE', 'TIMEOUT', 'LOG_UNAVAILABLE', 'STORE_UNAVAILABLE', 'SCHEMA_REGISTRY_UNAVAILABLE']);
@@ -28,7 +26,7 @@ function isBatchFailure(err: unknown): boolean {
 interface Plan {
   p: Extract<Parsed, { kind: 'upsert' }>;
   chunks: Array<{ index: number; text: string }>;
-  /** embedding-cache key of each chunk */
+  /** content hash of each chunk (with the model id, the embedding-cache key) */
   keys: string[];
 }
 
@@ -38,12 +36,12 @@ export interface EmbedStageOptions {
   index: VectorIndex;
   metrics: Metrics;
   chunking: { maxTokens: number; overlapTokens: number };
-  /** How cleaned documents are read (Schema Registry wire format or JSON); without one, plain JSON. */
-  codec?: ValueCodec;
+  /** How cleaned documents are read (Schema Registry wire format or plain JSON, both validated). */
+  codec: ValueCodec;
 }
 
 /**
- * embed: cleaned document → chunks → embeddings (cached by hash(model, text)) → index.
+ * embed: cleaned document → chunks → embeddings (cached by model and content hash) → index.
  * Update = upsert new chunks then drop older versions; delete = drop all chunks; both wait for the
  * index. Events not newer than what the index already applied are dropped.
  */
@@ -80,7 +78,7 @@ export class EmbedStage implements Stage {
       if (p.kind !== 'upsert') continue;
       try {
         const chunks = chunkDocument(p.doc, this.o.chunking);
-        plans.set(p, { p, chunks, keys: chunks.map((c) => embeddingCacheKey(this.o.embedder.id, c.text)) });
+        plans.set(p, { p, chunks, keys: chunks.map((c) => contentHash(c.text)) });
       } catch (err) {
         failures.push(recordFailure(p.record, err));
       }
@@ -98,7 +96,7 @@ export class EmbedStage implements Stage {
       }
       const plan = plans.get(p);
       if (!plan || plan.keys.some((k) => !vectors.has(k))) continue; // failed earlier (already reported)
-      const points = buildPoints(p.doc, plan.chunks, plan.keys.map((k) => vectors.get(k)!), this.o.embedder.id);
+      const points = buildPoints(p.doc, plan.chunks, plan.keys.map((k) => vectors.get(k)!), this.o.embedder.id, plan.keys);
       ops.push({ p, op: { kind: 'replace', docId: p.docId, version: p.version, points } });
     }
     const record = ({ p, op }: (typeof ops)[number], outcome: ApplyOutcome) => {
@@ -132,30 +130,17 @@ export class EmbedStage implements Stage {
       const version = vh !== undefined && /^\d+$/.test(vh) ? Number(vh) : null;
       return { kind: 'delete', docId, version, offset: rec.offset, record: rec };
     }
-    if (this.o.codec) {
-      const doc = await this.o.codec.decode(Topics.cleaned, rec.value);
-      if (doc.docId !== docId) throw new TributaryError('SCHEMA_VIOLATION', `cleaned record key ${docId} does not match docId ${doc.docId}`);
-      return { kind: 'upsert', docId, version: doc.version, offset: rec.offset, record: rec, doc };
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(utf8.decode(rec.value));
-    } catch (e) {
-      throw new TributaryError('MALFORMED_EVENT', `cleaned record for ${docId} is not valid UTF-8 JSON: ${(e as Error).message}`);
-    }
-    const r = cleanedDocumentSchema.safeParse(json);
-    if (!r.success) {
-      throw new TributaryError('SCHEMA_VIOLATION', `cleaned record for ${docId} violates the schema: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    }
-    if (r.data.docId !== docId) throw new TributaryError('SCHEMA_VIOLATION', `cleaned record key ${docId} does not match docId ${r.data.docId}`);
-    return { kind: 'upsert', docId, version: r.data.version, offset: rec.offset, record: rec, doc: r.data };
+    const doc = await this.o.codec.decode(Topics.cleaned, rec.value);
+    if (doc.docId !== docId) throw new TributaryError('SCHEMA_VIOLATION', `cleaned record key ${docId} does not match docId ${doc.docId}`);
+    return { kind: 'upsert', docId, version: doc.version, offset: rec.offset, record: rec, doc };
   }
 
   /** Looks texts up in the cache and embeds the misses in batches of the embedder's max batch. */
   private async embedAll(plans: Plan[], signal: AbortSignal, failures: RecordFailure[]): Promise<Map<string, Float32Array>> {
     const unique = new Map<string, string>();
     for (const pl of plans) pl.keys.forEach((k, i) => unique.set(k, pl.chunks[i]!.text));
-    const found = await this.o.cache.getMany([...unique.keys()]);
+    const model = this.o.embedder.id;
+    const found = await this.o.cache.getMany(model, [...unique.keys()]);
     this.o.metrics.embedCacheHits.inc(found.size);
     const misses = [...unique].filter(([k]) => !found.has(k));
     this.o.metrics.embedCacheMisses.inc(misses.length);
@@ -168,7 +153,7 @@ export class EmbedStage implements Stage {
         this.o.metrics.embedSeconds.observe((performance.now() - t0) / 1000);
         const fresh: Array<[string, Float32Array]> = slice.map(([k], j) => [k, vecs[j]!]);
         for (const [k, v] of fresh) found.set(k, v);
-        await this.o.cache.putMany(fresh);
+        await this.o.cache.putMany(model, fresh);
       } catch (err) {
         if (isBatchFailure(err)) throw err;
         // a rejected input (e.g. too long for the model): fail only the documents that contain it

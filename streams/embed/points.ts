@@ -8,13 +8,16 @@ export interface ChunkText {
   text: string;
 }
 
-/** Embedding-cache key: hash(model id, chunk text). Unchanged chunks are never re-embedded. */
-export function embeddingCacheKey(modelId: string, text: string): string {
-  return createHash('sha256').update(modelId).update('\u0000').update(text).digest('base64url');
+/**
+ * A chunk's content hash (sha256 of its text, hex): stored in every point's payload and, with the
+ * model id, the embedding-cache key — unchanged chunks are never re-embedded.
+ */
+export function contentHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
-/** Builds the index points of one document version from its chunks and their vectors. */
-export function buildPoints(doc: CleanedDocument, chunks: ChunkText[], vectors: Float32Array[], embedModel: string): ChunkPoint[] {
+/** Builds the index points of one document version from its chunks and their vectors (`hashes`: their content hashes, when already known). */
+export function buildPoints(doc: CleanedDocument, chunks: ChunkText[], vectors: Float32Array[], embedModel: string, hashes?: string[]): ChunkPoint[] {
   if (chunks.length !== vectors.length) throw new Error(`buildPoints: ${chunks.length} chunks but ${vectors.length} vectors`);
   return chunks.map((c, i) => ({
     id: chunkPointId(doc.docId, c.index),
@@ -23,7 +26,7 @@ export function buildPoints(doc: CleanedDocument, chunks: ChunkText[], vectors: 
       doc_id: doc.docId,
       doc_version: doc.version,
       chunk_index: c.index,
-      content_hash: createHash('sha256').update(c.text).digest('hex'),
+      content_hash: hashes?.[i] ?? contentHash(c.text),
       category: doc.category,
       author: doc.author,
       source_ts: doc.sourceTsMs,

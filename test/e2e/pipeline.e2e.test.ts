@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EmbeddedEventLog } from '../../adapters/event-log/embedded/embedded-event-log.ts';
 import { openDatabase } from '../../adapters/sqlite/open-database.ts';
 import { buildEnvelope, buildKey } from '../../schemas/change-event.ts';
@@ -9,7 +9,8 @@ import { documentIdFor } from '../../schemas/ids.ts';
 import { CDC_TOPIC } from '../../schemas/topics.ts';
 import { loadConfig } from '../../wiring/config.ts';
 import { assertIndexExact as assertIndexExactly, makeItem as makeSharedItem, type Item } from '../helpers/index-expectations.ts';
-import { api, caughtUp, sleep, startSystem, waitUntil, type RunningSystem } from './harness.ts';
+import { indexTargets, reportQdrantSkipped, type IndexTarget } from '../helpers/index-target.ts';
+import { api, caughtUp, sleep, startSystem as startSystemWith, waitUntil, type RunningSystem } from './harness.ts';
 
 /**
  * End to end over HTTP: `tributary dev` in a child process (what `npm start` runs), driven only
@@ -20,7 +21,6 @@ const DIM = loadConfig({}).hashingDimension;
 
 /** The e2e documents are a little longer than the helper's default: 60–300 words. */
 const makeItem = (i: number, rev = 0, source = 'e2e'): Item => makeSharedItem(i, rev, source, 60 + (i % 7) * 40);
-const assertIndexExact = (dataDir: string, expected: Map<string, Item>) => assertIndexExactly(dataDir, DIM, expected);
 
 async function publish(url: string, items: Item[]): Promise<string[]> {
   const r = await api<{ ids: string[] }>(url, 'POST', '/v1/content', { items });
@@ -34,11 +34,20 @@ async function search(url: string, query: string, k = 5): Promise<Array<{ docId:
   return r.body.hits;
 }
 
-describe('end to end over HTTP (embedded default, child process)', () => {
+reportQdrantSkipped('end to end over HTTP');
+
+for (const { kind, make: makeTarget } of indexTargets()) describe(`end to end over HTTP (embedded store and log, ${kind} index, child process)`, () => {
   let dataDir: string;
   let sys: RunningSystem | null = null;
+  let target: IndexTarget;
+  const startSystem = (dir: string) => startSystemWith(dir, target.env());
+  const assertIndexExact = (dir: string, expected: Map<string, Item>) => assertIndexExactly(target, dir, DIM, expected);
   beforeAll(() => { dataDir = mkdtempSync(join(tmpdir(), 'tributary-e2e-')); });
-  afterEach(async () => { if (sys) { await sys.stop(); sys = null; } });
+  beforeEach(() => { target = makeTarget(); });
+  afterEach(async () => {
+    if (sys) { await sys.stop(); sys = null; }
+    await target.cleanup();
+  });
   afterAll(() => { rmSync(dataDir, { recursive: true, force: true }); });
 
   it('publish 500 → all searchable; update → old text gone, new found, no stale chunks; delete → no chunk left', async () => {

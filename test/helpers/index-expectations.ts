@@ -1,7 +1,5 @@
-import { join } from 'node:path';
 import { expect } from 'vitest';
-import { createEmbeddedVectorIndex } from '../../adapters/vector-index/embedded/index.ts';
-import type { ChunkPayload } from '../../ports/vector-index.ts';
+import type { IndexTarget } from './index-target.ts';
 import { chunkPointId } from '../../schemas/ids.ts';
 import { cleanDocument } from '../../streams/clean/index.ts';
 import { chunkDocument } from '../../streams/chunk/index.ts';
@@ -42,17 +40,8 @@ export function expectedChunks(id: string, item: Item): string[] {
   return chunkDocument(cleaned, { maxTokens: defaults.chunkTokens, overlapTokens: defaults.chunkOverlapTokens }).map((c) => c.text);
 }
 
-export async function readIndex(dataDir: string, dimension: number): Promise<Map<string, Array<{ id: string; payload: ChunkPayload }>>> {
-  const index = createEmbeddedVectorIndex({ path: join(dataDir, 'index.db'), dimension, synchronous: 'normal' });
-  await index.init();
-  const byDoc = new Map<string, Array<{ id: string; payload: ChunkPayload }>>();
-  for await (const p of index.scan()) byDoc.set(p.payload.doc_id, [...(byDoc.get(p.payload.doc_id) ?? []), p]);
-  await index.close();
-  return byDoc;
-}
-
-export async function assertIndexExact(dataDir: string, dimension: number, expected: Map<string, Item>): Promise<void> {
-  const byDoc = await readIndex(dataDir, dimension);
+export async function assertIndexExact(target: IndexTarget, dataDir: string, dimension: number, expected: Map<string, Item>): Promise<void> {
+  const byDoc = await target.read(dataDir, dimension);
   const missing = [...expected.keys()].filter((id) => !byDoc.has(id));
   const extra = [...byDoc.keys()].filter((id) => !expected.has(id));
   expect({ missing: missing.length, extra: extra.length, sampleMissing: missing.slice(0, 3), sampleExtra: extra.slice(0, 3) })

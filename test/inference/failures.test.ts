@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { APIError } from 'openai';
 import { rendezvousOrder } from '../../inference/balancer.ts';
-import { inferenceGatewayFor } from '../../wiring/models.ts';
 import { startProxyHarness, type ProxyHarness } from './harness.ts';
 
 const chatBody = (extra: Record<string, unknown> = {}) => JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], ...extra });
@@ -109,14 +108,14 @@ describe('failure semantics', () => {
     })().catch(() => undefined);
     const seenAt = await aborted;
     expect(seenAt - abortedAt).toBeLessThan(100);
-    const gateway = inferenceGatewayFor(h.system.config)!;
+    const gateway = h.system.gateway!;
     await expect.poll(() => gateway.status()[0]!.inFlight, { timeout: 2000 }).toBe(0);
   });
 
   it('a client that leaves while queued is dropped from the queue and never reaches the upstream', async () => {
     h = await startProxyHarness({ upstreams: [{ name: 'gpu-a', tokens: 100, tokenDelayMs: 10, maxConcurrency: 1, maxQueue: 4 }] });
     const [u] = h.upstreams;
-    const gateway = inferenceGatewayFor(h.system.config)!;
+    const gateway = h.system.gateway!;
     const holder = new AbortController();
     const first = fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody({ stream: true }), signal: holder.signal });
     await expect.poll(() => u!.activeStreams).toBe(1);

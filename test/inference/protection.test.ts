@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { rendezvousOrder } from '../../inference/balancer.ts';
-import { inferenceGatewayFor } from '../../wiring/models.ts';
 import { startProxyHarness, type ProxyHarness } from './harness.ts';
 
 const post = (h: ProxyHarness, body: Record<string, unknown>, headers: Record<string, string> = {}, signal?: AbortSignal) =>
@@ -17,7 +16,7 @@ describe('overload protection, ejection, balancing', () => {
 
   it('a full queue answers 429 INFERENCE_OVERLOADED with Retry-After; a queue timeout 503 with Retry-After', async () => {
     h = await startProxyHarness({ upstreams: [{ name: 'gpu-a', tokens: 200, tokenDelayMs: 10, maxConcurrency: 1, maxQueue: 1, queueTimeoutMs: 300 }] });
-    const gateway = inferenceGatewayFor(h.system.config)!;
+    const gateway = h.system.gateway!;
     const ac = new AbortController();
     const holding = post(h, { stream: true }, {}, ac.signal);
     await expect.poll(() => h.upstreams[0]!.activeStreams).toBe(1);
@@ -60,7 +59,7 @@ describe('overload protection, ejection, balancing', () => {
       config: { inferenceEjectAfterFailures: 2, inferenceEjectMs: 400, inferenceHealthIntervalMs: 100 },
     });
     const [a, b] = h.upstreams;
-    const gateway = inferenceGatewayFor(h.system.config)!;
+    const gateway = h.system.gateway!;
     const events: string[] = [];
     gateway.observe((e) => { if (e.type === 'ejected' || e.type === 'recovered') events.push(`${e.type}:${e.upstream}`); });
     a!.failNext({ kind: 'status', status: 502 }, { kind: 'status', status: 502 });
@@ -94,7 +93,7 @@ describe('overload protection, ejection, balancing', () => {
       upstreams: [{ name: 'gpu-a' }],
       config: { inferenceEjectAfterFailures: 2, inferenceEjectMs: 5000, inferenceHealthIntervalMs: 50 },
     });
-    const gateway = inferenceGatewayFor(h.system.config)!;
+    const gateway = h.system.gateway!;
     h.upstreams[0]!.down = true;
     await expect.poll(() => gateway.status()[0]!.state, { timeout: 3000, interval: 25 }).toBe('open');
     const before = h.upstreams[0]!.count();

@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { inferenceGatewayFor } from '../../wiring/models.ts';
 import { InferenceLlm } from '../../inference/inference-llm.ts';
 import { parseSse } from '../helpers/api-system.ts';
 import { startProxyHarness, type ProxyHarness } from './harness.ts';
@@ -26,7 +25,7 @@ describe('RAG through the inference proxy (TRIBUTARY_LLM_UPSTREAM)', () => {
 
   it('the Llm port over the gateway throws (never ends quietly) when the upstream stream breaks', async () => {
     h = await startProxyHarness({ upstreams: [{ name: 'gpu-a', models: ['llama'], tokens: 6 }], config: { llmUpstream: 'llama' } });
-    const llm = new InferenceLlm({ gateway: inferenceGatewayFor(h.system.config)!, model: 'llama', contextTokens: 4096 });
+    const llm = new InferenceLlm({ gateway: h.system.gateway!, model: 'llama', contextTokens: 4096 });
     h.upstreams[0]!.failNext({ kind: 'cut', afterChunks: 2 });
     const pieces: string[] = [];
     await expect((async () => { for await (const p of llm.stream([{ role: 'user', content: 'q' }])) pieces.push(p); })()).rejects.toMatchObject({ code: 'LLM_UNAVAILABLE' });
@@ -36,6 +35,6 @@ describe('RAG through the inference proxy (TRIBUTARY_LLM_UPSTREAM)', () => {
     const ok = await llm.chat([{ role: 'user', content: 'q' }], { maxTokens: 5 });
     expect(ok).toEqual({ text: 'gpu-a-t0 gpu-a-t1 gpu-a-t2 gpu-a-t3 gpu-a-t4 gpu-a-t5 ', usage: { promptTokens: 10, completionTokens: 6 } });
     expect(h.upstreams[0]!.requests.at(-1)!.body).toMatchObject({ model: 'llama', max_tokens: 5, stream: false });
-    expect(inferenceGatewayFor(h.system.config)!.status()[0]!.inFlight).toBe(0);
+    expect(h.system.gateway!.status()[0]!.inFlight).toBe(0);
   });
 });

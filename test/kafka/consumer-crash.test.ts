@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import type { RunningSystem } from '../e2e/harness.ts';
 import { api } from '../e2e/harness.ts';
 import { describeKafka } from '../setup/kafka-env.ts';
 import { assertIndexExact, makeItem, type Item } from '../helpers/index-expectations.ts';
+import { indexTargets, reportQdrantSkipped } from '../helpers/index-target.ts';
 import { caughtUp, kafkaEnv, resetKafka, sleep, startApi, startConsumer, startSlowEmbeddings, testLog, waitUntil, type Proc, type SlowEmbeddings } from './harness.ts';
 
 /**
@@ -22,7 +23,18 @@ import { caughtUp, kafkaEnv, resetKafka, sleep, startApi, startConsumer, startSl
 const N = 5_000;
 const DIM = 32;
 
-describeKafka('Kafka mode: kill -9 consumer processes mid-batch', (brokers) => {
+reportQdrantSkipped('Kafka mode: kill -9 consumer processes mid-batch');
+
+for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mode: kill -9 consumer processes mid-batch (${kind} index)`, (brokers) => {
+  const target = makeTarget();
+  /** With Qdrant, each consumer process gets an empty directory of its own, which must stay empty: nothing on disk is shared. */
+  const ownDirs: string[] = [];
+  const consumerDir = (): string => {
+    if (target.kind === 'embedded') return dataDir;
+    const d = mkdtempSync(join(tmpdir(), 'tributary-consumer-'));
+    ownDirs.push(d);
+    return d;
+  };
   let dataDir: string;
   let apiProc: RunningSystem | null = null;
   const procs: Proc[] = [];
@@ -42,16 +54,19 @@ describeKafka('Kafka mode: kill -9 consumer processes mid-batch', (brokers) => {
     await log.close();
     await embeddings.close();
     rmSync(dataDir, { recursive: true, force: true });
+    for (const d of ownDirs) rmSync(d, { recursive: true, force: true });
+    await target.cleanup();
   });
 
   it('10 kills of the embed consumer mid-batch (and 4 of the clean consumer) during a 5,000-document stream: the index ends exactly as expected', async () => {
     const env = kafkaEnv(brokers, {
+      ...target.env(),
       TRIBUTARY_EMBEDDER: 'openai', TRIBUTARY_EMBED_BASE_URL: embeddings.baseUrl, TRIBUTARY_EMBED_MODEL: 'slow-test',
       TRIBUTARY_EMBED_DIMENSION: String(DIM), TRIBUTARY_EMBED_MAX_BATCH: '32', TRIBUTARY_BATCH_MAX_RECORDS: '40',
     });
     apiProc = await startApi(dataDir, env);
-    let clean = await startConsumer('clean', dataDir, env);
-    let embed = await startConsumer('embed', dataDir, env);
+    let clean = await startConsumer('clean', consumerDir(), env);
+    let embed = await startConsumer('embed', consumerDir(), env);
     procs.push(clean, embed);
 
     // the stream: N creates (50 per request), every 7th document updated, every 13th deleted, interleaved
@@ -97,8 +112,8 @@ describeKafka('Kafka mode: kill -9 consumer processes mid-batch', (brokers) => {
       await embed.kill9();
       embedKills++;
       if (embedKills % 3 === 1) { await clean.kill9(); cleanKills++; }
-      if (!clean.alive) { clean = await startConsumer('clean', dataDir, env); procs.push(clean); }
-      embed = await startConsumer('embed', dataDir, env);
+      if (!clean.alive) { clean = await startConsumer('clean', consumerDir(), env); procs.push(clean); }
+      embed = await startConsumer('embed', consumerDir(), env);
       procs.push(embed);
     }
     await writer;
@@ -116,6 +131,7 @@ describeKafka('Kafka mode: kill -9 consumer processes mid-batch', (brokers) => {
     const want = new Map<string, Item>();
     for (const [id, item] of expected) if (item) want.set(id, item);
     expect(want.size).toBe(N - [...expected.values()].filter((v) => v === null).length);
-    await assertIndexExact(dataDir, DIM, want);
+    for (const d of ownDirs) expect(readdirSync(d), `files written by a consumer process in ${d}`).toEqual([]);
+    await assertIndexExact(target, dataDir, DIM, want);
   });
 });

@@ -77,9 +77,9 @@ export async function startConsumer(name: string, dataDir: string, env: Record<s
   return proc;
 }
 
-/** `tributary dev` in Kafka mode with no consumers: the HTTP API and the store's outbox relay. */
+/** `tributary dev` in Kafka mode: the HTTP API and the store's outbox relay, with no consumers unless `env` names some (TRIBUTARY_CONSUMERS). */
 export async function startApi(dataDir: string, env: Record<string, string>): Promise<RunningSystem> {
-  return startSystem(dataDir, { ...env, TRIBUTARY_CONSUMERS: 'none' });
+  return startSystem(dataDir, { TRIBUTARY_CONSUMERS: 'none', ...env });
 }
 
 /** A Kafka event log in the test process (to inject records, read offsets and the DLQ). */

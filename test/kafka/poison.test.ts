@@ -10,7 +10,9 @@ import { CDC_TOPIC, DlqHeaders, Groups, Topics, WAREHOUSE_COLLECTION, WAREHOUSE_
 import { loadConfig } from '../../wiring/config.ts';
 import { describeKafka } from '../setup/kafka-env.ts';
 import { assertIndexExact, makeItem, type Item } from '../helpers/index-expectations.ts';
-import { caughtUp, kafkaEnv, PIPELINE_GROUPS, resetKafka, startConsumer, testLog, waitUntil, type Proc } from './harness.ts';
+import { embeddedTarget } from '../helpers/index-target.ts';
+import type { RunningSystem } from '../e2e/harness.ts';
+import { caughtUp, kafkaEnv, PIPELINE_GROUPS, resetKafka, startApi, startConsumer, testLog, waitUntil, type Proc } from './harness.ts';
 
 /**
  * Poison records on every topic a consumer reads, between valid ones on the same partitions:
@@ -37,7 +39,11 @@ describeKafka('Kafka mode: poison records', (brokers) => {
     await resetKafka(brokers);
     dataDir = mkdtempSync(join(tmpdir(), 'tributary-kafka-poison-'));
   });
-  afterEach(async () => { await Promise.all(procs.splice(0).map((p) => p.kill9())); });
+  let apiProc: RunningSystem | null = null;
+  afterEach(async () => {
+    await Promise.all(procs.splice(0).map((p) => p.kill9()));
+    if (apiProc) { await apiProc.kill9(); apiProc = null; }
+  });
   afterAll(async () => {
     await log.close();
     rmSync(dataDir, { recursive: true, force: true });
@@ -45,8 +51,9 @@ describeKafka('Kafka mode: poison records', (brokers) => {
 
   it('go to the DLQ with their bytes and headers; partitions keep moving; the valid records around them are indexed', async () => {
     const env = kafkaEnv(brokers, { TRIBUTARY_MAX_RECORD_BYTES: String(LIMIT), TRIBUTARY_MAX_ATTEMPTS: '2' });
-    // the archive consumer opens the store, so it also runs the store's outbox relay
-    for (const name of ['clean', 'embed', 'archive']) procs.push(await startConsumer(name, dataDir, env));
+    // the archive consumer writes to the store, so it runs in the API process, which owns the store and its relay
+    apiProc = await startApi(dataDir, { ...env, TRIBUTARY_CONSUMERS: 'archive' });
+    for (const name of ['clean', 'embed']) procs.push(await startConsumer(name, dataDir, env));
     await waitUntil('topics applied', async () => (await log.listTopics()).includes(Topics.dlq), 30_000);
 
     const expected = new Map<string, Item>();
@@ -119,7 +126,9 @@ describeKafka('Kafka mode: poison records', (brokers) => {
     expect(dlq.find((r) => r.key === buildKey('p-schema'))!.headers[DlqHeaders.errorMessage]).toContain('category');
 
     for (const p of procs.splice(0)) expect(await p.stop(), `${p.name} exit code`).toBe(0);
+    expect(await apiProc!.stop(), 'API exit code').toBe(0);
+    apiProc = null;
     expect(expected.size).toBe(200);
-    await assertIndexExact(dataDir, DIM, expected);
+    await assertIndexExact(embeddedTarget(), dataDir, DIM, expected);
   });
 });

@@ -8,6 +8,7 @@ import { EmbeddedDocumentStore } from '../../../adapters/document-store/embedded
 import { openDatabase } from '../../../adapters/sqlite/open-database.ts';
 import type { LogRecord } from '../../../ports/event-log.ts';
 import { ArchiveStage } from '../../../consumers/archive/archive-stage.ts';
+import { JsonValueCodec } from '../../../adapters/value-codec/json/json-codec.ts';
 import { publishContent, publishContentDeletion } from '../../../connectors/content-events/publish-content.ts';
 import { parseChangeRecord } from '../../../schemas/change-event.ts';
 import { documentIdFor } from '../../../schemas/ids.ts';
@@ -21,7 +22,7 @@ describe('publishContent → archive stage → warehouse (+ change feed)', () =>
     log = new EmbeddedEventLog({ db, maxRecordBytes: 1 << 20 });
     log.ensureTopicsSync(topicSpecs(2));
     store = new EmbeddedDocumentStore({ db, log, cdcTopic: CDC_TOPIC, database: WAREHOUSE_DB, collection: WAREHOUSE_COLLECTION });
-    stage = new ArchiveStage({ store });
+    stage = new ArchiveStage({ store, codec: new JsonValueCodec() });
   });
   afterEach(async () => { await log.close(); db.close(); rmSync(dir, { recursive: true, force: true }); });
 

@@ -1,0 +1,64 @@
+import type { Logger } from 'pino';
+import type { ApiKeyConfig } from './auth/api-key-config.ts';
+import type { DocumentStore } from '../ports/document-store.ts';
+import type { Embedder } from '../ports/embedder.ts';
+import type { EventLog } from '../ports/event-log.ts';
+import type { Llm } from '../ports/llm.ts';
+import type { ValueCodec } from '../ports/value-codec.ts';
+import type { VectorIndex } from '../ports/vector-index.ts';
+import type { InferenceGateway } from '../inference/gateway.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { LagReport } from '../consumers/lag-monitor/index.ts';
+
+/**
+ * What the API is built on: ports and a few read-only views, never the composition root. wiring/
+ * builds one (its ApiContext satisfies this interface); tests may build one from any adapters.
+ */
+export interface ApiContext {
+  readonly settings: ApiSettings;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly log: EventLog;
+  readonly store: DocumentStore;
+  readonly index: VectorIndex;
+  readonly embedder: Embedder;
+  /** null: answers are extractive. */
+  readonly llm: Llm | null;
+  /** Values of the topics that have a schema (Schema Registry wire format or JSON). */
+  readonly codec: ValueCodec;
+  /** The inference proxy's core, owned (started and closed) by whoever built the context; null when no upstream is configured. */
+  readonly gateway: InferenceGateway | null;
+  /** The pipeline consumers running in this process (none in a Kafka-mode API process that runs none). */
+  readonly consumers: readonly ConsumerView[];
+  /** The lag monitor running in this process, if any (else the API reads what it published). */
+  readonly lagMonitor: { latest(): LagReport | null } | null;
+  /** Checks each dependency this process uses (index, event log, …), for /readyz. */
+  checkDependencies(): Promise<DependencyStatus[]>;
+}
+
+/** The settings the API itself reads. */
+export interface ApiSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly bodyLimitBytes: number;
+  readonly apiKeys: readonly ApiKeyConfig[];
+  /** Header whose value pins a session to one upstream; "none" turns affinity off. */
+  readonly inferenceAffinityHeader: string;
+  readonly inferenceLogPrompts: boolean;
+}
+
+export interface ConsumerView {
+  readonly name: string;
+  readonly running: boolean;
+  readonly status: { name: string; group: string; running: boolean; degraded: boolean; lastError: string | null };
+}
+
+export interface DependencyStatus {
+  /** What it is to the pipeline: index, log, store, embedder, relay … */
+  readonly name: string;
+  /** Which adapter: qdrant, kafka, embedded … */
+  readonly kind: string;
+  readonly ok: boolean;
+  /** Why it is not ok. */
+  readonly error: string | null;
+}

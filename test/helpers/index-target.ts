@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { QdrantClient } from '@qdrant/js-client-rest';
+import { describe } from 'vitest';
+import { createEmbeddedVectorIndex } from '../../adapters/vector-index/embedded/index.ts';
+import type { ChunkPayload } from '../../ports/vector-index.ts';
+
+/**
+ * Where a suite's Tributary processes index, and how the suite reads the index back on its own:
+ *  - embedded: the SQLite index in the data directory, read through the embedded adapter;
+ *  - qdrant: a collection of its own on the Qdrant at QDRANT_URL, read back through Qdrant's own
+ *    REST API (scroll), not through Tributary's adapter, and dropped afterwards.
+ * The exact-index suites run once per target: always on the embedded index, and on Qdrant whenever
+ * QDRANT_URL is set (the GitHub workflow runs Qdrant as a service; no Qdrant server runs here).
+ */
+export interface IndexTarget {
+  readonly kind: 'embedded' | 'qdrant';
+  /** Environment for every Tributary process of the suite. */
+  env(): Record<string, string>;
+  /** Every point in the index: id and payload, grouped by document. */
+  read(dataDir: string, dimension: number): Promise<Map<string, Array<{ id: string; payload: ChunkPayload }>>>;
+  /** Drops what the suite created (the Qdrant collections). */
+  cleanup(): Promise<void>;
+}
+
+export const QDRANT_URL = process.env['QDRANT_URL'] || undefined;
+const QDRANT_API_KEY = process.env['QDRANT_API_KEY'] || undefined;
+
+export function embeddedTarget(): IndexTarget {
+  return {
+    kind: 'embedded',
+    env: () => ({}),
+    async read(dataDir, dimension) {
+      const index = createEmbeddedVectorIndex({ path: join(dataDir, 'index.db'), dimension, synchronous: 'normal' });
+      await index.init();
+      try {
+        const byDoc = new Map<string, Array<{ id: string; payload: ChunkPayload }>>();
+        for await (const p of index.scan()) byDoc.set(p.payload.doc_id, [...(byDoc.get(p.payload.doc_id) ?? []), p]);
+        return byDoc;
+      } finally {
+        await index.close();
+      }
+    },
+    async cleanup() {},
+  };
+}
+
+export function qdrantTarget(url: string): IndexTarget {
+  const collection = `tributary_it_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  const client = new QdrantClient({ url, apiKey: QDRANT_API_KEY, checkCompatibility: false });
+  return {
+    kind: 'qdrant',
+    env: () => ({ QDRANT_URL: url, QDRANT_COLLECTION: collection, ...(QDRANT_API_KEY ? { QDRANT_API_KEY } : {}) }),
+    async read() {
+      const byDoc = new Map<string, Array<{ id: string; payload: ChunkPayload }>>();
+      let offset: string | number | null | undefined;
+      do {
+        const page = await client.scroll(collection, { limit: 1000, with_payload: true, with_vector: false, ...(offset != null ? { offset } : {}) });
+        for (const p of page.points) {
+          const payload = p.payload as unknown as ChunkPayload;
+          byDoc.set(payload.doc_id, [...(byDoc.get(payload.doc_id) ?? []), { id: String(p.id), payload }]);
+        }
+        offset = page.next_page_offset as string | number | null | undefined;
+      } while (offset != null);
+      return byDoc;
+    },
+    async cleanup() {
+      for (const name of [collection, `${collection}_doc_versions`]) await client.deleteCollection(name).catch(() => undefined);
+    },
+  };
+}
+
+/** The targets this run covers: embedded always, Qdrant when QDRANT_URL is set. */
+export function indexTargets(): Array<{ kind: IndexTarget['kind']; make: () => IndexTarget }> {
+  return [
+    { kind: 'embedded', make: embeddedTarget },
+    ...(QDRANT_URL ? [{ kind: 'qdrant' as const, make: () => qdrantTarget(QDRANT_URL) }] : []),
+  ];
+}
+
+/** Says, in the test report, that the Qdrant variant of a suite did not run and how to run it. */
+export function reportQdrantSkipped(suite: string): void {
+  if (!QDRANT_URL) describe.skip(`${suite} — on Qdrant: skipped, set QDRANT_URL (e.g. http://127.0.0.1:6333) to run it`, () => {});
+}

@@ -1,0 +1,95 @@
+import type { Config } from './config.ts';
+
+/**
+ * Settings that only take effect in some configurations. A setting given (in the environment, the
+ * config file or an override) where it would have no effect is refused at start-up, naming the
+ * variable and what it depends on: no setting is ever silently ignored. Settings not listed here
+ * apply in every configuration.
+ */
+
+export type EmbedderChoice = 'hashing' | 'openai' | 'onnx';
+
+/** The embedder a configuration runs: the explicit choice, else ONNX with a model directory, else OpenAI-compatible with a base URL and model, else hashing. */
+export function embedderChoice(c: Pick<Config, 'embedder' | 'onnxModelDir' | 'embedBaseUrl' | 'embedModel'>): EmbedderChoice {
+  if (c.embedder !== 'auto') return c.embedder;
+  if (c.onnxModelDir) return 'onnx';
+  return c.embedBaseUrl && c.embedModel ? 'openai' : 'hashing';
+}
+
+interface Rule {
+  keys: ReadonlyArray<keyof Config>;
+  /** null: the setting applies; else why it would not. */
+  check(c: Config): string | null;
+}
+
+const KAFKA_ONLY: Array<keyof Config> = ['kafkaBrokers', 'kafkaClientId', 'kafkaSessionTimeoutMs', 'kafkaRebalanceTimeoutMs', 'kafkaReplicationFactor', 'kafkaApplyTopics', 'consumers', 'relayPollMs'];
+const INFERENCE_ONLY: Array<keyof Config> = [
+  'inferenceMaxAttempts', 'inferenceConnectTimeoutMs', 'inferenceFirstByteTimeoutMs', 'inferenceIdleTimeoutMs', 'inferenceHealthIntervalMs',
+  'inferenceEjectAfterFailures', 'inferenceEjectMs', 'inferenceEjectMaxMs', 'inferenceAffinityHeader', 'inferenceLogPrompts',
+];
+
+const RULES: Rule[] = [
+  {
+    keys: ['mongodbUrl'],
+    check: () => 'the MongoDB document store is not available in this build yet; unset MONGODB_URL (the document store is the SQLite store in the data directory, owned by the API process, which relays its changes)',
+  },
+  {
+    keys: KAFKA_ONLY,
+    check: (c) => (c.mode === 'kafka' ? null : `applies only with TRIBUTARY_MODE=kafka (the mode is ${c.mode}); set TRIBUTARY_MODE=kafka or unset it`),
+  },
+  {
+    keys: ['qdrantApiKey', 'qdrantCollection', 'qdrantTimeoutMs'],
+    check: (c) => (c.qdrantUrl ? null : 'applies only with QDRANT_URL (the vector index is the embedded SQLite index); set QDRANT_URL or unset it'),
+  },
+  {
+    keys: ['hashingDimension'],
+    check: (c) => (embedderChoice(c) === 'hashing' ? null : `applies only to the hashing embedder (the ${embedderChoice(c)} embedder is in use)`),
+  },
+  {
+    keys: ['embedModel', 'embedBaseUrl', 'embedApiKey', 'embedDimension'],
+    check: (c) => {
+      const e = embedderChoice(c);
+      if (e === 'openai') return null;
+      if (c.embedder === 'auto' && e === 'hashing') {
+        return 'applies only to the OpenAI-compatible embedder, which TRIBUTARY_EMBEDDER=auto picks when both TRIBUTARY_EMBED_BASE_URL and TRIBUTARY_EMBED_MODEL are set; set both (or TRIBUTARY_EMBEDDER=openai)';
+      }
+      return `applies only to the OpenAI-compatible embedder (the ${e} embedder is in use); set TRIBUTARY_EMBEDDER=openai or unset it`;
+    },
+  },
+  {
+    keys: ['embedMaxBatch'],
+    check: (c) => (embedderChoice(c) === 'hashing' ? 'applies only to the openai and onnx embedders (the hashing embedder is in use)' : null),
+  },
+  {
+    keys: ['onnxModelDir'],
+    check: (c) => (embedderChoice(c) === 'onnx' ? null : `applies only to the ONNX embedder (TRIBUTARY_EMBEDDER=${c.embedder} uses the ${embedderChoice(c)} embedder); set TRIBUTARY_EMBEDDER=onnx or auto, or unset it`),
+  },
+  {
+    keys: ['llmApiKey', 'llmModel'],
+    check: (c) => (c.llmBaseUrl ? null : 'applies only with TRIBUTARY_LLM_BASE_URL (an OpenAI-compatible LLM endpoint); set it or unset this'),
+  },
+  {
+    keys: ['llmContextTokens'],
+    check: (c) => (c.llmBaseUrl || c.llmUpstream ? null : 'applies only when an LLM is configured (TRIBUTARY_LLM_BASE_URL or TRIBUTARY_LLM_UPSTREAM); without one, answers are extractive'),
+  },
+  {
+    keys: INFERENCE_ONLY,
+    check: (c) => (c.inferenceUpstreams.length > 0 ? null : 'applies only with inference upstreams (TRIBUTARY_INFERENCE_UPSTREAMS); set them or unset this'),
+  },
+];
+
+/** The settings in `given` that would have no effect under `config`, each with why. */
+export function ignoredSettings(config: Config, given: ReadonlySet<string>): Array<{ key: keyof Config; message: string }> {
+  const out: Array<{ key: keyof Config; message: string }> = [];
+  for (const rule of RULES) {
+    for (const key of rule.keys) {
+      if (!given.has(key)) continue;
+      const why = rule.check(config);
+      if (why !== null) out.push({ key, message: `is set but would have no effect: ${why}` });
+    }
+  }
+  return out;
+}
+
+/** Every setting that only applies in some configurations (for tests and docs). */
+export const CONDITIONAL_SETTINGS: ReadonlyArray<keyof Config> = RULES.flatMap((r) => r.keys);

@@ -1,0 +1,34 @@
+import { join, resolve } from 'node:path';
+import type { EmbeddingCache } from '../ports/embedder.ts';
+import type { VectorIndex } from '../ports/vector-index.ts';
+import { createEmbeddedVectorIndex } from '../adapters/vector-index/embedded/index.ts';
+import { createQdrantVectorIndex, QdrantVectorIndex } from '../adapters/vector-index/qdrant/qdrant-vector-index.ts';
+import { createSqliteEmbeddingCache } from '../adapters/embedding-cache/sqlite/sqlite-embedding-cache.ts';
+import { QdrantEmbeddingCache } from '../adapters/embedding-cache/qdrant/qdrant-embedding-cache.ts';
+import type { Config } from './config.ts';
+
+/**
+ * The vector index and its embedding cache, picked from config:
+ *  - QDRANT_URL set: Qdrant (collection QDRANT_COLLECTION), and the cache reads vectors back from
+ *    Qdrant by content hash and model — no file on this host;
+ *  - else the embedded SQLite index (index.db) and cache (embedding-cache.db) in the data directory.
+ * No I/O until `init()` (the index) — called once at start-up by the system or the consumer process.
+ */
+export function createVectorIndex(config: Config, dimension: number): VectorIndex {
+  if (config.qdrantUrl) {
+    return createQdrantVectorIndex({
+      url: config.qdrantUrl,
+      ...(config.qdrantApiKey ? { apiKey: config.qdrantApiKey } : {}),
+      collection: config.qdrantCollection,
+      dimension,
+      timeoutMs: config.qdrantTimeoutMs,
+    });
+  }
+  return createEmbeddedVectorIndex({ path: join(resolve(config.dataDir), 'index.db'), dimension, synchronous: config.sqliteSync });
+}
+
+/** The embedding cache that goes with `index` (see above). */
+export function createEmbeddingCache(config: Config, index: VectorIndex): EmbeddingCache {
+  if (index instanceof QdrantVectorIndex) return new QdrantEmbeddingCache(index);
+  return createSqliteEmbeddingCache({ path: join(resolve(config.dataDir), 'embedding-cache.db') });
+}
