@@ -596,6 +596,11 @@ export class EmbeddedVectorIndex implements VectorIndex {
     return out;
   }
 
+  /** A local file: usable as soon as it is open. */
+  async ping(): Promise<void> {
+    this.conn();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
