@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
-import { KafkaEventLog, parseBrokers } from '../adapters/event-log/kafka/kafka-event-log.ts';
 import type { ProducerRecord } from '../ports/event-log.ts';
 import { buildEnvelope, buildKey } from '../schemas/change-event.ts';
 import { documentIdFor } from '../schemas/ids.ts';
 import { CDC_TOPIC, Groups, Topics, WAREHOUSE_COLLECTION, WAREHOUSE_DB, topicSpecs } from '../schemas/topics.ts';
 import { loadConfig } from '../wiring/config.ts';
+import { createKafkaLog } from '../wiring/backbone.ts';
 import { createSystem } from '../wiring/system.ts';
 import { benchDocument, benchThroughput, measureFreshness } from './pipeline-bench.ts';
 
@@ -30,6 +30,8 @@ export interface KafkaBenchOptions {
   brokers?: string;
   quick?: boolean;
   log?: (line: string) => void;
+  /** A Qdrant to measure freshness and chunks/s with as the index too (Kafka log + Qdrant, nothing shared on disk). */
+  qdrantUrl?: string;
   /** Embedded-mode figures from the same run: when given, the result carries Kafka/embedded ratios. */
   embedded?: { freshness?: { p50Ms: number; p99Ms: number }; throughput?: { chunksPerSecond: number } };
 }
@@ -45,6 +47,8 @@ export interface KafkaBenchResult {
   backlog: { messages: number; produceSeconds: number; cleanDrainSeconds: number; drainSeconds: number; messagesPerSecond: number; chunks: number };
   /** Kafka figure / embedded figure (freshness: >1 = Kafka slower; chunks/s: <1 = Kafka slower). */
   ratios?: { freshnessP50?: number; freshnessP99?: number; chunksPerSecond?: number };
+  /** The same freshness and throughput runs with Qdrant as the index (when `qdrantUrl` was given), with ratios to embedded mode. */
+  qdrant?: { freshness: KafkaBenchResult['freshness']; throughput: KafkaBenchResult['throughput']; ratios?: { freshnessP50?: number; freshnessP99?: number; chunksPerSecond?: number } };
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
@@ -82,11 +86,22 @@ export async function runKafkaBench(opts: KafkaBenchOptions = {}): Promise<Kafka
 
     const result: KafkaBenchResult = { broker: brokerInfo, freshness, throughput, backlog };
     const e = opts.embedded;
-    if (e) {
-      result.ratios = {
-        ...(e.freshness ? { freshnessP50: round(freshness.p50Ms / e.freshness.p50Ms), freshnessP99: round(freshness.p99Ms / e.freshness.p99Ms) } : {}),
-        ...(e.throughput ? { chunksPerSecond: Math.round((throughput.chunksPerSecond / e.throughput.chunksPerSecond) * 100) / 100 } : {}),
-      };
+    const ratiosTo = (f: { p50Ms: number; p99Ms: number }, t: { chunksPerSecond: number }) => e && {
+      ...(e.freshness ? { freshnessP50: round(f.p50Ms / e.freshness.p50Ms), freshnessP99: round(f.p99Ms / e.freshness.p99Ms) } : {}),
+      ...(e.throughput ? { chunksPerSecond: Math.round((t.chunksPerSecond / e.throughput.chunksPerSecond) * 100) / 100 } : {}),
+    };
+    const r = ratiosTo(freshness, throughput);
+    if (r) result.ratios = r;
+    if (opts.qdrantUrl) {
+      const { withQdrantCollection } = await import('./qdrant-bench.ts');
+      await resetTopicsAndGroups(brokers);
+      say('qdrant: freshness with Kafka as the log and Qdrant as the index…');
+      const qFreshness = await withQdrantCollection(opts.qdrantUrl, (q) => kafkaFreshness({ ...kafka, ...q }, 100, quick ? 5 : 20));
+      await resetTopicsAndGroups(brokers);
+      say(`qdrant: throughput, ${documents} documents, Kafka + Qdrant…`);
+      const qThroughput = { documents, ...await withQdrantCollection(opts.qdrantUrl, (q) => benchThroughput({ documents, overrides: { ...kafka, ...q } })) };
+      const qr = ratiosTo(qFreshness, qThroughput);
+      result.qdrant = { freshness: qFreshness, throughput: qThroughput, ...(qr ? { ratios: qr } : {}) };
     }
     return result;
   } finally {
@@ -123,7 +138,7 @@ async function kafkaFreshness(overrides: Record<string, unknown>, rate: number, 
 
 /** Deletes the Tributary topics and every consumer group, so a measurement starts from nothing. */
 async function resetTopicsAndGroups(brokers: string): Promise<void> {
-  const admin = new Kafka({ brokers: parseBrokers(brokers), clientId: 'tributary-bench', logLevel: logLevel.NOTHING }).admin();
+  const admin = new Kafka({ brokers: brokers.split(',').map((b) => b.trim()), clientId: 'tributary-bench', logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
     const groups = (await admin.listGroups()).groups.map((g) => g.groupId);
@@ -138,10 +153,7 @@ async function resetTopicsAndGroups(brokers: string): Promise<void> {
 
 /** `messages` change events written straight to the CDC topic, then the pipeline started: time until both groups reach the end. */
 async function benchBacklog(brokers: string, messages: number, say: (l: string) => void): Promise<KafkaBenchResult['backlog']> {
-  const log = new KafkaEventLog({
-    brokers: parseBrokers(brokers), clientId: 'tributary-bench-producer', logger: pino({ level: 'silent' }), maxRecordBytes: 8 << 20,
-    replicationFactor: -1, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 60_000, partitionConcurrency: 4,
-  });
+  const log = createKafkaLog(loadConfig({}, { mode: 'kafka', kafkaBrokers: brokers, kafkaClientId: 'tributary-bench-producer', partitions: 4 }), pino({ level: 'silent' }));
   const dir = mkdtempSync(join(tmpdir(), 'tributary-kafka-bench-'));
   try {
     await log.applyTopics(topicSpecs(4));

@@ -12,7 +12,9 @@ import { chunkDocument } from '../streams/chunk/index.ts';
  * `npm run bench`: every speed and memory target, measured on this machine, written as JSON
  * (bench/results/latest.json) and printed as a table of ratios against the targets.
  *   --quick        smaller sizes (a smoke run; figures not comparable with targets)
- *   --only a,b     run only some groups: freshness, throughput, search, onnx, proxy, kafka
+ *   --only a,b     run only some groups: freshness, throughput, search, qdrant, onnx, proxy, kafka
+ * With QDRANT_URL answering, the qdrant group measures Qdrant beside the embedded index (search at
+ * 10k and 100k chunks, freshness and chunks/s with Qdrant as the index) and the kafka group adds Kafka + Qdrant.
  */
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
@@ -58,6 +60,42 @@ if (want('search')) {
   }
 }
 
+const qdrantUrl = process.env['QDRANT_URL'];
+const qdrant = qdrantUrl ? await (await import('./qdrant-bench.ts')).qdrantVersion(qdrantUrl) : null;
+if (qdrantUrl && !qdrant) log(`qdrant: nothing answers at QDRANT_URL=${qdrantUrl}; the Qdrant figures are left out`);
+
+if (want('qdrant')) {
+  if (!qdrantUrl || !qdrant) {
+    results['qdrant'] = { skipped: qdrantUrl ? `no Qdrant answers at ${qdrantUrl}` : 'QDRANT_URL not set' };
+  } else {
+    const { runQdrantSearchBench, withQdrantCollection } = await import('./qdrant-bench.ts');
+    const sizes = quick ? [10_000] : [10_000, 100_000];
+    const search = [];
+    for (const chunks of sizes) {
+      log(`qdrant ${qdrant}: ${chunks} chunks in the embedded index and in Qdrant, the same queries on both…`);
+      const s = await runQdrantSearchBench({ url: qdrantUrl, chunks, queries: quick ? 100 : 300 });
+      search.push(s);
+      const at = `@${chunks / 1000}k chunks`;
+      rows.push({ metric: `Qdrant hybrid p50 ${at}`, value: s.hybrid.qdrantClientFusion.p50, unit: 'ms', target: 30, better: 'lower' });
+      rows.push({ metric: `Qdrant hybrid p99 ${at}`, value: s.hybrid.qdrantClientFusion.p99, unit: 'ms', target: 30, better: 'lower' });
+      rows.push({ metric: `Qdrant hybrid p99 ${at}, server-side fusion`, value: s.hybrid.qdrantServerFusion.p99, unit: 'ms', target: 30, better: 'lower' });
+      log(`qdrant: top-10 agreement embedded vs Qdrant ${s.top10Agreement.embeddedVsQdrant} (dense only ${s.top10Agreement.embeddedVsQdrantDenseOnly}), client vs server fusion ${s.top10Agreement.clientVsServerFusion}`);
+    }
+    log('qdrant: freshness at 100 documents/s, embedded log, Qdrant index…');
+    const freshness = await withQdrantCollection(qdrantUrl, (q) => benchFreshness({ rate: 100, seconds: quick ? 5 : 20, overrides: q }));
+    log('qdrant: throughput, embedded log, Qdrant index…');
+    const throughput = await withQdrantCollection(qdrantUrl, (q) => benchThroughput({ documents: quick ? 1000 : 5000, overrides: q }));
+    const e = { freshness: results['freshness'] as { p99Ms: number; p50Ms: number } | undefined, throughput: results['throughput'] as { chunksPerSecond: number } | undefined };
+    const ratios = {
+      ...(e.freshness ? { freshnessP50: Math.round((freshness.p50Ms / e.freshness.p50Ms) * 100) / 100, freshnessP99: Math.round((freshness.p99Ms / e.freshness.p99Ms) * 100) / 100 } : {}),
+      ...(e.throughput ? { chunksPerSecond: Math.round((throughput.chunksPerSecond / e.throughput.chunksPerSecond) * 100) / 100 } : {}),
+    };
+    results['qdrant'] = { version: qdrant, url: qdrantUrl, search, pipeline: { freshness, throughput, ratiosToEmbedded: ratios } };
+    rows.push({ metric: 'Qdrant freshness p99 @100 docs/s', value: freshness.p99Ms, unit: 'ms', target: 250, better: 'lower' });
+    rows.push({ metric: 'Qdrant sustained throughput', value: throughput.chunksPerSecond, unit: 'chunks/s', target: 2000, better: 'higher' });
+  }
+}
+
 if (want('onnx')) {
   const modelDir = process.env['TRIBUTARY_ONNX_MODEL_DIR'] ?? join(homedir(), '.cache/tributary/models/all-MiniLM-L6-v2-onnx-int8');
   if (!existsSync(join(modelDir, 'config.json'))) {
@@ -65,9 +103,9 @@ if (want('onnx')) {
     results['onnx'] = { skipped: `no model at ${modelDir}` };
   } else {
     log('onnx: raw embedder throughput vs whole pipeline on the same texts…');
-    const { OnnxEmbedder } = await import('../adapters/embedder/onnx/onnx-embedder.ts');
-    const embedder = new OnnxEmbedder({ modelDir, maxBatch: 32 });
-    await embedder.load();
+    const { createEmbedder } = await import('../wiring/models.ts');
+    const { loadConfig } = await import('../wiring/config.ts');
+    const embedder = await createEmbedder(loadConfig({}, { embedder: 'onnx', onnxModelDir: modelDir, embedMaxBatch: 32 }));
     const n = quick ? 40 : 150;
     const words = 120;
     // the exact chunk texts the pipeline will embed
@@ -106,13 +144,17 @@ if (want('kafka')) {
     freshness: results['freshness'] as { p50Ms: number; p99Ms: number } | undefined,
     throughput: results['throughput'] as { chunksPerSecond: number } | undefined,
   };
-  const r = await runKafkaBench({ quick, embedded, log: (l) => log(`kafka: ${l}`) });
+  const r = await runKafkaBench({ quick, embedded, log: (l) => log(`kafka: ${l}`), ...(qdrant && qdrantUrl ? { qdrantUrl } : {}) });
   results['kafka'] = r;
   rows.push({ metric: 'Kafka freshness p50 @100 docs/s', value: r.freshness.p50Ms, unit: 'ms', target: 500, better: 'lower' });
   rows.push({ metric: 'Kafka freshness p99 @100 docs/s', value: r.freshness.p99Ms, unit: 'ms', target: 500, better: 'lower' });
   log(`kafka: ${r.throughput.chunksPerSecond} chunks/s`);
   if (r.ratios?.freshnessP99 !== undefined) log(`kafka: freshness p99 Kafka/embedded = ${r.ratios.freshnessP99}, chunks/s Kafka/embedded = ${r.ratios.chunksPerSecond}`);
   log(`kafka: ${r.backlog.messages} -message backlog drained in ${r.backlog.drainSeconds} s`);
+  if (r.qdrant) {
+    rows.push({ metric: 'Kafka + Qdrant freshness p99 @100 docs/s', value: r.qdrant.freshness.p99Ms, unit: 'ms', target: 500, better: 'lower' });
+    log(`kafka + qdrant: freshness p50/p99 ${r.qdrant.freshness.p50Ms}/${r.qdrant.freshness.p99Ms} ms, ${r.qdrant.throughput.chunksPerSecond} chunks/s; ratios to embedded ${JSON.stringify(r.qdrant.ratios ?? {})}`);
+  }
 }
 
 if (want('proxy')) {

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createEmbeddedVectorIndex } from '../adapters/vector-index/embedded/index.ts';
+import { loadConfig } from '../wiring/config.ts';
+import { createVectorIndex } from '../wiring/vector-index.ts';
 import type { ChunkPoint, SearchFilter, SearchRequest } from '../ports/vector-index.ts';
 
 /**
@@ -59,7 +60,7 @@ const DIM = 256;
 const TOPICS = 200;
 const VOCAB = 5000;
 const WORDS_PER_CHUNK = 100;
-const CHUNKS_PER_DOC = 8;
+export const CHUNKS_PER_DOC = 8;
 const CATEGORIES = ['engineering', 'science', 'business', 'culture', 'sports'];
 const AUTHORS = Array.from({ length: 20 }, (_, i) => `author-${i}`);
 
@@ -194,7 +195,7 @@ export class Corpus {
   }
 }
 
-function stats(samples: number[]): LatencyStats {
+export function stats(samples: number[]): LatencyStats {
   const s = [...samples].sort((a, b) => a - b);
   const at = (p: number): number => Number((s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)] ?? 0).toFixed(2));
   return { n: s.length, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: at(1) };
@@ -216,7 +217,7 @@ async function benchOne(n: number, opts: SearchBenchOptions): Promise<SearchBenc
   const corpus = new Corpus(dimension);
   const dir = mkdtempSync(join(tmpdir(), 'tributary-search-bench-'));
   const path = join(dir, 'index.db');
-  const index = createEmbeddedVectorIndex({ path, dimension, synchronous: opts.synchronous ?? 'full' });
+  const index = createVectorIndex(loadConfig({}, { dataDir: dir, sqliteSync: opts.synchronous ?? 'full' }), dimension);
   try {
     await index.init();
     const docs = Math.ceil(n / CHUNKS_PER_DOC);

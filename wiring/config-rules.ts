@@ -38,7 +38,7 @@ const RULES: Rule[] = [
     check: (c) => (c.mode === 'kafka' ? null : `applies only with TRIBUTARY_MODE=kafka (the mode is ${c.mode}); set TRIBUTARY_MODE=kafka or unset it`),
   },
   {
-    keys: ['qdrantApiKey', 'qdrantCollection', 'qdrantTimeoutMs'],
+    keys: ['qdrantApiKey', 'qdrantCollection', 'qdrantTimeoutMs', 'qdrantFusion'],
     check: (c) => (c.qdrantUrl ? null : 'applies only with QDRANT_URL (the vector index is the embedded SQLite index); set QDRANT_URL or unset it'),
   },
   {

@@ -82,6 +82,8 @@ export const configSchema = z.object({
   qdrantApiKey: z.string().optional(),
   qdrantCollection: z.string().regex(/^[A-Za-z0-9_.-]{1,200}$/, 'must be 1–200 letters, digits, "_", "-" or "."').default('chunks'),
   qdrantTimeoutMs: int(100, 600_000).default(30_000),
+  /** Where hybrid search fuses dense and keyword results: client (reports each hit's rank on both sides) or server (Qdrant's Query API). */
+  qdrantFusion: z.enum(['client', 'server']).default('client'),
 }).superRefine((c, ctx) => {
   if (c.chunkOverlapTokens >= c.chunkTokens) {
     ctx.addIssue({ code: 'custom', path: ['chunkOverlapTokens'], message: `must be smaller than chunkTokens (${c.chunkTokens})` });
@@ -179,6 +181,7 @@ export const ENV_NAMES: Record<keyof z.input<typeof configSchema>, string> = {
   qdrantApiKey: 'QDRANT_API_KEY',
   qdrantCollection: 'QDRANT_COLLECTION',
   qdrantTimeoutMs: 'TRIBUTARY_QDRANT_TIMEOUT_MS',
+  qdrantFusion: 'TRIBUTARY_QDRANT_FUSION',
 };
 
 /** TRIBUTARY_* variables that are not settings but are read elsewhere (the CLI, tests, benchmarks). */

@@ -2,6 +2,8 @@ import type { ValueCodec } from '../ports/value-codec.ts';
 import { JsonValueCodec } from '../adapters/value-codec/json/json-codec.ts';
 import { RegistryValueCodec } from '../adapters/value-codec/schema-registry/registry-codec.ts';
 import { SchemaRegistryAdmin } from '../adapters/value-codec/schema-registry/registry-admin.ts';
+
+export type { SubjectCheck } from '../adapters/value-codec/schema-registry/registry-admin.ts';
 import { createRegistryClient } from '../adapters/value-codec/schema-registry/registry-client.ts';
 
 /**

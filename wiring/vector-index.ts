@@ -22,6 +22,7 @@ export function createVectorIndex(config: Config, dimension: number): VectorInde
       collection: config.qdrantCollection,
       dimension,
       timeoutMs: config.qdrantTimeoutMs,
+      fusion: config.qdrantFusion,
     });
   }
   return createEmbeddedVectorIndex({ path: join(resolve(config.dataDir), 'index.db'), dimension, synchronous: config.sqliteSync });

@@ -5,7 +5,7 @@ import { plural, styleFor, type Style } from '../format.ts';
 import { renderTable } from '../table.ts';
 import { findTributaryError } from '../../ports/errors.ts';
 import { UNREGISTERED_TOPICS, SUBJECT_COMPATIBILITY } from '../../schemas/registry.ts';
-import type { SubjectCheck } from '../../adapters/value-codec/schema-registry/registry-admin.ts';
+import type { SubjectCheck } from '../../wiring/schema-registry.ts';
 import { createSchemaRegistryAdmin } from '../../wiring/schema-registry.ts';
 
 const REGISTRY_ENV = 'SCHEMA_REGISTRY_URL';
