@@ -80,6 +80,8 @@ export const dev: Command = {
       embedder: `${system.embedder.id} (${system.embedder.capabilities.dimension} dimensions)`,
       llm: system.llm ? system.llm.id : null,
       mode: config.mode,
+      index: config.qdrantUrl ? `qdrant ${config.qdrantUrl} (collection ${config.qdrantCollection}; embedding cache read back from it)` : 'embedded (SQLite in the data directory)',
+      log: config.mode === 'kafka' ? `kafka ${config.kafkaBrokers}` : 'embedded (SQLite in the data directory)',
       invokedAs: ctx.invokedAs,
     }, styleFor(ctx.stdout, ctx.env)));
 
@@ -124,6 +126,9 @@ export interface BannerInfo {
   embedder: string;
   llm: string | null;
   mode: string;
+  /** Which vector index and event log this process uses, for people to read. */
+  index?: string;
+  log?: string;
   invokedAs: string;
 }
 
@@ -131,7 +136,9 @@ export function renderBanner(b: BannerInfo, s: Style): string {
   const rows: Array<[string, string]> = [
     ['API', s.cyan(b.url)],
     ['Docs', s.cyan(`${b.url}${ApiPaths.docs}`)],
-    ['Data', `${b.dataDir}${b.mode === 'embedded' ? s.dim('  (embedded: SQLite, no servers needed)') : ''}`],
+    ['Data', `${b.dataDir}${b.mode === 'embedded' && !b.index?.startsWith('qdrant') ? s.dim('  (embedded: SQLite, no servers needed)') : ''}`],
+    ...(b.log ? [['Log', b.log] as [string, string]] : []),
+    ...(b.index ? [['Index', b.index] as [string, string]] : []),
     ['Embedder', b.embedder],
     ['LLM', b.llm ?? `none — answers are extractive ${s.dim('(set TRIBUTARY_LLM_BASE_URL + TRIBUTARY_LLM_MODEL)')}`],
   ];
