@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { issueDetails } from '../../common/zod-issues.ts';
 import { contentRequestSchema, type ContentItem } from '../../schemas/content.ts';
 import { documentIdFor } from '../../schemas/ids.ts';
 
@@ -80,7 +81,7 @@ export async function startFakeApi(): Promise<FakeApi> {
     if (route === 'POST /v1/content') {
       const parsed = contentRequestSchema.safeParse(body);
       if (!parsed.success) {
-        send(res, 400, errorBody('INVALID_INPUT', 'invalid request body', parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }))));
+        send(res, 400, errorBody('INVALID_INPUT', 'invalid request body', issueDetails(parsed.error.issues)));
         return;
       }
       const items = 'items' in parsed.data ? parsed.data.items : [parsed.data];

@@ -2,7 +2,7 @@ import { Partitioners } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { partitionForKey } from '../../../../adapters/event-log/murmur2.ts';
 import { toLogError, isMembershipError } from '../../../../adapters/event-log/kafka/kafka-errors.ts';
-import { commitMetadata, committedAtFromMetadata } from '../../../../adapters/event-log/kafka/kafka-subscription.ts';
+import { commitMetadata, committedAtFromMetadata } from '../../../../adapters/event-log/kafka/kafka-commit-metadata.ts';
 import { planTopic, topicConfigs, RECORD_OVERHEAD_BYTES } from '../../../../adapters/event-log/kafka/kafka-topics.ts';
 import { isValidTraceparent, newTraceparent, withTraceContext } from '../../../../adapters/event-log/kafka/trace-context.ts';
 
