@@ -22,7 +22,7 @@ import type { Config } from './config.ts';
  *    MongoDB adapter exists); its change events go to an outbox table in the store's database, in
  *    the same transaction as the document, and the outbox relay copies them to the CDC topic on
  *    Kafka, recording its position only after Kafka acknowledged. The store is owned by one process,
- *    the API (`tributary dev` / `tributary api`), which runs the relay; the outbox's lease keeps a
+ *    the API process (`tributary dev`; in Kafka mode with TRIBUTARY_CONSUMERS naming the consumers it runs too), which runs the relay; the outbox's lease keeps a
  *    second relay (a restarted process overlapping its predecessor) from relaying at the same time.
  */
 export interface Backbone {

@@ -1,7 +1,5 @@
 import { EventEmitter } from 'node:events';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { backoffDelay } from '../../../common/backoff.ts';
-import { sleep } from '../../../common/sleep.ts';
 import { TributaryError } from '../../../ports/errors.ts';
 import type {
   AppendResult, BatchHandler, EventLog, EventLogCapabilities, GroupOffset, Headers, LogRecord,
@@ -78,9 +76,6 @@ interface Stmts {
 interface TopicInfo { partitions: number; compacted: boolean; retentionMs: number }
 
 const EMPTY_HEADERS: Headers = Object.freeze({}) as Headers;
-
-/** After a handler failure: the first redelivery after 100–200 ms, doubling up to 30 s (common/backoff.ts). */
-const HANDLER_BACKOFF = { baseMs: 200, maxMs: 30_000 };
 
 export class EmbeddedEventLog implements EventLog {
   readonly kind = 'embedded';
@@ -488,7 +483,8 @@ class PartitionLoop {
       } catch (err) {
         failures++;
         this.onHandlerError?.(err, { group: this.group, topic: this.topic, partition: this.partition });
-        await sleep(backoffDelay(failures, HANDLER_BACKOFF), signal);
+        const delay = Math.min(30_000, 100 * 2 ** Math.min(failures, 10)) * (0.5 + Math.random() / 2);
+        await sleep(delay, signal);
       }
     }
   }
@@ -496,4 +492,13 @@ class PartitionLoop {
   private highWatermark(): number {
     return this.log.endOffsetSync(this.topic, this.partition);
   }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const onAbort = () => { clearTimeout(t); resolve(); };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

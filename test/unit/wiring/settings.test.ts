@@ -157,6 +157,11 @@ describe('every setting reaches its code, or is refused where it would have no e
     expect(unused, 'settings no code reads').toEqual([]);
   });
 
+  it('the README\'s configuration tables name every variable', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    expect(Object.values(ENV_NAMES).filter((v) => !readme.includes(`\`${v}\``))).toEqual([]);
+  });
+
   it('a misspelt variable or config-file key is refused with the closest setting', () => {
     expect(() => loadConfig({ TRIBUTARY_QDRANT_URL: 'http://127.0.0.1:6333' })).toThrow(/TRIBUTARY_QDRANT_URL is not a Tributary setting \(did you mean QDRANT_URL\?\)/);
     expect(() => loadConfig({ TRIBUTARY_PARTITONS: '4' })).toThrow(/did you mean TRIBUTARY_PARTITIONS/);
