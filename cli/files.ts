@@ -1,5 +1,6 @@
 import { glob, readFile, stat } from 'node:fs/promises';
 import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { describeIssues } from '../common/zod-issues.ts';
 import { contentItemSchema, MAX_CONTENT_CHARS, type ContentItem } from '../schemas/content.ts';
 
 /**
@@ -171,7 +172,7 @@ function validate(candidates: Array<{ raw: Record<string, unknown>; label: strin
   for (const c of candidates) {
     const parsed = contentItemSchema.safeParse(c.raw);
     if (parsed.success) out.items.push({ item: parsed.data, label: c.label, bytes: c.bytes });
-    else out.invalid.push({ label: c.label, error: parsed.error.issues.map((i) => `${i.path.join('.') || 'item'}: ${i.message}`).join('; ') });
+    else out.invalid.push({ label: c.label, error: describeIssues(parsed.error.issues, 'item') });
   }
   return out;
 }

@@ -1,3 +1,5 @@
+import { backoffDelay } from '../common/backoff.ts';
+import { sleep } from '../common/sleep.ts';
 import { ApiPaths } from './api-paths.ts';
 import { ApiError, type ApiClient } from './client.ts';
 import { batchItems, type PreparedItem } from './files.ts';
@@ -5,7 +7,7 @@ import type { ProgressBar } from './progress.ts';
 
 /**
  * Sends prepared items to POST /v1/content in batches. Retryable answers (429/503, or the server's
- * `retryable` flag) are retried with exponential back-off and jitter, honouring Retry-After. A batch
+ * `retryable` flag) are retried as common/backoff.ts says (at least the Retry-After). A batch
  * the server rejects as a whole (400/413/422) is split in halves until the bad items are isolated,
  * so one bad document does not keep the others out. Publishing is idempotent (source + externalId),
  * so a retried batch never duplicates documents.
@@ -18,6 +20,7 @@ export interface UploadOptions {
   progress?: ProgressBar;
   signal?: AbortSignal;
   retry?: { attempts: number; baseMs: number; maxMs: number };
+  /** Waits between retries; an abort may end it early (checked after it). Default common/sleep.ts. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   now?: () => number;
 }
@@ -45,7 +48,7 @@ const SPLITTABLE = new Set([400, 413, 422]);
 export async function uploadItems(o: UploadOptions): Promise<UploadResult> {
   const now = o.now ?? (() => performance.now());
   const retry = o.retry ?? { attempts: 5, baseMs: 250, maxMs: 10_000 };
-  const sleep = o.sleep ?? abortableSleep;
+  const pause = o.sleep ?? sleep;
   const started = now();
   const r: UploadResult = { sent: 0, accepted: 0, bytes: 0, elapsedMs: 0, requests: 0, outcomes: {}, failures: [], interrupted: false };
   const report = () => o.progress?.update({ done: r.sent, bytes: r.bytes, failed: r.failures.length });
@@ -57,10 +60,10 @@ export async function uploadItems(o: UploadOptions): Promise<UploadResult> {
         return await o.client.json('POST', ApiPaths.content, { body: { items: items.map((i) => i.item) }, ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 120_000 });
       } catch (e) {
         if (!(e instanceof ApiError) || !e.retryable || attempt >= retry.attempts) throw e;
-        const backoff = Math.min(retry.maxMs, retry.baseMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
-        const wait = e.retryAfterMs ?? backoff;
+        const wait = backoffDelay(attempt, retry, e.retryAfterMs);
         o.progress?.log(`  server busy (${e.code ?? e.status}); retrying in ${Math.round(wait)} ms (attempt ${attempt + 1}/${retry.attempts})`);
-        await sleep(wait, o.signal);
+        await pause(wait, o.signal);
+        o.signal?.throwIfAborted(); // stops the run (caught below as interrupted)
       }
     }
   };
@@ -125,13 +128,4 @@ export function countOutcomes(body: unknown, n: number, into: Record<string, num
     }
   }
   add('accepted', n);
-}
-
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) { reject(signal.reason as Error); return; }
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(t); reject(signal?.reason as Error); };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeIssues, issueDetails } from '../common/zod-issues.ts';
 import { TributaryError } from '../ports/errors.ts';
 import { rawDocumentSchema, type RawDocument } from './content.ts';
 import { packVersion } from './version.ts';
@@ -106,10 +107,6 @@ function idToString(id: unknown): string | null {
   return null;
 }
 
-function describeZod(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-}
-
 function toRawDocument(doc: unknown, docId: string): RawDocument {
   const plain = fromExtendedJson(doc) as Record<string, unknown>;
   if (plain === null || typeof plain !== 'object' || Array.isArray(plain)) throw malformed('document is not a JSON object');
@@ -117,8 +114,8 @@ function toRawDocument(doc: unknown, docId: string): RawDocument {
   for (const k of Object.keys(candidate)) if (k.startsWith('__')) delete (candidate as Record<string, unknown>)[k];
   const parsed = rawDocumentSchema.safeParse(candidate);
   if (!parsed.success) {
-    throw new TributaryError('SCHEMA_VIOLATION', `document ${docId} does not match the raw document schema: ${describeZod(parsed.error)}`, {
-      details: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    throw new TributaryError('SCHEMA_VIOLATION', `document ${docId} does not match the raw document schema: ${describeIssues(parsed.error.issues)}`, {
+      details: issueDetails(parsed.error.issues),
     });
   }
   return parsed.data;
@@ -154,7 +151,7 @@ export function parseChangeRecord(rec: RecordLike): ParsedChange {
 
   if ('op' in obj && 'source' in obj) {
     const env = debeziumEnvelopeSchema.safeParse(obj);
-    if (!env.success) throw malformed(`not a valid Debezium MongoDB envelope: ${describeZod(env.error)}`);
+    if (!env.success) throw malformed(`not a valid Debezium MongoDB envelope: ${describeIssues(env.error.issues)}`);
     const e = env.data;
     const tsMs = e.source.ts_ms;
     const version = packVersion(tsMs, e.source.ord ?? fallbackOrd(tsMs, rec.offset));

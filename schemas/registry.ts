@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { describeIssues, issueDetails } from '../common/zod-issues.ts';
 import { TributaryError } from '../ports/errors.ts';
 import { cleanedDocumentSchema } from './cleaned.ts';
 import { contentEventSchema } from './content.ts';
@@ -40,16 +41,12 @@ export function subjectFor(topic: string): string {
   return `${topic}-value`;
 }
 
-function describeIssues(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-}
-
 /** Validates a value of `topic` against its zod schema; throws SCHEMA_VIOLATION naming each bad field. */
 export function validateTopicValue<T extends SchemaTopic>(topic: T, value: unknown): TopicValue<T> {
   const parsed = TOPIC_VALUE_SCHEMAS[topic].safeParse(value);
   if (!parsed.success) {
-    throw new TributaryError('SCHEMA_VIOLATION', `value does not match the schema of ${subjectFor(topic)}: ${describeIssues(parsed.error)}`, {
-      details: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    throw new TributaryError('SCHEMA_VIOLATION', `value does not match the schema of ${subjectFor(topic)}: ${describeIssues(parsed.error.issues)}`, {
+      details: issueDetails(parsed.error.issues),
     });
   }
   return parsed.data as TopicValue<T>;

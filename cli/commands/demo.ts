@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sleep } from '../../common/sleep.ts';
 import { documentIdFor } from '../../schemas/ids.ts';
 import { ApiPaths } from '../api-paths.ts';
 import type { ParsedArgs } from '../args.ts';
@@ -10,7 +11,7 @@ import { collectFiles, loadItems, type PreparedItem } from '../files.ts';
 import { formatDuration, plural, styleFor } from '../format.ts';
 import { readHits } from '../hits.ts';
 import { ProgressBar } from '../progress.ts';
-import { abortableSleep, uploadItems } from '../upload.ts';
+import { uploadItems } from '../upload.ts';
 import { printSummary } from './ingest.ts';
 
 export const DEMO_CORPUS_DIR = fileURLToPath(new URL('../../demo/corpus/', import.meta.url));
@@ -152,7 +153,8 @@ export async function waitUntilSearchable(
     pending = pending.filter((_, i) => !found[i]);
     o.onProgress?.(targets.length - pending.length);
     if (pending.length === 0 || performance.now() >= deadline) break;
-    try { await abortableSleep(o.intervalMs ?? 250, o.signal); } catch { break; }
+    await sleep(o.intervalMs ?? 250, o.signal);
+    if (o.signal?.aborted) break;
   }
   return { missing: pending };
 }

@@ -1,10 +1,10 @@
+import { sleep } from '../../common/sleep.ts';
 import { ApiPaths } from '../api-paths.ts';
 import type { ParsedArgs } from '../args.ts';
 import { clientFor, jsonOption, printJson, serverOption, urlEnv, type Command, type CommandContext } from '../command.ts';
 import { ExitCodes, findCliError } from '../errors.ts';
 import { styleFor } from '../format.ts';
 import { normalizeLag, renderLag, type LagRow } from '../lag-table.ts';
-import { abortableSleep } from '../upload.ts';
 
 export const lag: Command = {
   spec: {
@@ -67,7 +67,8 @@ export const lag: Command = {
         if (json) ctx.stdout.write(text);
         else if (redraw) ctx.stdout.write('\x1b[H' + (header + '\n\n' + text).replace(/\n/g, '\x1b[K\n') + '\x1b[J');
         else ctx.stdout.write('\n' + header + '\n\n' + text);
-        try { await abortableSleep(interval, ctx.signal); } catch { break; }
+        await sleep(interval, ctx.signal);
+        if (ctx.signal.aborted) break;
       }
     } finally {
       if (redraw) ctx.stdout.write('\x1b[?25h');

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { describeIssues } from '../../common/zod-issues.ts';
 import { TributaryError } from '../../ports/errors.ts';
 import type { AppendResult, EventLog, ProducerRecord } from '../../ports/event-log.ts';
 import type { ValueCodec } from '../../ports/value-codec.ts';
@@ -43,7 +44,7 @@ export async function publishContent(log: EventLog, items: ContentEvent[], opts:
   for (const [i, raw] of items.entries()) {
     const r = contentEventSchema.safeParse(raw);
     if (!r.success) {
-      const fields = r.error.issues.map((x) => `${x.path.join('.') || '(root)'}: ${x.message}`).join('; ');
+      const fields = describeIssues(r.error.issues);
       throw new TributaryError('INVALID_INPUT', `content item ${i} is invalid: ${fields}`, { details: r.error.issues.map((x) => ({ item: i, path: x.path, message: x.message })) });
     }
     const id = contentId(r.data);

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { backoffDelay } from '../../common/backoff.ts';
+import { sleep } from '../../common/sleep.ts';
 import { toTributaryError } from '../../ports/errors.ts';
 import type { EventLog, ProducerRecord } from '../../ports/event-log.ts';
 
@@ -147,7 +149,7 @@ export class OutboxRelay {
       const te = toTributaryError(e);
       this.failures++;
       this.lastError = `${te.code}: ${te.message}`;
-      const delay = Math.min(this.o.retry.maxMs, this.o.retry.baseMs * 2 ** Math.min(this.failures - 1, 16)) * (0.5 + Math.random() / 2);
+      const delay = backoffDelay(this.failures, this.o.retry);
       this.o.logger.warn({ event: RelayLogEvents.appendFailed, code: te.code, err: te.message, attempt: this.failures, delayMs: Math.round(delay), pending: rows.length }, 'outbox relay: the log did not acknowledge; retrying');
       await sleep(delay, signal);
       return;
@@ -163,13 +165,4 @@ export class OutboxRelay {
     }
     this.relayed += rows.length;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(t); resolve(); };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -1,20 +1,6 @@
-export interface BackoffPolicy {
-  baseMs: number;
-  maxMs: number;
-}
-
-/** Exponential back-off with full jitter; an error's Retry-After wins when it is longer. */
-export function backoffDelay(attempt: number, policy: BackoffPolicy, retryAfterMs?: number, random = Math.random): number {
-  const exp = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
-  const jittered = exp / 2 + random() * (exp / 2);
-  return Math.max(jittered, Math.min(retryAfterMs ?? 0, policy.maxMs * 10));
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(t); resolve(); };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+/**
+ * The stage consumer's back-off and sleep live in common/ (one home for each mechanism); this
+ * module only keeps the import path of consumers/runtime/ stable.
+ */
+export { backoffDelay, type BackoffPolicy } from '../../common/backoff.ts';
+export { sleep } from '../../common/sleep.ts';

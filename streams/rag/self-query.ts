@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeIssues } from '../../common/zod-issues.ts';
 import { TributaryError } from '../../ports/errors.ts';
 import type { ChatMessage } from '../../ports/llm.ts';
 import { categorySchema } from '../../schemas/content.ts';
@@ -186,7 +187,7 @@ export function parseSelfQueryReply(reply: string): ExtractedFilters {
   }
   const parsed = llmFiltersSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new TributaryError('LLM_REJECTED', `self-query reply does not match {author, category}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new TributaryError('LLM_REJECTED', `self-query reply does not match {author, category}: ${describeIssues(parsed.error.issues, '')}`);
   }
   const out: ExtractedFilters = {};
   if (parsed.data.author) out.author = parsed.data.author;

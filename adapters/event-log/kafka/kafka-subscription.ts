@@ -1,5 +1,7 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
+import { backoffDelay } from '../../../common/backoff.ts';
+import { sleep } from '../../../common/sleep.ts';
 import type { BatchContext, BatchHandler, Headers, LogRecord, SubscribeOptions, Subscription } from '../../../ports/event-log.ts';
 import { isMembershipError, kafkaErrorType, toLogError } from './kafka-errors.ts';
 import { KafkaLogEvents } from './kafka-log-events.ts';
@@ -94,19 +96,10 @@ export function toLogRecord(topic: string, partition: number, m: DecodedMessage)
   };
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(t); resolve(); };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-function backoff(attempt: number, baseMs = 100, maxMs = 30_000): number {
-  const exp = Math.min(maxMs, baseMs * 2 ** Math.min(attempt - 1, 16));
-  return exp / 2 + Math.random() * (exp / 2);
-}
+/** Back-off of a consumer restart, a commit retry and a failed handler (common/backoff.ts). */
+const RESTART_BACKOFF = { baseMs: 500, maxMs: 15_000 };
+const COMMIT_BACKOFF = { baseMs: 200, maxMs: 2_000 };
+const HANDLER_BACKOFF = { baseMs: 100, maxMs: 30_000 };
 
 export class KafkaSubscription implements Subscription {
   readonly done: Promise<void>;
@@ -181,7 +174,7 @@ export class KafkaSubscription implements Subscription {
         const outcome = await Promise.race([crash.then((e) => ({ crashed: e })), stopped.then(() => null)]);
         if (outcome) {
           attempt++;
-          const delay = backoff(attempt, 500, 15_000);
+          const delay = backoffDelay(attempt, RESTART_BACKOFF);
           this.log.warn({ event: KafkaLogEvents.consumerRestart, err: (outcome.crashed as Error)?.message, delayMs: Math.round(delay) }, 'restarting the Kafka consumer');
           await this.shutdown(consumer);
           await sleep(delay, this.stopSignal.signal);
@@ -190,7 +183,7 @@ export class KafkaSubscription implements Subscription {
       } catch (e) {
         if (!this.stopping) {
           attempt++;
-          const delay = backoff(attempt, 500, 15_000);
+          const delay = backoffDelay(attempt, RESTART_BACKOFF);
           const te = toLogError(e, `join group ${this.options.group}`);
           this.log.warn({ event: KafkaLogEvents.consumerRestart, code: te.code, err: te.message, delayMs: Math.round(delay) }, 'Kafka consumer could not start; retrying');
           await this.shutdown(consumer);
@@ -339,7 +332,7 @@ export class KafkaSubscription implements Subscription {
         return;
       } catch (e) {
         if (isMembershipError(e) || this.stopping || attempt >= 5) throw e;
-        await sleep(backoff(attempt, 200, 2_000));
+        await sleep(backoffDelay(attempt, COMMIT_BACKOFF));
       }
     }
   }
@@ -350,7 +343,7 @@ export class KafkaSubscription implements Subscription {
     this.failures.set(key, n);
     this.s.onHandlerError?.(err, { group: this.options.group, topic, partition });
     // pause the partition for a back-off; the other partitions of this member keep flowing
-    const delay = backoff(n);
+    const delay = backoffDelay(n, HANDLER_BACKOFF);
     const prev = this.backoffPaused.get(key);
     if (prev) clearTimeout(prev);
     this.setPaused(topic, partition);

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { fuseDenseSparse } from '../../../common/rrf.ts';
 import { TributaryError, findTributaryError } from '../../../ports/errors.ts';
 import type {
   ApplyOutcome, ChunkPayload, IndexOperation, ChunkPoint, SearchFilter, SearchHit, SearchRequest, VectorIndex, VectorIndexCapabilities,
@@ -27,7 +28,7 @@ import { TermPruning } from './term-pruning.ts';
  *
  * Keyword search is FTS5 BM25 over a sanitised OR query (fts-query.ts) with very common words
  * pruned on large indexes (term-pruning.ts). Both sides are filtered, then fused with reciprocal
- * rank fusion (k = 60).
+ * rank fusion (common/rrf.ts, k = 60).
  *
  * Every write is one IMMEDIATE transaction; WAL with synchronous=FULL (or NORMAL) means an
  * acknowledged write survives kill -9 (FULL: also power loss).
@@ -48,8 +49,6 @@ export interface EmbeddedVectorIndexOptions {
   changeLogKeep?: number;
 }
 
-/** RRF constant (Cormack et al.; also Qdrant's default). */
-const RRF_K = 60;
 /** Largest document (in chunk points) one replace may carry. */
 /** Change-log entries kept for readers in other connections; one that falls further behind rebuilds. */
 const CHANGE_LOG_KEEP = 200_000;
@@ -514,25 +513,13 @@ export class EmbeddedVectorIndex implements VectorIndex {
     }
   }
 
+  /** Fuses the two sides (common/rrf.ts) and reads the payloads of the best `k`. */
   private fuse(dense: number[], sparse: number[], k: number): SearchHit[] {
-    const fused = new Map<number, { score: number; denseRank: number | null; sparseRank: number | null }>();
-    dense.forEach((pk, i) => fused.set(pk, { score: 1 / (RRF_K + i + 1), denseRank: i + 1, sparseRank: null }));
-    sparse.forEach((pk, i) => {
-      const cur = fused.get(pk);
-      if (cur) {
-        cur.score += 1 / (RRF_K + i + 1);
-        cur.sparseRank = i + 1;
-      } else {
-        fused.set(pk, { score: 1 / (RRF_K + i + 1), denseRank: null, sparseRank: i + 1 });
-      }
-    });
-    const best = (e: { denseRank: number | null; sparseRank: number | null }): number => Math.min(e.denseRank ?? Infinity, e.sparseRank ?? Infinity);
-    const ranked = [...fused].sort(([pa, a], [pb, b]) => b.score - a.score || best(a) - best(b) || pa - pb);
     const s = this.stmts();
     const hits: SearchHit[] = [];
-    for (const [pk, e] of ranked) {
+    for (const e of fuseDenseSparse(dense, sparse)) {
       if (hits.length >= k) break;
-      const row = s.getChunk.get(pk) as ChunkRow | undefined;
+      const row = s.getChunk.get(e.id) as ChunkRow | undefined;
       if (!row) continue; // deleted by another connection since the candidate lists were read
       hits.push({ id: row.id, score: e.score, payload: toPayload(row), denseRank: e.denseRank, sparseRank: e.sparseRank });
     }
