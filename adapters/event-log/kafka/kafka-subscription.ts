@@ -2,9 +2,11 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../../../common/backoff.ts';
 import { sleep } from '../../../common/sleep.ts';
-import type { BatchContext, BatchHandler, Headers, LogRecord, SubscribeOptions, Subscription } from '../../../ports/event-log.ts';
+import type { BatchContext, BatchHandler, LogRecord, SubscribeOptions, Subscription } from '../../../ports/event-log.ts';
+import { commitMetadata } from './kafka-commit-metadata.ts';
 import { isMembershipError, kafkaErrorType, toLogError } from './kafka-errors.ts';
 import { KafkaLogEvents } from './kafka-log-events.ts';
+import { toLogRecord } from './kafka-records.ts';
 
 /**
  * One `subscribe()` on Kafka: a kafkajs consumer in group `options.group`, supervised (re-created
@@ -46,55 +48,6 @@ export interface KafkaSubscriptionSettings {
 }
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
-
-const EMPTY_HEADERS: Headers = Object.freeze({}) as Headers;
-
-/** Offset-commit metadata: when the offset was committed, so lag tools can tell an idle group from a stuck one. */
-export function commitMetadata(now = Date.now()): string {
-  return JSON.stringify({ committedAt: now });
-}
-
-export function committedAtFromMetadata(metadata: string | null | undefined): number | null {
-  if (!metadata) return null;
-  try {
-    const v = (JSON.parse(metadata) as { committedAt?: unknown }).committedAt;
-    return typeof v === 'number' && Number.isFinite(v) ? v : null;
-  } catch {
-    return null;
-  }
-}
-
-/** A record as kafkajs decodes it (consumer batches and raw fetches alike). */
-export interface DecodedMessage {
-  offset: string;
-  timestamp: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers?: Record<string, Buffer | string | Array<Buffer | string> | undefined>;
-}
-
-export function toLogRecord(topic: string, partition: number, m: DecodedMessage): LogRecord {
-  let headers: Headers = EMPTY_HEADERS;
-  if (m.headers) {
-    const entries = Object.entries(m.headers);
-    if (entries.length > 0) {
-      headers = {};
-      for (const [k, v] of entries) {
-        const one = Array.isArray(v) ? v[v.length - 1] : v;
-        if (one !== undefined) headers[k] = typeof one === 'string' ? one : one.toString('utf8');
-      }
-    }
-  }
-  return {
-    topic,
-    partition,
-    offset: Number(m.offset),
-    key: m.key === null ? null : m.key.toString('utf8'),
-    value: m.value,
-    headers,
-    timestamp: Number(m.timestamp),
-  };
-}
 
 /** Back-off of a consumer restart, a commit retry and a failed handler (common/backoff.ts). */
 const RESTART_BACKOFF = { baseMs: 500, maxMs: 15_000 };

@@ -73,11 +73,3 @@ export function createRawCluster(kafka: Kafka): RawCluster {
     isolationLevel: READ_COMMITTED,
   });
 }
-
-/** A header value as kafkajs decodes it → string (the last one when a key repeats). */
-export function headerString(v: Buffer | string | Array<Buffer | string> | undefined): string | undefined {
-  if (v === undefined) return undefined;
-  const one = Array.isArray(v) ? v[v.length - 1] : v;
-  if (one === undefined) return undefined;
-  return typeof one === 'string' ? one : one.toString('utf8');
-}
