@@ -1,3 +1,5 @@
+import type { ChunkPayload } from '../../../ports/vector-index.ts';
+
 /**
  * Tables of the embedded vector index (one SQLite file, WAL):
  *
@@ -98,4 +100,21 @@ export interface ChunkRow {
   title: string | null;
   url: string | null;
   text: string;
+}
+
+/** A full chunk row → the port's payload. */
+export function toPayload(r: ChunkRow): ChunkPayload {
+  return {
+    doc_id: r.doc_id,
+    doc_version: r.doc_version,
+    chunk_index: r.chunk_index,
+    content_hash: r.content_hash,
+    category: r.category,
+    author: r.author,
+    source_ts: r.source_ts,
+    embed_model: r.embed_model,
+    title: r.title,
+    url: r.url,
+    text: r.text,
+  };
 }
