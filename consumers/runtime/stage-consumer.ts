@@ -3,7 +3,8 @@ import { findTributaryError, toTributaryError, TributaryError } from '../../port
 import type { BatchContext, EventLog, LogRecord, RecordBatch, Subscription } from '../../ports/event-log.ts';
 import { Topics } from '../../schemas/topics.ts';
 import { LogEvents, type Metrics } from '../../observability/metrics.ts';
-import { backoffDelay, sleep, type BackoffPolicy } from './backoff.ts';
+import { backoffDelay, type BackoffPolicy } from '../../common/backoff.ts';
+import { sleep } from '../../common/sleep.ts';
 import { toDlqRecord } from './dlq.ts';
 
 /**

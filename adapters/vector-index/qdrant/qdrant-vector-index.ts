@@ -11,6 +11,7 @@ import { checkFilter, toQdrantFilter, type QdrantFilter } from './qdrant-filter.
 import { toPayload } from './qdrant-payload.ts';
 import { documentSparseVector, querySparseVector } from './sparse.ts';
 import { fuseRanked } from './qdrant-fusion.ts';
+import { RRF_K } from '../../../common/rrf.ts';
 
 /**
  * The distributed vector index on Qdrant.
@@ -55,8 +56,6 @@ export interface QdrantVectorIndexOptions {
 
 const MAX_K = 10_000;
 const SCROLL_PAGE = 256;
-/** RRF constant, as the embedded index and the RAG fusion use it: 1 / (60 + rank), rank from 1. */
-export const RRF_K = 60;
 /** Fixed namespace for version-record point ids: changing it would orphan every record. */
 const VERSION_NAMESPACE = '4a0f3c2e-9d1b-5e7a-8c6f-2b3d4e5f6a7b';
 
