@@ -35,7 +35,8 @@ export async function startProxyHarness(o: ProxyHarnessOptions): Promise<ProxyHa
   const dir = mkdtempSync(join(tmpdir(), 'tributary-inference-'));
   const config = loadConfig({}, {
     dataDir: dir, embedder: 'hashing', logLevel: 'silent', metricsEnabled: false, partitions: 1, sqliteSync: 'normal', host: '127.0.0.1', port: 0,
-    inferenceHealthIntervalMs: 0,
+    // health checks off unless a test turns them on (a setting for upstreams: only given when there are some)
+    ...(o.upstreams.length > 0 ? { inferenceHealthIntervalMs: 0 } : {}),
     inferenceUpstreams: o.upstreams.map((u, i) => {
       const { name, models, tokens: _t, tokenDelayMs: _d, firstTokenDelayMs: _f, ...rest } = u;
       return { name, url: upstreams[i]!.url, models: models ?? ['m'], ...rest };
@@ -45,6 +46,7 @@ export async function startProxyHarness(o: ProxyHarnessOptions): Promise<ProxyHa
   const system = await createSystem(config, { consumers: false });
   let server: RunningServer;
   try {
+    await system.start(); // the system owns the inference gateway: this starts its health checks
     server = await startServer(system);
   } catch (e) {
     await system.close();
