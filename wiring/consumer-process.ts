@@ -7,9 +7,8 @@ import type { StageConsumer } from '../consumers/runtime/stage-consumer.ts';
 import { createKafkaLog } from './backbone.ts';
 import type { Config } from './config.ts';
 import { buildStageConsumer, ConsumerSpecs, type ConsumerDeps, type ConsumerName } from './consumers.ts';
-import { createEmbedder } from './models.ts';
 import { createValueCodec } from './schema-registry.ts';
-import { createEmbeddingCache, createVectorIndex } from './vector-index.ts';
+import { openIndexing } from './vector-index.ts';
 
 /**
  * One pipeline consumer as its own process (`tributary consume <name>`, Kafka mode): builds only
@@ -56,13 +55,7 @@ export async function createConsumerProcess(config: Config, name: ConsumerName, 
     const deps: ConsumerDeps = { config, logger, metrics, log, codec };
     let sink: string | null = null;
     if (needs.includes('index')) {
-      const embedder = await createEmbedder(config);
-      closers.push(() => embedder.close());
-      const index = createVectorIndex(config, embedder.capabilities.dimension);
-      closers.push(() => index.close());
-      await index.init();
-      const cache = createEmbeddingCache(config, index);
-      closers.push(() => cache.close());
+      const { embedder, index, cache } = await openIndexing(config, closers);
       Object.assign(deps, { embedder, cache, index });
       sink = `${index.kind} index, ${embedder.id} embedder`;
     }

@@ -10,9 +10,9 @@ import { LagMonitor } from '../consumers/lag-monitor/lag-monitor.ts';
 import { openBackbone } from './backbone.ts';
 import { buildStageConsumer, parseConsumerList, type ConsumerName } from './consumers.ts';
 import { checkDependency } from './dependencies.ts';
-import { createEmbedder, createInferenceGateway, createLlm } from './models.ts';
+import { createInferenceGateway, createLlm } from './models.ts';
 import { createValueCodec } from './schema-registry.ts';
-import { createEmbeddingCache, createVectorIndex } from './vector-index.ts';
+import { openIndexing } from './vector-index.ts';
 
 /**
  * The composition root's building block: the only place that picks adapters (one factory per
@@ -67,13 +67,7 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
     closers.push(() => backbone.close());
     const { log, store } = backbone;
 
-    const embedder = await createEmbedder(config);
-    closers.push(() => embedder.close());
-    const index = createVectorIndex(config, embedder.capabilities.dimension);
-    closers.push(() => index.close());
-    await index.init();
-    const cache = createEmbeddingCache(config, index);
-    closers.push(() => cache.close());
+    const { embedder, index, cache } = await openIndexing(config, closers);
     const gateway = createInferenceGateway(config);
     if (gateway) closers.push(() => gateway.close());
     const llm = createLlm(config, gateway);

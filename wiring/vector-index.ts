@@ -1,11 +1,12 @@
 import { join, resolve } from 'node:path';
-import type { EmbeddingCache } from '../ports/embedder.ts';
+import type { Embedder, EmbeddingCache } from '../ports/embedder.ts';
 import type { VectorIndex } from '../ports/vector-index.ts';
 import { createEmbeddedVectorIndex } from '../adapters/vector-index/embedded/index.ts';
 import { createQdrantVectorIndex, QdrantVectorIndex } from '../adapters/vector-index/qdrant/qdrant-vector-index.ts';
 import { createSqliteEmbeddingCache } from '../adapters/embedding-cache/sqlite/sqlite-embedding-cache.ts';
 import { QdrantEmbeddingCache } from '../adapters/embedding-cache/qdrant/qdrant-embedding-cache.ts';
 import type { Config } from './config.ts';
+import { createEmbedder } from './models.ts';
 
 /**
  * The vector index and its embedding cache, picked from config:
@@ -32,4 +33,20 @@ export function createVectorIndex(config: Config, dimension: number): VectorInde
 export function createEmbeddingCache(config: Config, index: VectorIndex): EmbeddingCache {
   if (index instanceof QdrantVectorIndex) return new QdrantEmbeddingCache(index);
   return createSqliteEmbeddingCache({ path: join(resolve(config.dataDir), 'embedding-cache.db') });
+}
+
+/**
+ * What indexing needs, opened in order: the embedder (its dimension sizes the index), the index
+ * (initialised: collections and tables exist) and its embedding cache. Each part's close is pushed
+ * on `closers` as soon as it is open, so a failure half-way closes what was opened.
+ */
+export async function openIndexing(config: Config, closers: Array<() => Promise<void> | void>): Promise<{ embedder: Embedder; index: VectorIndex; cache: EmbeddingCache }> {
+  const embedder = await createEmbedder(config);
+  closers.push(() => embedder.close());
+  const index = createVectorIndex(config, embedder.capabilities.dimension);
+  closers.push(() => index.close());
+  await index.init();
+  const cache = createEmbeddingCache(config, index);
+  closers.push(() => cache.close());
+  return { embedder, index, cache };
 }
