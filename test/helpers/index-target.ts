@@ -29,7 +29,8 @@ const QDRANT_API_KEY = process.env['QDRANT_API_KEY'] || undefined;
 export function embeddedTarget(): IndexTarget {
   return {
     kind: 'embedded',
-    env: () => ({}),
+    // the processes inherit the test's environment: a QDRANT_URL there must not move them to Qdrant
+    env: () => ({ QDRANT_URL: '', QDRANT_API_KEY: '', QDRANT_COLLECTION: '' }),
     async read(dataDir, dimension) {
       const index = createEmbeddedVectorIndex({ path: join(dataDir, 'index.db'), dimension, synchronous: 'normal' });
       await index.init();

@@ -21,6 +21,8 @@ const ROOT = resolve(import.meta.dirname, '../..');
 /** Environment of every Tributary process in these suites. */
 export function kafkaEnv(brokers: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
+    // the embedded index unless a suite names a Qdrant (its index target): never one inherited from the environment
+    QDRANT_URL: '', QDRANT_API_KEY: '', QDRANT_COLLECTION: '',
     TRIBUTARY_MODE: 'kafka',
     KAFKA_BROKERS: brokers,
     TRIBUTARY_PARTITIONS: '4',
