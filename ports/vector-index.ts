@@ -45,7 +45,10 @@ export interface SearchHit {
   id: string;
   score: number;
   payload: ChunkPayload;
-  /** Rank on each side before fusion (null = not found on that side). */
+  /**
+   * Rank on each side before fusion (null = not found on that side). An index whose capabilities say
+   * `sideRanks: false` fuses hybrid results where it cannot see the sides: both are null in them.
+   */
   denseRank: number | null;
   sparseRank: number | null;
 }
@@ -62,6 +65,8 @@ export interface VectorIndexCapabilities {
   /** Keyword (BM25/sparse) side of hybrid search. */
   sparse: boolean;
   maxBatchPoints: number;
+  /** Hybrid hits report their rank on each side (denseRank/sparseRank); false when the fusion happens out of sight (Qdrant's server-side RRF). */
+  sideRanks: boolean;
 }
 
 export interface VectorIndex {

@@ -24,10 +24,10 @@ async function dropCollections(collection: string): Promise<void> {
 }
 
 if (url) {
-  describeVectorIndexConformance('qdrant', async () => {
+  for (const fusion of ['client', 'server'] as const) describeVectorIndexConformance(`qdrant (${fusion}-side fusion)`, async () => {
     const collection = `tributary_test_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
     const open = async (): Promise<VectorIndex> => {
-      const index = createQdrantVectorIndex({ url, apiKey: process.env['QDRANT_API_KEY'], dimension: DIMENSION, collection });
+      const index = createQdrantVectorIndex({ url, apiKey: process.env['QDRANT_API_KEY'], dimension: DIMENSION, collection, fusion });
       await index.init();
       return index;
     };

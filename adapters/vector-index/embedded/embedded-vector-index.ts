@@ -78,7 +78,7 @@ export class EmbeddedVectorIndex implements VectorIndex {
       cacheMiB: options.cacheMiB ?? 32,
       changeLogKeep: options.changeLogKeep ?? CHANGE_LOG_KEEP,
     };
-    this.capabilities = { dimension: options.dimension, sparse: true, maxBatchPoints: MAX_POINTS_PER_DOCUMENT };
+    this.capabilities = { dimension: options.dimension, sparse: true, maxBatchPoints: MAX_POINTS_PER_DOCUMENT, sideRanks: true };
     this.dense = new DenseSide(options.dimension);
     this.keyword = new KeywordSide(() => this.stmts(), (key, sql) => this.statement(key, sql), options.keywordPruning);
   }

@@ -82,7 +82,7 @@ export class QdrantVectorIndex implements VectorIndex {
       upsertBatchPoints: options.upsertBatchPoints ?? 512,
       fusion: options.fusion ?? 'client',
     };
-    this.capabilities = { dimension: options.dimension, sparse: true, maxBatchPoints: MAX_POINTS_PER_DOCUMENT };
+    this.capabilities = { dimension: options.dimension, sparse: true, maxBatchPoints: MAX_POINTS_PER_DOCUMENT, sideRanks: this.opts.fusion === 'client' };
   }
 
   get collection(): string {
@@ -119,7 +119,13 @@ export class QdrantVectorIndex implements VectorIndex {
   async init(): Promise<void> {
     if (this.closed) throw new TributaryError('INDEX_UNAVAILABLE', 'qdrant index: init() after close()', { retryable: false });
     if (this.client) return;
-    const client = new QdrantClient({ url: this.opts.url, apiKey: this.opts.apiKey, timeout: this.opts.timeoutMs, checkCompatibility: false });
+    const client = new QdrantClient({
+      url: this.opts.url, apiKey: this.opts.apiKey, timeout: this.opts.timeoutMs, checkCompatibility: false,
+      // Qdrant gzips a response of more than a few KB when the client accepts it (fetch always does),
+      // and its chunked gzip stream ends in a small segment that waits ~40 ms for a delayed ACK
+      // (measured: a 40-candidate query took 44.6 ms at the median with gzip, 2.2 ms without)
+      headers: { 'accept-encoding': 'identity' },
+    });
     try {
       await ensureCollections(client, this.opts);
     } catch (e) {
