@@ -92,7 +92,7 @@ const ROWS: Record<keyof Config, Row> = {
   qdrantApiKey: { value: 'secret', refusedWith: [{}, KAFKA], acceptedWith: { QDRANT_URL: 'http://127.0.0.1:6333' } },
   qdrantCollection: { value: 'other', refusedWith: [{}], acceptedWith: { QDRANT_URL: 'http://127.0.0.1:6333' } },
   qdrantTimeoutMs: { value: '5000', refusedWith: [{}], acceptedWith: { QDRANT_URL: 'http://127.0.0.1:6333' } },
-  qdrantFusion: { value: 'server', refusedWith: [{}], acceptedWith: { QDRANT_URL: 'http://127.0.0.1:6333' } },
+  qdrantFusion: { value: 'client', refusedWith: [{}], acceptedWith: { QDRANT_URL: 'http://127.0.0.1:6333' } },
 };
 
 const defaults = loadConfig({});
