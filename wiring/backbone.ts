@@ -10,7 +10,8 @@ import { EmbeddedEventLog } from '../adapters/event-log/embedded/embedded-event-
 import { EmbeddedDocumentStore } from '../adapters/document-store/embedded/embedded-document-store.ts';
 import { SqliteChangeOutbox } from '../adapters/change-feed/outbox/sqlite-change-outbox.ts';
 import { KafkaEventLog, parseBrokers } from '../adapters/event-log/kafka/kafka-event-log.ts';
-import { OutboxRelay } from '../connectors/relay/outbox-relay.ts';
+import { OutboxChangeFeed } from '../adapters/change-feed/outbox/outbox-change-feed.ts';
+import { ChangeFeedRelay } from '../connectors/relay/change-feed-relay.ts';
 import type { Config } from './config.ts';
 
 /**
@@ -29,7 +30,7 @@ export interface Backbone {
   readonly log: EventLog;
   readonly store: DocumentStore;
   /** Kafka mode: the store's outbox relay (null in embedded mode, or when not asked for). */
-  readonly relay: OutboxRelay | null;
+  readonly relay: ChangeFeedRelay | null;
   /** Kafka mode: the outbox (pending change events), for status and tests. */
   readonly outbox: SqliteChangeOutbox | null;
   start(): void;
@@ -72,7 +73,7 @@ export async function openBackbone(config: Config, logger: Logger, opts: Backbon
     db = openDatabase({ path: join(dataDir, 'tributary.db'), synchronous: config.sqliteSync });
     const outbox = new SqliteChangeOutbox(db);
     const store = new EmbeddedDocumentStore({ db, log: outbox, cdcTopic: CDC_TOPIC, database: WAREHOUSE_DB, collection: WAREHOUSE_COLLECTION });
-    const relay = opts.relay === false ? null : new OutboxRelay({ outbox, log, logger: logger.child({ component: 'outbox-relay' }), pollMs: config.relayPollMs });
+    const relay = opts.relay === false ? null : new ChangeFeedRelay({ feed: new OutboxChangeFeed(outbox), log, logger: logger.child({ component: 'relay' }), pollMs: config.relayPollMs });
     const openDb = db;
     return {
       log, store, relay, outbox,

@@ -5,7 +5,7 @@ import type { ApiContext, ApiSettings, DependencyStatus } from '../api/context.t
 import { PipelineConsumers } from '../schemas/topics.ts';
 import { Metrics } from '../observability/metrics.ts';
 import type { StageConsumer } from '../consumers/runtime/stage-consumer.ts';
-import type { OutboxRelay } from '../connectors/relay/outbox-relay.ts';
+import type { ChangeFeedRelay } from '../connectors/relay/change-feed-relay.ts';
 import { LagMonitor } from '../consumers/lag-monitor/lag-monitor.ts';
 import { openBackbone } from './backbone.ts';
 import { buildStageConsumer, parseConsumerList, type ConsumerName } from './consumers.ts';
@@ -27,7 +27,7 @@ export interface System extends ApiContext {
   readonly cache: EmbeddingCache;
   readonly consumers: StageConsumer[];
   /** Kafka mode: the relay draining the store's change outbox to Kafka (null in embedded mode). */
-  readonly relay: OutboxRelay | null;
+  readonly relay: ChangeFeedRelay | null;
   /** Burrow-style lag evaluation, started with the consumers; null when consumers are off. */
   readonly lagMonitor: LagMonitor | null;
   /** Starts every consumer, the relay and the inference health checks (idempotent). */

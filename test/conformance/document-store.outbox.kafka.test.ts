@@ -8,7 +8,8 @@ import { KafkaEventLog, parseBrokers } from '../../adapters/event-log/kafka/kafk
 import { EmbeddedDocumentStore } from '../../adapters/document-store/embedded/embedded-document-store.ts';
 import { SqliteChangeOutbox } from '../../adapters/change-feed/outbox/sqlite-change-outbox.ts';
 import { openDatabase } from '../../adapters/sqlite/open-database.ts';
-import { OutboxRelay } from '../../connectors/relay/outbox-relay.ts';
+import { ChangeFeedRelay } from '../../connectors/relay/change-feed-relay.ts';
+import { OutboxChangeFeed } from '../../adapters/change-feed/outbox/outbox-change-feed.ts';
 import { WAREHOUSE_COLLECTION, WAREHOUSE_DB } from '../../schemas/topics.ts';
 import { testBrokers } from '../setup/kafka-env.ts';
 import { cdcReader, describeDocumentStoreConformance } from './document-store.conformance.ts';
@@ -35,12 +36,12 @@ if (!brokers) {
     const cdcTopic = `conf.cdc.${process.pid}.${Date.now().toString(36)}.${seq++}`;
     await log.ensureTopics([{ name: cdcTopic, partitions: 3, compacted: false, retentionMs: -1 }]);
     const dbs: DatabaseSync[] = [];
-    const relays: OutboxRelay[] = [];
+    const relays: ChangeFeedRelay[] = [];
     const open = () => {
       const db = openDatabase({ path: join(dir, 'tributary.db'), synchronous: 'normal' });
       dbs.push(db);
       const outbox = new SqliteChangeOutbox(db);
-      const relay = new OutboxRelay({ outbox, log, logger, pollMs: 10, leaseMs: 2_000 });
+      const relay = new ChangeFeedRelay({ feed: new OutboxChangeFeed(outbox), log, logger, pollMs: 10, leaseMs: 2_000 });
       relays.push(relay);
       relay.start();
       return { store: new EmbeddedDocumentStore({ db, log: outbox, cdcTopic, database: WAREHOUSE_DB, collection: WAREHOUSE_COLLECTION }), relay };

@@ -8,12 +8,12 @@ import type { TransactionalChangeSink } from '../../document-store/embedded/embe
  * The change outbox: when the embedded SQLite store runs with Kafka as the event log, its change
  * events can't join the document write in one transaction with Kafka. They are written to this
  * table instead, in the SAME SQLite transaction as the document, and a relay
- * (connectors/outbox-relay) copies them to Kafka in order. The relay moves `relayed_seq` only after
+ * (connectors/relay) copies them to Kafka in order, through the ChangeFeed port. The relay moves `relayed_seq` only after
  * Kafka acknowledged the records — the DESIGN's relay contract (position persisted only after the
  * log acknowledged) — so a crash at any point re-sends, never skips. Consumers are idempotent.
  *
- * Several processes may open the same store (the API, the archive consumer); a lease row makes
- * exactly one of them the relay at a time, and the others take over when its lease expires.
+ * The store's owner (the API process) runs the relay; a lease row makes exactly one relay active
+ * at a time (a restarted process overlapping its predecessor), and another takes over when it expires.
  */
 
 export interface OutboxRow {
@@ -74,7 +74,7 @@ export class SqliteChangeOutbox implements TransactionalChangeSink {
     this.stmts = {
       insert: p('INSERT INTO change_outbox (topic, key, value, headers, ts) VALUES (?, ?, ?, ?, ?)'),
       pending: p(`SELECT seq, topic, key, value, headers, ts FROM change_outbox
-                  WHERE seq > (SELECT relayed_seq FROM change_outbox_relay WHERE id = 1) ORDER BY seq LIMIT ?`),
+                  WHERE seq > MAX(?, (SELECT relayed_seq FROM change_outbox_relay WHERE id = 1)) ORDER BY seq LIMIT ?`),
       state: p('SELECT relayed_seq, owner, lease_until FROM change_outbox_relay WHERE id = 1'),
       lease: p('UPDATE change_outbox_relay SET owner = ?, lease_until = ? WHERE id = 1'),
       relayed: p('UPDATE change_outbox_relay SET relayed_seq = MAX(relayed_seq, ?), relayed_at = ? WHERE id = 1'),
@@ -116,9 +116,9 @@ export class SqliteChangeOutbox implements TransactionalChangeSink {
     });
   }
 
-  /** The oldest change events not yet acknowledged by the log, in write order. */
-  pending(limit: number): OutboxRow[] {
-    const rows = this.stmts.pending.all(limit) as Array<{ seq: number; topic: string; key: string | null; value: Uint8Array | null; headers: string | null; ts: number }>;
+  /** The oldest change events not yet acknowledged by the log (and after `afterSeq`), in write order. */
+  pending(limit: number, afterSeq = 0): OutboxRow[] {
+    const rows = this.stmts.pending.all(afterSeq, limit) as Array<{ seq: number; topic: string; key: string | null; value: Uint8Array | null; headers: string | null; ts: number }>;
     return rows.map((r) => ({
       seq: r.seq,
       topic: r.topic,

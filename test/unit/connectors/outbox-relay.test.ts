@@ -10,7 +10,8 @@ import { SqliteChangeOutbox } from '../../../adapters/change-feed/outbox/sqlite-
 import { openDatabase } from '../../../adapters/sqlite/open-database.ts';
 import { TributaryError } from '../../../ports/errors.ts';
 import type { AppendResult, ProducerRecord } from '../../../ports/event-log.ts';
-import { OutboxRelay } from '../../../connectors/relay/outbox-relay.ts';
+import { ChangeFeedRelay } from '../../../connectors/relay/change-feed-relay.ts';
+import { OutboxChangeFeed } from '../../../adapters/change-feed/outbox/outbox-change-feed.ts';
 import { parseChangeRecord } from '../../../schemas/change-event.ts';
 import { CDC_TOPIC, WAREHOUSE_COLLECTION, WAREHOUSE_DB, topicSpecs } from '../../../schemas/topics.ts';
 
@@ -35,10 +36,10 @@ async function until(pred: () => boolean | Promise<boolean>, ms = 10_000): Promi
 
 describe('change outbox + relay (the embedded store feeding an external log)', () => {
   let dir: string; let storeDb: DatabaseSync; let logDb: DatabaseSync; let log: FlakyLog; let outbox: SqliteChangeOutbox; let store: EmbeddedDocumentStore;
-  const relays: OutboxRelay[] = [];
+  const relays: ChangeFeedRelay[] = [];
   const logger = pino({ level: 'silent' });
   const relay = (owner: string, leaseMs = 300) => {
-    const r = new OutboxRelay({ outbox, log, logger, pollMs: 10, leaseMs, owner, retry: { baseMs: 5, maxMs: 20 } });
+    const r = new ChangeFeedRelay({ feed: new OutboxChangeFeed(outbox), log, logger, pollMs: 10, leaseMs, owner, retry: { baseMs: 5, maxMs: 20 } });
     relays.push(r);
     return r;
   };
