@@ -39,7 +39,7 @@ export function describeChangeFeedConformance(name: string, factory: () => Promi
       }
       return { entries, position };
     }
-    const parsed = (entries: ChangeFeedEntry[]): ParsedChange[] => entries.map((e) => parseChangeRecord({ key: e.record.key, value: e.record.value }));
+    const parsed = (entries: ChangeFeedEntry[]): ParsedChange[] => entries.map((e, i) => parseChangeRecord({ key: e.record.key, value: e.record.value, offset: i }));
 
     it('hands out every change in write order as CDC records: create, update, delete and its tombstone', async () => {
       await fx.store.put([item('f1', 'one')]);
