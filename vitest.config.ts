@@ -1,11 +1,14 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
- * Two projects: "core" (everything that needs no servers) and "kafka" (suites against a real Apache
- * Kafka broker, started once by test/setup/kafka-global-setup.ts, or the cluster in KAFKA_BROKERS).
- * `npm test` runs both; `npm run test:kafka` runs only the Kafka suites.
+ * Three projects: "core" (everything that needs no servers), "kafka" (suites against a real Apache
+ * Kafka broker, started once by test/setup/kafka-global-setup.ts, or the cluster in KAFKA_BROKERS)
+ * and "mongodb-wire" (suites against a real MongoDB wire-protocol server: FerretDB with its SQLite
+ * backend, started once by test/setup/ferretdb-global-setup.ts, or the server in FERRETDB_URL).
+ * `npm test` runs all three; `npm run test:kafka` runs only the Kafka suites.
  */
 const KAFKA_SUITES = ['test/kafka/**/*.test.ts', 'test/conformance/*.kafka.test.ts'];
+const MONGODB_WIRE_SUITES = ['test/integration/mongodb-wire/**/*.test.ts', 'test/conformance/*.ferretdb.test.ts'];
 
 export default defineConfig({
   test: {
@@ -18,7 +21,7 @@ export default defineConfig({
         test: {
           name: 'core',
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, ...KAFKA_SUITES],
+          exclude: [...configDefaults.exclude, ...KAFKA_SUITES, ...MONGODB_WIRE_SUITES],
         },
       },
       {
@@ -30,6 +33,15 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
+          name: 'mongodb-wire',
+          include: MONGODB_WIRE_SUITES,
+          globalSetup: ['test/setup/ferretdb-global-setup.ts'],
+          // the suites share one server: one file at a time
+          fileParallelism: false,
         },
       },
     ],

@@ -5,6 +5,7 @@ import type { ProducerRecord } from '../../../ports/event-log.ts';
 import { buildEnvelope, buildKey, type ChangeOp } from '../../../schemas/change-event.ts';
 import type { RawDocument } from '../../../schemas/content.ts';
 import { documentIdFor } from '../../../schemas/ids.ts';
+import { TributaryError } from '../../../ports/errors.ts';
 import { transaction } from '../../sqlite/open-database.ts';
 
 /**
@@ -46,6 +47,22 @@ CREATE TABLE IF NOT EXISTS store_clock (
 INSERT OR IGNORE INTO store_clock (id, last_sec, last_ord) VALUES (1, 0, 0);
 `;
 
+/**
+ * One document per (source, externalId): two columns beside the JSON and a unique index. A store
+ * created before they existed gets them, filled from its documents, at open.
+ */
+function migrateSourceKey(db: DatabaseSync): void {
+  const columns = (db.prepare('PRAGMA table_info(documents)').all() as Array<{ name: string }>).map((c) => c.name);
+  if (!columns.includes('source')) {
+    transaction(db, () => {
+      db.exec('ALTER TABLE documents ADD COLUMN source TEXT');
+      db.exec('ALTER TABLE documents ADD COLUMN external_id TEXT');
+      db.exec("UPDATE documents SET source = json_extract(doc, '$.source'), external_id = json_extract(doc, '$.externalId')");
+    });
+  }
+  db.exec('CREATE UNIQUE INDEX IF NOT EXISTS documents_source_external_id ON documents (source, external_id) WHERE source IS NOT NULL AND external_id IS NOT NULL');
+}
+
 export class EmbeddedDocumentStore implements DocumentStore {
   readonly kind = 'embedded';
   readonly capabilities = { transactionalChangeFeed: true };
@@ -63,9 +80,11 @@ export class EmbeddedDocumentStore implements DocumentStore {
     this.db = opts.db;
     this.log = opts.log;
     this.db.exec(SCHEMA);
+    migrateSourceKey(this.db);
     this.getStmt = this.db.prepare('SELECT doc, fingerprint, created_at FROM documents WHERE id = ?');
-    this.upsertStmt = this.db.prepare(`INSERT INTO documents (id, doc, fingerprint, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, fingerprint = excluded.fingerprint, updated_at = excluded.updated_at`);
+    this.upsertStmt = this.db.prepare(`INSERT INTO documents (id, doc, fingerprint, created_at, updated_at, source, external_id) VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, fingerprint = excluded.fingerprint, updated_at = excluded.updated_at,
+        source = excluded.source, external_id = excluded.external_id`);
     this.deleteStmt = this.db.prepare('DELETE FROM documents WHERE id = ?');
     this.clockGet = this.db.prepare('SELECT last_sec, last_ord FROM store_clock WHERE id = 1');
     this.clockSet = this.db.prepare('UPDATE store_clock SET last_sec = ?, last_ord = ? WHERE id = 1');
@@ -109,7 +128,14 @@ export class EmbeddedDocumentStore implements DocumentStore {
         }
         const createdAt = existing?.created_at ?? now;
         const doc: RawDocument = { _id: id, ...fields, createdAt, updatedAt: now };
-        this.upsertStmt.run(id, JSON.stringify(doc), fingerprint, createdAt, now);
+        try {
+          this.upsertStmt.run(id, JSON.stringify(doc), fingerprint, createdAt, now, fields.source, fields.externalId);
+        } catch (e) {
+          if (/UNIQUE constraint failed: documents\.source/.test((e as Error).message)) {
+            throw new TributaryError('INVALID_INPUT', `document ${id}: another document already has source "${fields.source}" and externalId "${fields.externalId}" — one document per source + externalId (publish without an id, or with that document's id)`, { cause: e });
+          }
+          throw e;
+        }
         const before = existing ? (JSON.parse(existing.doc) as RawDocument) : null;
         events.push(this.event(existing ? 'u' : 'c', id, doc, before));
         results.push({ id, outcome: existing ? 'updated' : 'created' });
