@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import pkg from '../package.json' with { type: 'json' };
 import { closest, parseCommandArgs, renderHelp } from './args.ts';
 import { ask } from './commands/ask.ts';
+import { cdc } from './commands/cdc.ts';
 import { consume } from './commands/consume.ts';
 import { demoCommand } from './commands/demo.ts';
 import { dev } from './commands/dev.ts';
@@ -10,6 +11,7 @@ import { ingest } from './commands/ingest.ts';
 import { lag } from './commands/lag.ts';
 import { schemasApply, schemasCheck } from './commands/schemas.ts';
 import { search } from './commands/search.ts';
+import { setupMongodb } from './commands/setup.ts';
 import { topicsApply, topicsList } from './commands/topics.ts';
 import type { Command, CommandContext, Output } from './command.ts';
 import { DEFAULT_URL, URL_ENV } from './client.ts';
@@ -35,6 +37,8 @@ export const COMMANDS: Record<string, Command | { summary: string; subcommands: 
   schemas: { summary: 'check and register payload schemas in the Schema Registry', subcommands: { check: schemasCheck, apply: schemasApply } },
   demo: demoCommand,
   consume,
+  cdc,
+  setup: { summary: 'prepare external servers for Tributary (MongoDB: pre/post images, indexes)', subcommands: { mongodb: setupMongodb } },
   topics: { summary: 'create, update and list the Kafka topics (topics as code)', subcommands: { apply: topicsApply, list: topicsList } },
 };
 
@@ -180,7 +184,7 @@ export function resolveCommand(words: string[]): Resolved {
 function processIo(): MainIo {
   const controller = new AbortController();
   const command = process.argv[2];
-  const isServer = command === 'dev' || command === 'consume';
+  const isServer = command === 'dev' || command === 'consume' || command === 'cdc';
   if (!isServer) {
     onShutdownSignals(process, { stop: () => controller.abort(), force: () => process.exit(ExitCodes.interrupted) }, { signals: ['SIGINT'] });
   }

@@ -30,6 +30,7 @@ export const MetricNames = {
   inferenceEjections: 'tributary_inference_ejections_total',
   inferenceUpstreamUp: 'tributary_inference_upstream_up',
   authRejections: 'tributary_auth_rejections_total',
+  cdcResnapshots: 'tributary_cdc_resnapshots_total',
 } as const;
 
 /** Structured log event names. */
@@ -59,6 +60,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly recordsProcessed = new Counter({ name: MetricNames.recordsProcessed, help: 'Records processed by a stage', labelNames: ['stage', 'outcome'], registers: [this.registry] });
   readonly recordsFailed = new Counter({ name: MetricNames.recordsFailed, help: 'Record failures by stage and error code', labelNames: ['stage', 'code'], registers: [this.registry] });
+  readonly cdcResnapshots = new Counter({ name: MetricNames.cdcResnapshots, help: 'Times the change-stream relay lost its history and took a new snapshot', labelNames: ['collection'], registers: [this.registry] });
   readonly dlqRecords = new Counter({ name: MetricNames.dlqRecords, help: 'Records sent to the DLQ', labelNames: ['stage', 'code'], registers: [this.registry] });
   readonly batchSeconds = new Histogram({ name: MetricNames.batchSeconds, help: 'Batch processing time', labelNames: ['stage'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
   readonly freshnessSeconds = new Histogram({ name: MetricNames.freshnessSeconds, help: 'Source write to searchable', buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry] });

@@ -40,5 +40,7 @@ export interface DocumentStore {
   count(): Promise<number>;
   /** Emits a snapshot (op "r") change event for every document: used to rebuild downstream state. */
   snapshot(): Promise<number>;
+  /** Resolves when the store can be used now; throws STORE_UNAVAILABLE saying why not (readiness checks). */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -8,6 +8,8 @@ export const Topics = {
   finetuneJobs: 'tributary.finetune.jobs',
   dlq: 'tributary.dlq',
   opsLag: 'tributary.ops.lag',
+  /** Operational alerts (e.g. the change-stream relay re-snapshotting after its history was lost). */
+  opsEvents: 'tributary.ops.events',
   feedback: 'tributary.feedback',
 } as const;
 
@@ -60,6 +62,7 @@ export function topicSpecs(partitions: number): TopicSpec[] {
     { name: Topics.finetuneJobs, partitions: 1, compacted: false, retentionMs: 30 * DAY },
     { name: Topics.dlq, partitions: 1, compacted: false, retentionMs: 30 * DAY },
     { name: Topics.opsLag, partitions: 1, compacted: false, retentionMs: 1 * DAY },
+    { name: Topics.opsEvents, partitions: 1, compacted: false, retentionMs: 30 * DAY },
     { name: Topics.feedback, partitions, compacted: false, retentionMs: 30 * DAY },
   ];
 }

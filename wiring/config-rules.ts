@@ -30,10 +30,6 @@ const INFERENCE_ONLY: Array<keyof Config> = [
 
 const RULES: Rule[] = [
   {
-    keys: ['mongodbUrl'],
-    check: () => 'the MongoDB document store is not available in this build yet; unset MONGODB_URL (the document store is the SQLite store in the data directory, owned by the API process, which relays its changes)',
-  },
-  {
     keys: KAFKA_ONLY,
     check: (c) => (c.mode === 'kafka' ? null : `applies only with TRIBUTARY_MODE=kafka (the mode is ${c.mode}); set TRIBUTARY_MODE=kafka or unset it`),
   },

@@ -77,7 +77,7 @@ export const configSchema = z.object({
   consumers: z.string().regex(/^(all|none|[a-z-]+(,[a-z-]+)*)$/, 'must be "all", "none" or a comma-separated list such as "clean,embed"').default('all'),
   relayPollMs: int(5, 60_000).default(50),
   schemaRegistryUrl: z.url().optional(),
-  mongodbUrl: z.string().min(1).optional(),
+  mongodbUrl: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URL (a replica set: ?replicaSet=<name>)').optional(),
   qdrantUrl: z.url().optional(),
   qdrantApiKey: z.string().optional(),
   qdrantCollection: z.string().regex(/^[A-Za-z0-9_.-]{1,200}$/, 'must be 1–200 letters, digits, "_", "-" or "."').default('chunks'),

@@ -1,10 +1,10 @@
 import { pino, type Logger } from 'pino';
 import { TributaryError } from '../ports/errors.ts';
 import type { EventLog } from '../ports/event-log.ts';
-import { PipelineConsumers, topicSpecs } from '../schemas/topics.ts';
+import { PipelineConsumers, WAREHOUSE_COLLECTION, WAREHOUSE_DB, topicSpecs } from '../schemas/topics.ts';
 import { Metrics } from '../observability/metrics.ts';
 import type { StageConsumer } from '../consumers/runtime/stage-consumer.ts';
-import { createKafkaLog } from './backbone.ts';
+import { createKafkaLog, openMongoStore } from './backbone.ts';
 import type { Config } from './config.ts';
 import { buildStageConsumer, ConsumerSpecs, type ConsumerDeps, type ConsumerName } from './consumers.ts';
 import { createValueCodec } from './schema-registry.ts';
@@ -36,9 +36,9 @@ export async function createConsumerProcess(config: Config, name: ConsumerName, 
     throw new TributaryError('INVALID_CONFIG', 'TRIBUTARY_MODE (mode): consumers run as separate processes only with TRIBUTARY_MODE=kafka (and KAFKA_BROKERS); in embedded mode `tributary dev` runs them in its own process');
   }
   const needs = ConsumerSpecs[name].needs;
-  if (needs.includes('store')) {
-    throw new TributaryError('INVALID_CONFIG', `the ${name} consumer writes to the document store, which is the SQLite store owned by the API process until the MongoDB store is available: `
-      + `run it inside the API process (TRIBUTARY_CONSUMERS=${name} on \`tributary dev\`) instead of \`tributary consume ${name}\``);
+  if (needs.includes('store') && !config.mongodbUrl) {
+    throw new TributaryError('INVALID_CONFIG', `the ${name} consumer writes to the document store, which without MONGODB_URL is the SQLite store owned by the API process: `
+      + `run it inside the API process (TRIBUTARY_CONSUMERS=${name} on \`tributary dev\`), or set MONGODB_URL`);
   }
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { service: 'tributary', consumer: name } });
   const metrics = new Metrics({ defaultMetrics: config.metricsEnabled });
@@ -54,6 +54,10 @@ export async function createConsumerProcess(config: Config, name: ConsumerName, 
     closers.push(() => codec.close());
     const deps: ConsumerDeps = { config, logger, metrics, log, codec };
     let sink: string | null = null;
+    if (needs.includes('store')) {
+      deps.store = await openMongoStore(config, closers);
+      sink = `mongodb store ${WAREHOUSE_DB}.${WAREHOUSE_COLLECTION}`;
+    }
     if (needs.includes('index')) {
       const { embedder, index, cache } = await openIndexing(config, closers);
       Object.assign(deps, { embedder, cache, index });

@@ -63,7 +63,7 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
   const closeAll = async () => { for (const c of closers.splice(0).reverse()) await c(); };
   try {
     // the event log and the document store (embedded: one SQLite database; kafka: Kafka + the store's outbox relay)
-    const backbone = await openBackbone(config, logger, { relay: opts.relay });
+    const backbone = await openBackbone(config, logger, { metrics, ...(opts.relay !== undefined ? { relay: opts.relay } : {}) });
     closers.push(() => backbone.close());
     const { log, store } = backbone;
 
@@ -97,6 +97,7 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
       checkDependencies: () => Promise.all([
         checkDependency('index', index.kind, () => index.ping()),
         checkDependency('log', log.kind, async () => { await log.listTopics(); }),
+        checkDependency('store', store.kind, () => store.ping()),
       ]) as Promise<DependencyStatus[]>,
       async start() {
         backbone.start();

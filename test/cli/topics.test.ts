@@ -18,7 +18,7 @@ describe('tributary topics / dlq --direct (embedded log)', () => {
     const first = await runCli(['topics', 'apply', '--data-dir', dir]);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/tributary\.content\.cleaned\s+4\s+created/);
-    expect(first.stdout).toContain('7 topics changed on the embedded log.');
+    expect(first.stdout).toContain('8 topics changed on the embedded log.');
     const again = await runCli(['topics', 'apply', '--data-dir', dir]);
     expect(again.stdout).toContain('Every topic on the embedded log is up to date.');
     const grow = await runCli(['topics', 'apply', '--data-dir', dir, '--partitions', '6', '--json']);

@@ -29,7 +29,7 @@ describeKafka('tributary CLI on Kafka: topics, dlq, consume', (brokers) => {
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/tributary\.content\.cleaned\s+4\s+created/);
-    expect(first.stdout).toContain('7 topics changed on Kafka');
+    expect(first.stdout).toContain('8 topics changed on Kafka');
     const again = await runCli(['topics', 'apply', '--json'], { env: env() });
     expect(JSON.parse(again.stdout).topics.every((t: { action: string }) => t.action === 'unchanged')).toBe(true);
 

@@ -182,5 +182,8 @@ export class EmbeddedDocumentStore implements DocumentStore {
     return n;
   }
 
+  /** A local file, open: usable. */
+  async ping(): Promise<void> {}
+
   async close(): Promise<void> {}
 }

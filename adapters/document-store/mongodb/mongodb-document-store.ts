@@ -55,7 +55,7 @@ export class MongoDocumentStore implements DocumentStore {
   async init(): Promise<void> {
     if (this.coll) return;
     if (this.closed) throw new TributaryError('STORE_UNAVAILABLE', 'mongodb store: init() after close()', { retryable: false });
-    const client = new MongoClient(this.o.url, { serverSelectionTimeoutMS: this.o.timeoutMs, socketTimeoutMS: this.o.timeoutMs * 3, appName: 'tributary' });
+    const client = new MongoClient(this.o.url, { ...timeoutOptions(this.o.url, this.o.timeoutMs), appName: 'tributary' });
     try {
       await client.connect();
       const hello = await client.db('admin').command({ hello: 1 }) as { setName?: string; msg?: string };
@@ -177,6 +177,15 @@ export class MongoDocumentStore implements DocumentStore {
     throw new TributaryError('UNSUPPORTED_OPERATION', 'mongodb store: snapshot events come from the change feed (the relay snapshots the collection on first start, or after its history was lost); the store itself emits no events');
   }
 
+  async ping(): Promise<void> {
+    const coll = this.collection();
+    try {
+      await coll.db.command({ ping: 1 });
+    } catch (e) {
+      throw mongoError(e, `ping of ${redact(this.o.url)}`);
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const client = this.client;
@@ -188,6 +197,14 @@ export class MongoDocumentStore implements DocumentStore {
 
 function sameContent(existing: StoredDocument, fields: Record<(typeof CONTENT_FIELDS)[number], unknown>): boolean {
   return CONTENT_FIELDS.every((k) => JSON.stringify(existing[k] ?? null) === JSON.stringify(fields[k] ?? null));
+}
+
+/** Server-selection and socket timeouts, unless the URL sets them (an option in MONGODB_URL is never overridden). */
+export function timeoutOptions(url: string, timeoutMs: number): { serverSelectionTimeoutMS?: number; socketTimeoutMS?: number } {
+  return {
+    ...(/[?&]serverSelectionTimeoutMS=/i.test(url) ? {} : { serverSelectionTimeoutMS: timeoutMs }),
+    ...(/[?&]socketTimeoutMS=/i.test(url) ? {} : { socketTimeoutMS: timeoutMs * 3 }),
+  };
 }
 
 /** The URL without its password, for messages. */

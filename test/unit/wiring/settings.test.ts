@@ -87,7 +87,7 @@ const ROWS: Record<keyof Config, Row> = {
   consumers: { value: 'clean', refusedWith: [{}], acceptedWith: KAFKA },
   relayPollMs: { value: '500', refusedWith: [{}], acceptedWith: KAFKA },
   schemaRegistryUrl: { value: 'http://127.0.0.1:9/' },
-  mongodbUrl: { value: 'mongodb://127.0.0.1:27017/?replicaSet=rs0', refusedWith: [{}, KAFKA, { QDRANT_URL: 'http://127.0.0.1:6333' }], acceptedWith: null },
+  mongodbUrl: { value: 'mongodb://127.0.0.1:27017/?replicaSet=rs0' },
   qdrantUrl: { value: 'http://127.0.0.1:6333' },
   qdrantApiKey: { value: 'secret', refusedWith: [{}, KAFKA], acceptedWith: { QDRANT_URL: 'http://127.0.0.1:6333' } },
   qdrantCollection: { value: 'other', refusedWith: [{}], acceptedWith: { QDRANT_URL: 'http://127.0.0.1:6333' } },
@@ -191,6 +191,12 @@ describe('composition: one factory per port picks the adapter from the settings'
 
   it('the archive consumer is refused as a process of its own while the store is the API process\'s SQLite file', async () => {
     const c = loadConfig({ ...KAFKA, TRIBUTARY_LOG_LEVEL: 'silent' });
-    await expect(createConsumerProcess(c, 'archive')).rejects.toMatchObject({ code: 'INVALID_CONFIG', message: expect.stringMatching(/TRIBUTARY_CONSUMERS=archive/) });
+    await expect(createConsumerProcess(c, 'archive')).rejects.toMatchObject({ code: 'INVALID_CONFIG', message: expect.stringMatching(/TRIBUTARY_CONSUMERS=archive.*or set MONGODB_URL/) });
+  });
+
+  it('MONGODB_URL selects the MongoDB store: a server that is not there stops start-up, naming it; a URL that is not mongodb:// is refused', async () => {
+    expect(() => loadConfig({ MONGODB_URL: 'http://127.0.0.1:27017' })).toThrow(/MONGODB_URL \(mongodbUrl\): must be a mongodb:\/\//);
+    const c = loadConfig({ MONGODB_URL: 'mongodb://127.0.0.1:9/?replicaSet=rs0&serverSelectionTimeoutMS=500', TRIBUTARY_DATA_DIR: join(dir, 'mongo'), TRIBUTARY_LOG_LEVEL: 'silent' });
+    await expect(createSystem(c, { consumers: false })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', message: expect.stringMatching(/mongodb store: init \(mongodb:\/\/127\.0\.0\.1:9/) });
   });
 });

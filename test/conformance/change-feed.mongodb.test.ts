@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { MongoClient } from 'mongodb';
+import { createMongoDocumentStore } from '../../adapters/document-store/mongodb/mongodb-document-store.ts';
+import { MongoChangeFeed, type ChangeFeedAlert } from '../../adapters/change-feed/mongodb/mongodb-change-feed.ts';
+import { parseChangeRecord } from '../../schemas/change-event.ts';
+import { CDC_TOPIC, Topics } from '../../schemas/topics.ts';
+import { dropDatabase, feedReader, MONGODB_URL, testDatabase } from '../helpers/mongodb.ts';
+import { describeChangeFeedConformance } from './change-feed.conformance.ts';
+
+/**
+ * The ChangeFeed suite on a MongoDB change stream (MONGODB_URL, a replica set), and what only that
+ * adapter does: the first-start snapshot without a gap, documents written straight into the
+ * collection by another application, and a lost history (an unknown resume token) answered by an
+ * alert and a new snapshot. The GitHub workflow runs it against MongoDB 7 as a replica set.
+ */
+
+if (MONGODB_URL) {
+  const url = MONGODB_URL;
+  const feedFor = (database: string, onAlert?: (a: ChangeFeedAlert) => void) =>
+    new MongoChangeFeed({ url, database, collection: 'documents', cdcTopic: CDC_TOPIC, opsTopic: Topics.opsEvents, ...(onAlert ? { onAlert } : {}) });
+
+  describeChangeFeedConformance('mongodb change stream', async () => {
+    const database = testDatabase('tributary_feed');
+    const store = createMongoDocumentStore({ url, database, collection: 'documents', transactions: 'required' });
+    await store.init();
+    const feed = feedFor(database);
+    await feed.init();
+    const others: MongoChangeFeed[] = [];
+    // the (empty) snapshot first, so the stream starts before the suite writes
+    await feed.acquireLease('setup', 60_000);
+    const first = await feed.read(10, 200, new AbortController().signal);
+    if (first.position) await feed.commit('setup', first.position);
+    await feed.releaseLease('setup');
+    return {
+      feed, store,
+      async other() { const f = feedFor(database); await f.init(); others.push(f); return f; },
+      async cleanup() {
+        for (const f of others) await f.close();
+        await feed.close();
+        await store.close();
+        await dropDatabase(url, database);
+      },
+    };
+  });
+
+  describe('MongoDB change feed (adapter-specific, live replica set)', () => {
+    it('first start: snapshots what exists (op "r"), then streams what comes after, with nothing in between', async () => {
+      const database = testDatabase('tributary_feed');
+      const client = new MongoClient(url);
+      try {
+        const coll = client.db(database).collection<{ _id: string; category: string; author: string; content: string }>('documents');
+        await coll.insertMany([{ _id: 'old-1', category: 'post', author: 'a', content: 'before' }, { _id: 'old-2', category: 'post', author: 'a', content: 'before' }]);
+        const feed = feedFor(database);
+        await feed.init();
+        expect(await feed.acquireLease('t', 60_000)).toBe(true);
+        const read = feedReader(feed);
+        const snap = (await read()).map((r) => parseChangeRecord(r));
+        expect(snap.map((c) => (c.kind === 'upsert' ? `${c.op}:${c.docId}` : c.kind))).toEqual(['r:old-1', 'r:old-2']);
+        await coll.insertOne({ _id: 'new-1', category: 'post', author: 'a', content: 'after' });
+        await coll.updateOne({ _id: 'old-1' }, { $set: { content: 'edited' } });
+        const all = (await read()).map((r) => parseChangeRecord(r));
+        expect(all.slice(2).map((c) => (c.kind === 'upsert' ? `${c.op}:${c.docId}` : c.kind))).toEqual(['c:new-1', 'u:old-1']);
+        const old1 = all.filter((c) => c.kind === 'upsert' && c.docId === 'old-1').map((c) => (c.kind === 'upsert' ? c.version : 0));
+        expect(old1[1]!).toBeGreaterThan(old1[0]!);
+        await feed.close();
+      } finally {
+        await client.close();
+        await dropDatabase(url, database);
+      }
+    });
+
+    it('a resume token the server no longer knows: an alert, a record on the ops topic, and a new snapshot — never a restart from "now"', async () => {
+      const database = testDatabase('tributary_feed');
+      const client = new MongoClient(url);
+      const alerts: ChangeFeedAlert[] = [];
+      try {
+        const coll = client.db(database).collection<{ _id: string; category: string; author: string; content: string }>('documents');
+        await coll.insertOne({ _id: 'd1', category: 'post', author: 'a', content: 'x' });
+        // a committed position from a change stream of another collection: not resumable here
+        await client.db(database).collection('tributary_relay').insertOne({ _id: `${database}.documents` as never, owner: null, leaseUntil: 0, position: JSON.stringify({ token: { _data: '8263A5F3C1000000012B022C0100296E5A1004' } }) } as never);
+        const feed = feedFor(database, (a) => alerts.push(a));
+        await feed.init();
+        expect(await feed.acquireLease('t', 60_000)).toBe(true);
+        const records = await feedReader(feed)();
+        expect(alerts).toHaveLength(1);
+        expect(records.some((r) => r.topic === Topics.opsEvents && r.key === 'cdc.resnapshot')).toBe(true);
+        const snapshot = records.filter((r) => r.topic === CDC_TOPIC).map((r) => parseChangeRecord(r));
+        expect(snapshot.map((c) => (c.kind === 'upsert' ? `${c.op}:${c.docId}` : c.kind))).toEqual(['r:d1']);
+        await feed.close();
+      } finally {
+        await client.close();
+        await dropDatabase(url, database);
+      }
+    });
+  });
+} else {
+  describe.skip('ChangeFeed conformance: mongodb change stream — skipped: set MONGODB_URL to a replica set (e.g. mongodb://127.0.0.1:27017/?replicaSet=rs0)', () => { it('needs MongoDB', () => {}); });
+}
