@@ -20,8 +20,8 @@ export async function startSystem(dataDir: string, env: Record<string, string> =
   const port = await freePort();
   const child = spawn(process.execPath, [join(ROOT, 'cli/main.ts'), 'dev'], {
     cwd: ROOT,
-    // the embedded index unless the caller names a Qdrant: a QDRANT_URL in the test's own environment is not inherited
-    env: { ...process.env, QDRANT_URL: '', QDRANT_API_KEY: '', QDRANT_COLLECTION: '', PORT: String(port), HOST: '127.0.0.1', TRIBUTARY_DATA_DIR: dataDir, TRIBUTARY_LOG_LEVEL: 'warn', TRIBUTARY_EMBEDDER: 'hashing', ...env },
+    // the embedded store and index unless the caller names a MongoDB or a Qdrant: neither is inherited from the test's environment
+    env: { ...process.env, QDRANT_URL: '', QDRANT_API_KEY: '', QDRANT_COLLECTION: '', MONGODB_URL: '', PORT: String(port), HOST: '127.0.0.1', TRIBUTARY_DATA_DIR: dataDir, TRIBUTARY_LOG_LEVEL: 'warn', TRIBUTARY_EMBEDDER: 'hashing', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

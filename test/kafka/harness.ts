@@ -21,8 +21,8 @@ const ROOT = resolve(import.meta.dirname, '../..');
 /** Environment of every Tributary process in these suites. */
 export function kafkaEnv(brokers: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    // the embedded index unless a suite names a Qdrant (its index target): never one inherited from the environment
-    QDRANT_URL: '', QDRANT_API_KEY: '', QDRANT_COLLECTION: '',
+    // the SQLite store and the embedded index unless a suite names a MongoDB or a Qdrant: never inherited from the environment
+    QDRANT_URL: '', QDRANT_API_KEY: '', QDRANT_COLLECTION: '', MONGODB_URL: '',
     TRIBUTARY_MODE: 'kafka',
     KAFKA_BROKERS: brokers,
     TRIBUTARY_PARTITIONS: '4',
@@ -54,7 +54,16 @@ export interface Proc {
 
 /** `tributary consume <name>`, started and printing its banner. */
 export async function startConsumer(name: string, dataDir: string, env: Record<string, string>): Promise<Proc> {
-  const child = spawn(process.execPath, [join(ROOT, 'cli/main.ts'), 'consume', name], {
+  return startTributary(['consume', name], name, dataDir, env, (out) => out.includes(`consumer ${name} running`) || new RegExp(`consumer \\S*${name}\\S* running`).test(out));
+}
+
+/** `tributary cdc` (the MongoDB change-stream relay), started and printing its banner. */
+export async function startCdc(dataDir: string, env: Record<string, string>): Promise<Proc> {
+  return startTributary(['cdc'], 'cdc', dataDir, env, (out) => /cdc\S* running/.test(out));
+}
+
+async function startTributary(args: string[], name: string, dataDir: string, env: Record<string, string>, started: (out: string) => boolean): Promise<Proc> {
+  const child = spawn(process.execPath, [join(ROOT, 'cli/main.ts'), ...args], {
     cwd: ROOT, env: { ...process.env, TRIBUTARY_DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -71,9 +80,9 @@ export async function startConsumer(name: string, dataDir: string, env: Record<s
     stop: async () => { if (proc.alive) child.kill('SIGTERM'); return exited; },
   };
   const deadline = Date.now() + 30_000;
-  while (!out.includes(`consumer ${name} running`) && !/consumer \S*${name}\S* running/.test(out)) {
-    if (!proc.alive) throw new Error(`tributary consume ${name} exited with ${child.exitCode}:\n${out}`);
-    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`tributary consume ${name} did not start in 30 s:\n${out}`); }
+  while (!started(out)) {
+    if (!proc.alive) throw new Error(`tributary ${args.join(' ')} exited with ${child.exitCode}:\n${out}`);
+    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`tributary ${args.join(' ')} did not start in 30 s:\n${out}`); }
     await new Promise((r) => setTimeout(r, 25));
   }
   return proc;
