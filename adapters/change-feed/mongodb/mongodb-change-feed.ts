@@ -190,6 +190,8 @@ export class MongoChangeFeed implements ChangeFeed {
     const options = {
       fullDocument: 'updateLookup' as const,
       fullDocumentBeforeChange: 'whenAvailable' as const,
+      // an idle getMore returns after this long (with a post-batch resume token), so reads stay short
+      maxAwaitTimeMS: 500,
       ...('token' in position ? { resumeAfter: position.token } : { startAtOperationTime: position.startAt }),
     };
     this.stream = coll.watch([], options);
