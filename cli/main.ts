@@ -3,6 +3,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { closest, parseCommandArgs, renderHelp } from './args.ts';
 import { ask } from './commands/ask.ts';
 import { cdc } from './commands/cdc.ts';
+import { connectorsApply, connectorsStatus, connectorsValidate } from './commands/connectors.ts';
 import { consume } from './commands/consume.ts';
 import { demoCommand } from './commands/demo.ts';
 import { dev } from './commands/dev.ts';
@@ -40,6 +41,7 @@ export const COMMANDS: Record<string, Command | { summary: string; subcommands: 
   cdc,
   setup: { summary: 'prepare external servers for Tributary (MongoDB: pre/post images, indexes)', subcommands: { mongodb: setupMongodb } },
   topics: { summary: 'create, update and list the Kafka topics (topics as code)', subcommands: { apply: topicsApply, list: topicsList } },
+  connectors: { summary: 'validate, apply and watch the Debezium connector on Kafka Connect', subcommands: { validate: connectorsValidate, apply: connectorsApply, status: connectorsStatus } },
 };
 
 export interface MainIo {
