@@ -90,7 +90,12 @@ export function docIdFromKey(key: string | null): string | null {
       ? (parsed as { payload: Record<string, unknown> }).payload
       : (parsed as Record<string, unknown>);
     const id = o['id'] ?? o['_id'];
-    if (typeof id === 'string') return idToString(tryParseJson(id));
+    if (typeof id === 'string') {
+      const parsed = tryParseJson(id);
+      // a flattened key holds the plain value: keep "1e3" or an all-digit hex id as written
+      if (typeof parsed === 'number' ? String(parsed) !== id : typeof parsed === 'boolean' || parsed === null) return id;
+      return idToString(parsed);
+    }
     if (id !== undefined) return idToString(id);
   }
   return null;
@@ -180,7 +185,10 @@ export function parseChangeRecord(rec: RecordLike): ParsedChange {
   const deleted = obj['__deleted'] === true || obj['__deleted'] === 'true' || obj['__op'] === 'd';
   if (deleted) return { kind: 'delete', op: 'd', docId, version, sourceTsMs: tsMs };
   const op = obj['__op'] === 'c' || obj['__op'] === 'u' || obj['__op'] === 'r' ? obj['__op'] : 'u';
-  return { kind: 'upsert', op, docId, version, sourceTsMs: tsMs, document: toRawDocument(obj, docId) };
+  // ExtractNewDocumentState writes BSON dates as Kafka Timestamps: epoch ms with JsonConverter schemas off
+  const dated: Record<string, unknown> = { ...obj };
+  for (const k of ['createdAt', 'updatedAt']) if (typeof dated[k] === 'number') dated[k] = new Date(dated[k] as number).toISOString();
+  return { kind: 'upsert', op, docId, version, sourceTsMs: tsMs, document: toRawDocument(dated, docId) };
 }
 
 /** Without source.ord, order within one second by the millisecond and the record offset. */

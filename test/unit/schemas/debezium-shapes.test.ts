@@ -175,9 +175,7 @@ describe('ExtractNewDocumentState (connectors/debezium/mongodb-source-flattened.
     expect(parseChangeRecord(rec(flatKey, null))).toMatchObject({ kind: 'skip', reason: 'tombstone', docId: OID });
   });
 
-  // KNOWN GAP (it.fails): the parser refuses this real shape with SCHEMA_VIOLATION "createdAt: expected string".
-  // Remove `.fails` once schemas/change-event.ts reads a flattened date (epoch ms) as an ISO string.
-  it.fails('dates: ExtractNewDocumentState turns BSON dates into Kafka Timestamps, written as epoch ms with schemas off', () => {
+  it('dates: ExtractNewDocumentState turns BSON dates into Kafka Timestamps, written as epoch ms with schemas off', () => {
     // shape: MongoDataConverter (DATE_TIME → org.apache.kafka.connect.data.Timestamp) + JsonConverter (Timestamp → long)
     const value = { _id: 'd1', category: 'post', author: 'Bo', content: 'hi', createdAt: TS, __op: 'c', __source_ts_ms: TS, __source_ord: 0 };
     const p = parseChangeRecord(rec({ id: 'd1' }, value));
