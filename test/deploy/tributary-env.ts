@@ -1,0 +1,52 @@
+import { findTributaryError } from '../../ports/errors.ts';
+import { ENV_NAMES, loadConfig, type Config } from '../../wiring/config.ts';
+import { COMMANDS } from '../../cli/main.ts';
+import { CONSUMER_NAMES } from '../../wiring/consumers.ts';
+
+/**
+ * What the deployment files may put in a Tributary process's environment, and whether Tributary
+ * would start with it: shared by test/deploy/compose.test.ts and test/deploy/kubernetes.test.ts.
+ */
+
+const SETTINGS = new Set<string>(Object.values(ENV_NAMES));
+/**
+ * Variables that are not settings but that a Tributary process reads: SCHEMA_REGISTRY_URL is both
+ * (a setting, and what `tributary schemas` reads); nothing else is needed by the deployment files,
+ * so the list is empty on purpose: a new name must be a setting or be added here with its reader.
+ */
+const OTHER_VARIABLES = new Set<string>([]);
+
+/** Names in `env` that Tributary does not know: neither a setting (ENV_NAMES) nor a variable it reads. */
+export function unknownVariables(env: Record<string, string>): string[] {
+  return Object.keys(env).filter((k) => !SETTINGS.has(k) && !OTHER_VARIABLES.has(k));
+}
+
+/**
+ * Loads the configuration a process would load from `env` (wiring/config.ts and its rules: a
+ * setting with no effect where it is set is refused). Returns the config, or the refusal's message.
+ */
+export function configFor(env: Record<string, string>): { config: Config } | { error: string } {
+  try {
+    return { config: loadConfig(env) };
+  } catch (e) {
+    const te = findTributaryError(e);
+    if (te) return { error: te.message };
+    throw e;
+  }
+}
+
+/** Why the arguments after `node cli/main.ts` are not a Tributary command, or null. */
+export function commandProblem(args: readonly string[]): string | null {
+  const [name, sub] = args;
+  if (name === undefined) return 'no command';
+  const command = COMMANDS[name];
+  if (!command) return `"${name}" is not a tributary command (${Object.keys(COMMANDS).join(', ')})`;
+  if ('subcommands' in command) {
+    return sub !== undefined && sub in command.subcommands ? null : `"${name} ${sub ?? ''}" is not a tributary command (${Object.keys(command.subcommands).map((s) => `${name} ${s}`).join(', ')})`;
+  }
+  if (name === 'consume') {
+    const known = [...CONSUMER_NAMES, 'lag-monitor'];
+    return sub !== undefined && known.includes(sub) ? null : `"consume ${sub ?? ''}": the consumers are ${known.join(', ')}`;
+  }
+  return null;
+}
