@@ -8,6 +8,8 @@ import { CliError, ExitCodes, UsageError } from './errors.ts';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 export const URL_ENV = 'TRIBUTARY_URL';
+/** The API key the HTTP commands send (Authorization: Bearer), for an API that has keys configured. */
+export const API_KEY_ENV = 'TRIBUTARY_API_KEY';
 
 export function resolveBaseUrl(flag: string | undefined, env: NodeJS.ProcessEnv): string {
   const raw = flag ?? env[URL_ENV] ?? DEFAULT_URL;
@@ -133,10 +135,13 @@ export class ApiClient {
   private readonly fetchImpl: typeof fetch;
   private readonly defaultTimeoutMs: number;
 
-  constructor(baseUrl: string, options: { fetch?: typeof fetch; timeoutMs?: number } = {}) {
+  private readonly apiKey: string | undefined;
+
+  constructor(baseUrl: string, options: { fetch?: typeof fetch; timeoutMs?: number; apiKey?: string } = {}) {
     this.baseUrl = baseUrl;
     this.fetchImpl = options.fetch ?? fetch;
     this.defaultTimeoutMs = options.timeoutMs ?? 60_000;
+    this.apiKey = options.apiKey;
   }
 
   url(path: string, query?: RequestOptions['query']): string {
@@ -151,6 +156,7 @@ export class ApiClient {
     const signals = [options.signal, timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined].filter((s): s is AbortSignal => s !== undefined);
     const headers: Record<string, string> = { accept: options.accept ?? 'application/json' };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
+    if (this.apiKey) headers['authorization'] = `Bearer ${this.apiKey}`;
     let res: Response;
     try {
       res = await this.fetchImpl(this.url(path, options.query), {

@@ -1,5 +1,5 @@
 import type { CommandSpec, OptionSpec, ParsedArgs } from './args.ts';
-import { ApiClient, DEFAULT_URL, resolveBaseUrl, URL_ENV } from './client.ts';
+import { API_KEY_ENV, ApiClient, DEFAULT_URL, resolveBaseUrl, URL_ENV } from './client.ts';
 
 /** What a command gets from `main`: its streams, environment and an abort signal (Ctrl-C). */
 export interface CommandContext {
@@ -38,7 +38,8 @@ export const jsonOption: OptionSpec = { type: 'boolean', description: 'print the
 export const urlEnv: [string, string] = [URL_ENV, `API base URL (default ${DEFAULT_URL})`];
 
 export function clientFor(args: ParsedArgs, ctx: CommandContext): ApiClient {
-  return new ApiClient(resolveBaseUrl(args.string('server'), ctx.env));
+  const apiKey = ctx.env[API_KEY_ENV];
+  return new ApiClient(resolveBaseUrl(args.string('server'), ctx.env), apiKey ? { apiKey } : {});
 }
 
 export function printJson(ctx: CommandContext, value: unknown): void {

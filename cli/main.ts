@@ -15,7 +15,7 @@ import { search } from './commands/search.ts';
 import { setupMongodb } from './commands/setup.ts';
 import { topicsApply, topicsList } from './commands/topics.ts';
 import type { Command, CommandContext, Output } from './command.ts';
-import { DEFAULT_URL, URL_ENV } from './client.ts';
+import { API_KEY_ENV, DEFAULT_URL, URL_ENV } from './client.ts';
 import { ExitCodes, findCliError } from './errors.ts';
 import { styleFor } from './format.ts';
 import { onShutdownSignals } from './shutdown.ts';
@@ -75,6 +75,7 @@ export function mainHelp(): string {
     '',
     'Environment:',
     `  ${URL_ENV}     API base URL for the HTTP commands (default ${DEFAULT_URL})`,
+    `  ${API_KEY_ENV} API key the HTTP commands send (Authorization: Bearer), when the API has keys`,
     '  TRIBUTARY_DEBUG   set to 1 to print stack traces',
     '',
     'Exit codes:',

@@ -189,7 +189,7 @@ export const ENV_NAMES: Record<keyof z.input<typeof configSchema>, string> = {
 };
 
 /** TRIBUTARY_* variables that are not settings but are read elsewhere (the CLI, tests, benchmarks). */
-const OTHER_VARIABLES = new Set(['TRIBUTARY_CONFIG_FILE', 'TRIBUTARY_URL', 'TRIBUTARY_DEBUG', 'TRIBUTARY_INVOKED_AS']);
+const OTHER_VARIABLES = new Set(['TRIBUTARY_CONFIG_FILE', 'TRIBUTARY_URL', 'TRIBUTARY_API_KEY', 'TRIBUTARY_DEBUG', 'TRIBUTARY_INVOKED_AS']);
 const OTHER_PREFIXES = ['TRIBUTARY_TEST_', 'TRIBUTARY_BENCH_'];
 
 function isUnknownTributaryVariable(name: string): boolean {

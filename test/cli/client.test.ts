@@ -15,6 +15,20 @@ describe('resolveBaseUrl', () => {
   });
 });
 
+describe('ApiClient', () => {
+  it('sends the API key as a bearer token when it has one, and no Authorization header otherwise', async () => {
+    const seen: Array<Record<string, string>> = [];
+    const recordingFetch = (async (_url: string, init: { headers: Record<string, string> }) => {
+      seen.push(init.headers);
+      return new Response('{"ok":true}', { status: 200, headers: { 'content-type': 'application/json' } });
+    }) as unknown as typeof fetch;
+    await new ApiClient('http://127.0.0.1:1', { fetch: recordingFetch, apiKey: 'k-123' }).send('GET', '/healthz');
+    await new ApiClient('http://127.0.0.1:1', { fetch: recordingFetch }).send('GET', '/healthz');
+    expect(seen[0]!['authorization']).toBe('Bearer k-123');
+    expect(seen[1]!['authorization']).toBeUndefined();
+  });
+});
+
 describe('describeServerError', () => {
   it('reads the API error body with field details', () => {
     const d = describeServerError(400, { error: { code: 'INVALID_INPUT', message: 'invalid request body', details: [{ path: 'items.3.content', message: 'content must not be empty' }] } });
