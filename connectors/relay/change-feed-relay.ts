@@ -66,6 +66,8 @@ export class ChangeFeedRelay {
   private lastError: string | null = null;
   /** The last read found nothing new: everything written so far is on the log. */
   private caughtUp = false;
+  /** The position committed last (an idle feed hands out the same one again: no write for it). */
+  private committed: string | null = null;
 
   constructor(options: ChangeFeedRelayOptions) {
     this.o = {
@@ -127,9 +129,12 @@ export class ChangeFeedRelay {
         this.caughtUp = false;
         await this.append(batch.entries);
         held = null;
-        if (batch.position !== null && !(await this.o.feed.commit(this.o.owner, batch.position))) {
-          await this.lostLease();
-          continue;
+        if (batch.position !== null && batch.position !== this.committed) {
+          if (!(await this.o.feed.commit(this.o.owner, batch.position))) {
+            await this.lostLease();
+            continue;
+          }
+          this.committed = batch.position;
         }
         this.relayed += batch.entries.length;
         if (batch.entries.length === 0) this.caughtUp = true;
@@ -151,6 +156,7 @@ export class ChangeFeedRelay {
 
   private async lostLease(): Promise<void> {
     this.active = false;
+    this.committed = null;
     await this.o.feed.rewind();
     this.o.logger.warn({ event: RelayLogEvents.leaseLost, owner: this.o.owner }, 'relay lost its lease to another process; it relays from the committed position');
   }

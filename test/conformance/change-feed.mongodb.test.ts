@@ -47,11 +47,14 @@ if (MONGODB_URL) {
     it('first start: snapshots what exists (op "r"), then streams what comes after, with nothing in between', async () => {
       const database = testDatabase('tributary_feed');
       const client = new MongoClient(url);
+      let feed: MongoChangeFeed | undefined;
       try {
         const coll = client.db(database).collection<{ _id: string; category: string; author: string; content: string }>('documents');
         await coll.insertMany([{ _id: 'old-1', category: 'post', author: 'a', content: 'before' }, { _id: 'old-2', category: 'post', author: 'a', content: 'before' }]);
-        const feed = feedFor(database);
+        feed = feedFor(database);
         await feed.init();
+        // (the lease write also moves the operation time past the inserts above, so the stream,
+        // which starts at that time inclusively, cannot hand out old-2's insert a second time)
         expect(await feed.acquireLease('t', 60_000)).toBe(true);
         const read = feedReader(feed);
         const snap = (await read()).map((r) => parseChangeRecord(r));
@@ -62,8 +65,8 @@ if (MONGODB_URL) {
         expect(all.slice(2).map((c) => (c.kind === 'upsert' ? `${c.op}:${c.docId}` : c.kind))).toEqual(['c:new-1', 'u:old-1']);
         const old1 = all.filter((c) => c.kind === 'upsert' && c.docId === 'old-1').map((c) => (c.kind === 'upsert' ? c.version : 0));
         expect(old1[1]!).toBeGreaterThan(old1[0]!);
-        await feed.close();
       } finally {
+        await feed?.close();
         await client.close();
         await dropDatabase(url, database);
       }
@@ -73,12 +76,15 @@ if (MONGODB_URL) {
       const database = testDatabase('tributary_feed');
       const client = new MongoClient(url);
       const alerts: ChangeFeedAlert[] = [];
+      let feed: MongoChangeFeed | undefined;
       try {
         const coll = client.db(database).collection<{ _id: string; category: string; author: string; content: string }>('documents');
         await coll.insertOne({ _id: 'd1', category: 'post', author: 'a', content: 'x' });
-        // a committed position from a change stream of another collection: not resumable here
-        await client.db(database).collection('tributary_relay').insertOne({ _id: `${database}.documents` as never, owner: null, leaseUntil: 0, position: JSON.stringify({ token: { _data: '8263A5F3C1000000012B022C0100296E5A1004' } }) } as never);
-        const feed = feedFor(database, (a) => alerts.push(a));
+        // a committed position older than the oplog: a whole resume token of August 2021 (a test
+        // replica set's oplog starts at rs.initiate), so the server answers ChangeStreamHistoryLost
+        const token = '82612E8513000000012B022C0100296E5A1004A5093ABB38FE4B9EA67F01BB1A96D812463C5F6964003C5F5F5F78000004';
+        await client.db(database).collection('tributary_relay').insertOne({ _id: `${database}.documents` as never, owner: null, leaseUntil: 0, position: JSON.stringify({ token: { _data: token } }) } as never);
+        feed = feedFor(database, (a) => alerts.push(a));
         await feed.init();
         expect(await feed.acquireLease('t', 60_000)).toBe(true);
         const records = await feedReader(feed)();
@@ -86,8 +92,8 @@ if (MONGODB_URL) {
         expect(records.some((r) => r.topic === Topics.opsEvents && r.key === 'cdc.resnapshot')).toBe(true);
         const snapshot = records.filter((r) => r.topic === CDC_TOPIC).map((r) => parseChangeRecord(r));
         expect(snapshot.map((c) => (c.kind === 'upsert' ? `${c.op}:${c.docId}` : c.kind))).toEqual(['r:d1']);
-        await feed.close();
       } finally {
+        await feed?.close();
         await client.close();
         await dropDatabase(url, database);
       }

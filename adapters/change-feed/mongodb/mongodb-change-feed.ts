@@ -4,7 +4,7 @@ import {
 import type { ChangeFeed, ChangeFeedBatch, ChangeFeedEntry, ChangeFeedStats } from '../../../ports/change-feed.ts';
 import { TributaryError } from '../../../ports/errors.ts';
 import { buildEnvelope, buildKey, type ChangeOp } from '../../../schemas/change-event.ts';
-import { mongoError } from '../../document-store/mongodb/mongodb-errors.ts';
+import { isTransient, mongoError } from '../../document-store/mongodb/mongodb-errors.ts';
 import { timeoutOptions } from '../../document-store/mongodb/mongodb-document-store.ts';
 
 /**
@@ -19,11 +19,16 @@ import { timeoutOptions } from '../../document-store/mongodb/mongodb-document-st
  * - First start (no position): the stream's start time is taken from the server first, then the
  *   collection is read in `_id` order as snapshot events (op "r", version = that start time); then
  *   the stream starts at that time, so no write falls between the snapshot and the stream (one done
- *   during the snapshot may come twice: the later version wins downstream).
- * - History lost (ChangeStreamHistoryLost 286, an invalid or unknown resume token 260/280, the
- *   collection dropped or renamed): never a silent restart from "now". The feed alerts (the
- *   `onAlert` callback, for the log and a metric, and a record on the ops topic in the batch) and
- *   takes a new snapshot.
+ *   during the snapshot may come twice: the later version wins downstream). The start time is the
+ *   primary's last applied time: a write with an earlier timestamp still committing at that very
+ *   moment (a window of microseconds) could be missed by both; reading the snapshot at that cluster
+ *   time would close it but fails past the server's snapshot history window (300 s by default).
+ * - History lost (ChangeStreamHistoryLost 286, an invalid or unknown resume token 260/280, a saved
+ *   token the server cannot read, the collection dropped or renamed): never a silent restart from
+ *   "now". The feed alerts (the `onAlert` callback, for the log and a metric, and a record on the
+ *   ops topic in the batch) and takes a new snapshot. A snapshot re-sends every document that
+ *   exists; a document deleted while the history was missing is not deleted downstream (the alert
+ *   says so; a full rebuild of the index is the remedy).
  * - Lease and position live in a state collection (`tributary_relay`, one document per watched
  *   collection): one relay at a time across processes.
  * - Unreachable server, elections: STORE_UNAVAILABLE; the relay backs off and reads again, and the
@@ -82,6 +87,10 @@ export class MongoChangeFeed implements ChangeFeed {
   private alerts: ChangeFeedEntry[] = [];
   /** Last position handed out by read(), for reopening the stream after an error without a rewind. */
   private readPosition: Position | null = null;
+  /** The stream was just opened from a saved token and has not answered yet: an error now means the token is unusable. */
+  private openedFromToken = false;
+  /** Who holds the lease through this feed (the last successful acquireLease). */
+  private leaseOwner: string | null = null;
 
   constructor(options: MongoChangeFeedOptions) {
     this.o = { stateCollection: 'tributary_relay', timeoutMs: 10_000, onAlert: () => {}, ...options };
@@ -123,7 +132,9 @@ export class MongoChangeFeed implements ChangeFeed {
         { $set: { owner, leaseUntil: now + ttlMs }, $setOnInsert: { position: null } },
         { upsert: true, returnDocument: 'after' },
       );
-      return r?.owner === owner;
+      const held = r?.owner === owner;
+      this.leaseOwner = held ? owner : null;
+      return held;
     } catch (e) {
       if ((e as { code?: unknown }).code === 11000) return false; // the document exists and another owner's lease runs
       throw mongoError(e, 'lease');
@@ -161,8 +172,9 @@ export class MongoChangeFeed implements ChangeFeed {
       return await this.readStream(limit, waitMs, signal);
     } catch (e) {
       const code = (e as { code?: unknown }).code;
-      if (typeof code === 'number' && HISTORY_LOST.has(code)) {
-        await this.historyLost(`${(e as Error).message}`, code);
+      const unreadableToken = this.openedFromToken && typeof code === 'number' && !isTransient(e);
+      if (typeof code === 'number' && (HISTORY_LOST.has(code) || unreadableToken)) {
+        await this.historyLost(unreadableToken && !HISTORY_LOST.has(code) ? `the saved resume token cannot be used: ${(e as Error).message}` : `${(e as Error).message}`, code);
         return { entries: this.takeAlerts(), position: null };
       }
       // an outage: reopen from the last position handed out on the next read
@@ -195,6 +207,7 @@ export class MongoChangeFeed implements ChangeFeed {
       ...('token' in position ? { resumeAfter: position.token } : { startAtOperationTime: position.startAt }),
     };
     this.stream = coll.watch([], options);
+    this.openedFromToken = 'token' in position;
   }
 
   private async readSnapshot(limit: number): Promise<ChangeFeedBatch> {
@@ -218,6 +231,7 @@ export class MongoChangeFeed implements ChangeFeed {
     const deadline = Date.now() + waitMs;
     while (entries.length < limit && !signal.aborted) {
       const change = await stream.tryNext();
+      this.openedFromToken = false;
       if (!change) {
         if (entries.length > 0 || Date.now() >= deadline) break;
         continue;
@@ -228,6 +242,8 @@ export class MongoChangeFeed implements ChangeFeed {
         return { entries: [...entries, ...this.takeAlerts()], position: null };
       }
       entries.push(...e);
+      // what the last getMore brought is used up: answer now rather than block in another getMore
+      if (stream.bufferedCount() === 0) break;
     }
     // after the last event, or the post-batch resume token when idle
     const token = stream.resumeToken;
@@ -275,8 +291,9 @@ export class MongoChangeFeed implements ChangeFeed {
     await this.closeCursors();
     this.readPosition = null;
     const { state } = this.db();
-    await state.updateOne({ _id: this.stateId }, { $set: { position: null } });
-    const alert: ChangeFeedAlert = { event: 'cdc.resnapshot', reason, code, collection: this.stateId, atMs: Date.now() };
+    // only the lease holder forgets the saved position
+    if (this.leaseOwner) await state.updateOne({ _id: this.stateId, owner: this.leaseOwner }, { $set: { position: null } });
+    const alert: ChangeFeedAlert = { event: 'cdc.resnapshot', reason: `${reason}; taking a new snapshot (documents deleted while the history was missing stay downstream until the index is rebuilt)`, code, collection: this.stateId, atMs: Date.now() };
     this.o.onAlert(alert);
     this.alerts.push({ topic: this.o.opsTopic, record: { key: 'cdc.resnapshot', value: Buffer.from(JSON.stringify(alert)), timestamp: alert.atMs } });
   }

@@ -117,7 +117,9 @@ export class MongoDocumentStore implements DocumentStore {
         }
       }
       const results: PutResult[] = [];
-      const ops: AnyBulkWriteOperation<StoredDocument>[] = [];
+      // one write per document, its final state: every event of a transaction carries the commit's
+      // cluster time, so two writes of one document in one batch would be two events of one version
+      const finals = new Map<string, StoredDocument>();
       for (const { id, fields } of items) {
         const existing = current.get(id);
         if (existing && sameContent(existing, fields)) {
@@ -125,10 +127,11 @@ export class MongoDocumentStore implements DocumentStore {
           continue;
         }
         const doc: StoredDocument = { _id: id, ...fields, createdAt: existing?.createdAt ?? now, updatedAt: now };
-        ops.push({ replaceOne: { filter: { _id: id }, replacement: doc, upsert: true } });
+        finals.set(id, doc);
         current.set(id, doc);
         results.push({ id, outcome: existing ? 'updated' : 'created' });
       }
+      const ops: AnyBulkWriteOperation<StoredDocument>[] = [...finals].map(([id, doc]) => ({ replaceOne: { filter: { _id: id }, replacement: doc, upsert: true } }));
       if (ops.length > 0) await coll.bulkWrite(ops, { ordered: true, ...(session ? { session } : {}) });
       return results;
     };
