@@ -1,13 +1,11 @@
 import { pino } from 'pino';
 import type { ParsedArgs } from '../args.ts';
 import type { Command, CommandContext } from '../command.ts';
-import { CliError, ExitCodes } from '../errors.ts';
+import { ExitCodes } from '../errors.ts';
 import { styleFor } from '../format.ts';
 import { onShutdownSignals, signalExitCode } from '../shutdown.ts';
-import { findTributaryError } from '../../ports/errors.ts';
 import { Metrics } from '../../observability/metrics.ts';
-import { loadConfig } from '../../wiring/config.ts';
-import { configError, SHUTDOWN_TIMEOUT_MS } from './dev.ts';
+import { commandFailure, loadConfigOrFail, SHUTDOWN_TIMEOUT_MS } from './dev.ts';
 
 /** `tributary cdc`: the MongoDB change-stream relay as a process of its own (Kafka mode). */
 export const cdc: Command = {
@@ -39,12 +37,7 @@ export const cdc: Command = {
   },
 
   async run(_args: ParsedArgs, ctx: CommandContext): Promise<number> {
-    let config: ReturnType<typeof loadConfig>;
-    try {
-      config = loadConfig(ctx.env);
-    } catch (e) {
-      throw configError(e);
-    }
+    const config = loadConfigOrFail(ctx.env);
     const logger = pino({ level: config.logLevel, base: { service: 'tributary', component: 'cdc' } });
     const metrics = new Metrics({ defaultMetrics: config.metricsEnabled });
     const { openCdc } = await import('../../wiring/backbone.ts');
@@ -52,11 +45,7 @@ export const cdc: Command = {
     try {
       cdcProcess = await openCdc(config, logger, metrics);
     } catch (e) {
-      const cfg = configError(e);
-      if (cfg !== e) throw cfg;
-      const te = findTributaryError(e);
-      if (te) throw new CliError(`${te.code}: ${te.message}`, te.retryable ? ExitCodes.unavailable : ExitCodes.failure, { cause: e });
-      throw e;
+      throw commandFailure(e);
     }
     cdcProcess.relay.start();
     const s = styleFor(ctx.stdout, ctx.env);

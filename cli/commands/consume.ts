@@ -1,12 +1,10 @@
 import type { ParsedArgs } from '../args.ts';
 import type { Command, CommandContext } from '../command.ts';
-import { CliError, ExitCodes, UsageError } from '../errors.ts';
+import { ExitCodes, UsageError } from '../errors.ts';
 import { styleFor } from '../format.ts';
 import { onShutdownSignals, signalExitCode } from '../shutdown.ts';
-import { loadConfig } from '../../wiring/config.ts';
 import { CONSUMER_NAMES, ConsumerSpecs, isConsumerName } from '../../wiring/consumers.ts';
-import { configError, SHUTDOWN_TIMEOUT_MS } from './dev.ts';
-import { findTributaryError } from '../../ports/errors.ts';
+import { commandFailure, loadConfigOrFail, SHUTDOWN_TIMEOUT_MS } from './dev.ts';
 
 /** `tributary consume <name>`: one pipeline consumer as its own process, in its own consumer group (Kafka mode). */
 export const consume: Command = {
@@ -54,22 +52,13 @@ export const consume: Command = {
     const overrides: Record<string, string> = {};
     const dataDir = args.string('data-dir');
     if (dataDir !== undefined) overrides['dataDir'] = dataDir;
-    let config: ReturnType<typeof loadConfig>;
-    try {
-      config = loadConfig(ctx.env, overrides);
-    } catch (e) {
-      throw configError(e);
-    }
+    const config = loadConfigOrFail(ctx.env, overrides);
     const { createConsumerProcess, createLagMonitorProcess } = await import('../../wiring/consumer-process.ts');
     let proc: { sink: string | null; start(): void; close(): Promise<void> };
     try {
       proc = name === 'lag-monitor' ? await createLagMonitorProcess(config) : await createConsumerProcess(config, name);
     } catch (e) {
-      const cfg = configError(e);
-      if (cfg !== e) throw cfg;
-      const te = findTributaryError(e);
-      if (te) throw new CliError(`${te.code}: ${te.message}`, te.code === 'LOG_UNAVAILABLE' ? ExitCodes.unavailable : ExitCodes.failure, { cause: e });
-      throw e;
+      throw commandFailure(e);
     }
     proc.start();
     const s = styleFor(ctx.stdout, ctx.env);

@@ -148,6 +148,27 @@ export function renderBanner(b: BannerInfo, s: Style): string {
   return lines.join('\n') + '\n';
 }
 
+/** The configuration, or a CliError naming each variable to fix (exit 78). */
+export function loadConfigOrFail(env: NodeJS.ProcessEnv, overrides: Record<string, string> = {}): ReturnType<typeof loadConfig> {
+  try {
+    return loadConfig(env, overrides);
+  } catch (e) {
+    throw configError(e);
+  }
+}
+
+/**
+ * Why a command could not start its part: a configuration error as such (exit 78), a Tributary error
+ * as one line — exit 3 when it is retryable (a server is down), else 1.
+ */
+export function commandFailure(e: unknown): unknown {
+  const cfg = configError(e);
+  if (cfg !== e) return cfg;
+  const te = findTributaryError(e);
+  if (te) return new CliError(`${te.code}: ${te.message}`, te.retryable ? ExitCodes.unavailable : ExitCodes.failure, { cause: e });
+  return e;
+}
+
 /** INVALID_CONFIG as one line: each variable to fix and why. */
 export function configError(e: unknown): unknown {
   const te = findTributaryError(e);

@@ -1,10 +1,8 @@
 import type { ParsedArgs } from '../args.ts';
 import type { Command, CommandContext } from '../command.ts';
-import { CliError, ExitCodes } from '../errors.ts';
+import { ExitCodes } from '../errors.ts';
 import { styleFor } from '../format.ts';
-import { findTributaryError } from '../../ports/errors.ts';
-import { loadConfig } from '../../wiring/config.ts';
-import { configError } from './dev.ts';
+import { commandFailure, loadConfigOrFail } from './dev.ts';
 
 /** `tributary setup mongodb`: prepares the warehouse collection for change data capture. */
 export const setupMongodb: Command = {
@@ -24,22 +22,13 @@ export const setupMongodb: Command = {
   },
 
   async run(_args: ParsedArgs, ctx: CommandContext): Promise<number> {
-    let config: ReturnType<typeof loadConfig>;
-    try {
-      config = loadConfig(ctx.env);
-    } catch (e) {
-      throw configError(e);
-    }
+    const config = loadConfigOrFail(ctx.env);
     const { setupMongoDb } = await import('../../wiring/backbone.ts');
     let r: Awaited<ReturnType<typeof setupMongoDb>>;
     try {
       r = await setupMongoDb(config);
     } catch (e) {
-      const cfg = configError(e);
-      if (cfg !== e) throw cfg;
-      const te = findTributaryError(e);
-      if (te) throw new CliError(`${te.code}: ${te.message}`, te.retryable ? ExitCodes.unavailable : ExitCodes.failure, { cause: e });
-      throw e;
+      throw commandFailure(e);
     }
     const s = styleFor(ctx.stdout, ctx.env);
     ctx.stdout.write([
