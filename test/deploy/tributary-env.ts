@@ -10,11 +10,12 @@ import { CONSUMER_NAMES } from '../../wiring/consumers.ts';
 
 const SETTINGS = new Set<string>(Object.values(ENV_NAMES));
 /**
- * Variables that are not settings but that a Tributary process reads: SCHEMA_REGISTRY_URL is both
- * (a setting, and what `tributary schemas` reads); nothing else is needed by the deployment files,
- * so the list is empty on purpose: a new name must be a setting or be added here with its reader.
+ * Variables that are not settings but that a Tributary process reads (SCHEMA_REGISTRY_URL is both a
+ * setting and what `tributary schemas` reads): a new name must be a setting or be added here with
+ * its reader.
+ *  - KAFKA_CONNECT_URL: `tributary connectors` (cli/commands/connectors.ts), the Connect worker's REST URL.
  */
-const OTHER_VARIABLES = new Set<string>([]);
+const OTHER_VARIABLES = new Set<string>(['KAFKA_CONNECT_URL']);
 
 /** Names in `env` that Tributary does not know: neither a setting (ENV_NAMES) nor a variable it reads. */
 export function unknownVariables(env: Record<string, string>): string[] {
