@@ -385,6 +385,7 @@ async function proxyRole(upstream: string, dataDir: string, keySha256: string): 
     apiKeys: [{ name: 'bench', sha256: keySha256, scopes: ['inference'] }],
   });
   const system = await createSystem(config, { consumers: false });
+  await system.start(); // the system owns the inference gateway: its health checks run as in production
   const server = await startServer(system);
   process.stdout.write(`READY ${server.url}\n`);
   process.once('SIGTERM', () => {

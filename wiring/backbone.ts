@@ -72,10 +72,10 @@ export async function openBackbone(config: Config, logger: Logger, opts: Backbon
   }
 
   const log = createKafkaLog(config, logger);
-  await log.connect();
-  if (config.kafkaApplyTopics) await log.applyTopics(topicSpecs(config.partitions));
   let db: DatabaseSync | null = null;
   try {
+    await log.connect();
+    if (config.kafkaApplyTopics) await log.applyTopics(topicSpecs(config.partitions));
     db = openDatabase({ path: join(dataDir, 'tributary.db'), synchronous: config.sqliteSync });
     const outbox = new SqliteChangeOutbox(db);
     const store = new EmbeddedDocumentStore({ db, log: outbox, cdcTopic: CDC_TOPIC, database: WAREHOUSE_DB, collection: WAREHOUSE_COLLECTION });

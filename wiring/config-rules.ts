@@ -22,7 +22,7 @@ interface Rule {
   check(c: Config): string | null;
 }
 
-const KAFKA_ONLY: Array<keyof Config> = ['kafkaBrokers', 'kafkaClientId', 'kafkaSessionTimeoutMs', 'kafkaRebalanceTimeoutMs', 'kafkaReplicationFactor', 'kafkaApplyTopics', 'consumers', 'relayPollMs'];
+const KAFKA_ONLY: Array<keyof Config> = ['kafkaBrokers', 'kafkaClientId', 'kafkaSessionTimeoutMs', 'kafkaRebalanceTimeoutMs', 'kafkaReplicationFactor', 'kafkaApplyTopics', 'consumers'];
 const INFERENCE_ONLY: Array<keyof Config> = [
   'inferenceMaxAttempts', 'inferenceConnectTimeoutMs', 'inferenceFirstByteTimeoutMs', 'inferenceIdleTimeoutMs', 'inferenceHealthIntervalMs',
   'inferenceEjectAfterFailures', 'inferenceEjectMs', 'inferenceEjectMaxMs', 'inferenceAffinityHeader', 'inferenceLogPrompts',
@@ -32,6 +32,16 @@ const RULES: Rule[] = [
   {
     keys: KAFKA_ONLY,
     check: (c) => (c.mode === 'kafka' ? null : `applies only with TRIBUTARY_MODE=kafka (the mode is ${c.mode}); set TRIBUTARY_MODE=kafka or unset it`),
+  },
+  {
+    // a relay runs in Kafka mode (the outbox's, or `tributary cdc`), and in embedded mode over MongoDB's change stream
+    keys: ['relayPollMs'],
+    check: (c) => (c.mode === 'kafka' || c.mongodbUrl ? null : 'applies only where a relay runs: TRIBUTARY_MODE=kafka, or MONGODB_URL (the embedded store writes its change events in the same transaction, with no relay)'),
+  },
+  {
+    // with Kafka, MongoDB and Qdrant no SQLite file is opened by any process
+    keys: ['sqliteSync'],
+    check: (c) => (c.mode === 'kafka' && c.mongodbUrl && c.qdrantUrl ? 'no SQLite file is opened with Kafka, MongoDB and Qdrant' : null),
   },
   {
     keys: ['qdrantApiKey', 'qdrantCollection', 'qdrantTimeoutMs', 'qdrantFusion'],

@@ -93,7 +93,12 @@ export async function createLagMonitorProcess(config: Config, opts: { logger?: L
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { service: 'tributary', consumer: 'lag-monitor' } });
   const metrics = new Metrics({ defaultMetrics: config.metricsEnabled });
   const log = createKafkaLog(config, logger);
-  await log.connect();
+  try {
+    await log.connect();
+  } catch (e) {
+    await log.close();
+    throw e;
+  }
   const codec = createValueCodec(config);
   const { LagMonitor } = await import('../consumers/lag-monitor/lag-monitor.ts');
   const monitor = new LagMonitor({

@@ -16,7 +16,7 @@ export const healthRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
   }, async () => ({ status: 'ok' as const }));
 
   const readySchema = z.object({
-    status: z.enum(['ready', 'not_ready']),
+    status: z.enum(['ready', 'degraded', 'not_ready']).describe('degraded: serving, with a dependency down (named in `down`); the routes that need it answer 503'),
     notRunning: z.array(z.string()).describe('Consumers that are not running'),
     down: z.array(z.string()).describe('Dependencies that cannot be reached or used (names from `dependencies`)'),
     consumers: z.array(consumerStatusSchema),
@@ -25,7 +25,9 @@ export const healthRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
   app.get('/readyz', {
     schema: {
       tags: ['health'],
-      summary: 'Readiness: 200 when every pipeline consumer is running and every dependency answers, else 503 naming what is not',
+      summary: 'Readiness: 503 when a pipeline consumer of this process is not running or the document store does not answer; 200 otherwise, naming any other dependency that is down (status "degraded")',
+      description: 'Only what every route of this process needs gates readiness: a down index or event log does not take the API out of '
+        + 'service (content can still be published, the inference proxy still answers); it is reported in `down` and `dependencies`.',
       response: { 200: readySchema, 503: readySchema },
     },
   }, async (_request, reply) => {
@@ -33,7 +35,8 @@ export const healthRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
     const dependencies = await ctx.checkDependencies();
     const notRunning = consumers.filter((c) => !c.running).map((c) => c.name);
     const down = dependencies.filter((d) => !d.ok).map((d) => d.name);
-    const ready = notRunning.length === 0 && down.length === 0;
-    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', notRunning, down, consumers, dependencies });
+    const ready = notRunning.length === 0 && !down.includes('store');
+    const status = !ready ? 'not_ready' : down.length > 0 ? 'degraded' : 'ready';
+    return reply.status(ready ? 200 : 503).send({ status, notRunning, down, consumers, dependencies });
   });
 };

@@ -200,7 +200,5 @@ function startupError(e: unknown, config: { port: number; host: string; dataDir:
   if (code === 'EACCES' || code === 'EROFS') {
     return new CliError(`cannot write to the data directory ${resolve(config.dataDir)} (${code})`, ExitCodes.failure, { cause: e, hints: ['Set TRIBUTARY_DATA_DIR to a writable directory.'] });
   }
-  const te = findTributaryError(e);
-  if (te) return new CliError(`${te.code}: ${te.message}`, ExitCodes.failure, { cause: e });
-  return e;
+  return commandFailure(e);
 }

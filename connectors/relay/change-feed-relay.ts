@@ -64,8 +64,8 @@ export class ChangeFeedRelay {
   private relayed = 0;
   private failures = 0;
   private lastError: string | null = null;
-  /** The last read found nothing new: everything written so far is on the log. */
-  private caughtUp = false;
+  /** Rounds that read nothing new (everything written before the round began is on the log). */
+  private emptyRounds = 0;
   /** The position committed last (an idle feed hands out the same one again: no write for it). */
   private committed: string | null = null;
 
@@ -96,6 +96,8 @@ export class ChangeFeedRelay {
     this.controller!.abort();
     await this.loop;
     this.loop = null;
+    // a batch the log had not acknowledged when the loop ended was read but not committed: forget it
+    try { await this.o.feed.rewind(); } catch { /* the feed's store already closed */ }
     try { await this.o.feed.releaseLease(this.o.owner); } catch { /* the feed's store already closed */ }
     this.active = false;
     this.o.logger.info({ event: RelayLogEvents.stopped, relayed: this.relayed }, 'relay stopped');
@@ -104,9 +106,11 @@ export class ChangeFeedRelay {
   /** Resolves once everything written so far is on the log. For tools and tests. */
   async drained(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    // where the feed cannot count what is pending: two more empty rounds, so one began after this call
+    const after = this.emptyRounds + 2;
     for (;;) {
       const { pending } = await this.o.feed.stats();
-      if (pending === 0 || (pending === null && this.caughtUp)) return;
+      if (pending === 0 || (pending === null && this.emptyRounds >= after)) return;
       if (Date.now() > deadline) throw new Error(`change feed not drained after ${timeoutMs} ms (${pending ?? 'unknown'} pending; last error: ${this.lastError ?? 'none'})`);
       await sleep(20);
     }
@@ -126,7 +130,6 @@ export class ChangeFeedRelay {
         const batch: ChangeFeedBatch = held ?? await this.o.feed.read(this.o.batchRecords, this.o.pollMs, signal);
         if (signal.aborted && !held && batch.entries.length === 0) break;
         held = batch;
-        this.caughtUp = false;
         await this.append(batch.entries);
         held = null;
         if (batch.position !== null && batch.position !== this.committed) {
@@ -137,7 +140,7 @@ export class ChangeFeedRelay {
           this.committed = batch.position;
         }
         this.relayed += batch.entries.length;
-        if (batch.entries.length === 0) this.caughtUp = true;
+        if (batch.entries.length === 0) this.emptyRounds++;
         if (this.failures > 0) this.o.logger.info({ event: RelayLogEvents.recovered, after: this.failures }, 'relay: the log acknowledges again');
         this.failures = 0;
         this.lastError = null;

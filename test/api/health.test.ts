@@ -31,6 +31,28 @@ describe('health, metrics and docs', () => {
     expect(degraded.json()).toMatchObject({ status: 'not_ready', notRunning: [names[1]] });
   });
 
+  it('readyz: a dependency down other than the store is "degraded" (still 200, named in down); the store down is 503', async () => {
+    await h.system.start();
+    // the real checks answer for the real embedded adapters; a dependency is taken down by wrapping its check
+    const real = h.system.checkDependencies.bind(h.system);
+    const down = (name: string) => async () => (await real()).map((d) => (d.name === name ? { ...d, ok: false, error: `${name} unreachable` } : d));
+    const original = h.system.checkDependencies;
+    try {
+      (h.system as { checkDependencies: typeof original }).checkDependencies = down('index');
+      const degraded = await h.app.inject({ method: 'GET', url: '/readyz' });
+      expect(degraded.statusCode).toBe(200);
+      expect(degraded.json()).toMatchObject({ status: 'degraded', down: ['index'] });
+      (h.system as { checkDependencies: typeof original }).checkDependencies = down('store');
+      const out = await h.app.inject({ method: 'GET', url: '/readyz' });
+      expect(out.statusCode).toBe(503);
+      expect(out.json()).toMatchObject({ status: 'not_ready', down: ['store'] });
+    } finally {
+      (h.system as { checkDependencies: typeof original }).checkDependencies = original;
+    }
+    const ready = await h.app.inject({ method: 'GET', url: '/readyz' });
+    expect(ready.json()).toMatchObject({ status: 'ready', down: [], dependencies: expect.arrayContaining([expect.objectContaining({ name: 'index', kind: 'embedded', ok: true })]) });
+  });
+
   it('serves Prometheus metrics with request counts and consumer lag', async () => {
     await h.app.inject({ method: 'POST', url: '/v1/content', payload: { category: 'post', author: 'a', content: 'hello' } });
     const res = await h.app.inject({ method: 'GET', url: '/metrics' });

@@ -51,7 +51,7 @@ export interface QdrantVectorIndexOptions {
   versionsCollection?: string;
   /** Per-request timeout in ms. Default 30,000. */
   timeoutMs?: number;
-  /** Points per upsert request. Default 512. */
+  /** Points per upsert request. Default: as many as fit in ~8 MiB of JSON (512 at most; fewer for large vectors). */
   upsertBatchPoints?: number;
   /** Where dense and keyword results are fused (see above). Default "server". */
   fusion?: 'client' | 'server';
@@ -82,7 +82,7 @@ export class QdrantVectorIndex implements VectorIndex {
       collection,
       versionsCollection: options.versionsCollection ?? `${collection}_doc_versions`,
       timeoutMs: options.timeoutMs ?? 30_000,
-      upsertBatchPoints: options.upsertBatchPoints ?? 512,
+      upsertBatchPoints: options.upsertBatchPoints ?? defaultUpsertPoints(options.dimension),
       fusion: options.fusion ?? 'server',
     };
     this.capabilities = { dimension: options.dimension, sparse: true, maxBatchPoints: MAX_POINTS_PER_DOCUMENT, sideRanks: this.opts.fusion === 'client' };
@@ -134,7 +134,24 @@ export class QdrantVectorIndex implements VectorIndex {
     } catch (e) {
       throw qdrantError(e, `init (${this.opts.url}, collection ${this.opts.collection})`);
     }
+    if (this.opts.fusion === 'server') await this.checkServerFusion(client);
     this.client = client;
+  }
+
+  /** Server-side fusion needs the Query API's parameterised rrf: refused at start-up, not on every search. */
+  private async checkServerFusion(client: QdrantClient): Promise<void> {
+    const unit = Array.from({ length: this.opts.dimension }, (_, i) => (i === 0 ? 1 : 0));
+    try {
+      await client.query(this.opts.collection, {
+        prefetch: [{ query: unit, using: DENSE, limit: 1 }, { query: { indices: [1], values: [1] }, using: SPARSE, limit: 1 }],
+        query: { rrf: { k: RRF_K + 1 } },
+        limit: 1,
+      });
+    } catch (e) {
+      const err = qdrantError(e, 'a server-side fusion query');
+      if (err.code !== 'INDEX_REJECTED') throw err;
+      throw new TributaryError('INVALID_CONFIG', `qdrant index: ${this.opts.url} does not accept the Query API's rrf fusion with a k parameter (${err.message}): upgrade Qdrant (1.16 accepts it), or set TRIBUTARY_QDRANT_FUSION=client`, { cause: e });
+    }
   }
 
   async ping(): Promise<void> {
@@ -329,22 +346,25 @@ export class QdrantVectorIndex implements VectorIndex {
     if (wanted.length === 0) return out;
     const api = await this.api();
     try {
-      for (let i = 0; i < wanted.length; i += SCROLL_PAGE) {
-        const slice = wanted.slice(i, i + SCROLL_PAGE);
-        const filter: QdrantFilter = { must: [{ key: 'content_hash', match: { any: slice } }, { key: 'embed_model', match: { value: model } }] };
-        let offset: Schemas['ExtendedPointId'] | null | undefined;
-        do {
-          const page = await api.scroll(this.opts.collection, {
-            filter, limit: SCROLL_PAGE, with_payload: ['content_hash'], with_vector: [DENSE],
-            ...(offset !== undefined && offset !== null ? { offset } : {}),
-          });
-          for (const p of page.points) {
-            const hash = p.payload?.['content_hash'];
-            const v = (p.vector as Record<string, unknown> | null | undefined)?.[DENSE];
-            if (typeof hash === 'string' && Array.isArray(v) && !out.has(hash)) out.set(hash, Float32Array.from(v as number[]));
-          }
-          offset = slice.every((h) => out.has(h)) ? null : page.next_page_offset as Schemas['ExtendedPointId'] | null | undefined;
-        } while (offset !== undefined && offset !== null);
+      // each round asks only for the hashes still missing, so a hash many points share (a common
+      // footer) is read once, not once per point: every round finds a new hash or ends
+      let missing = wanted;
+      while (missing.length > 0) {
+        const ask = missing.slice(0, SCROLL_PAGE);
+        const page = await api.scroll(this.opts.collection, {
+          filter: { must: [{ key: 'content_hash', match: { any: ask } }, { key: 'embed_model', match: { value: model } }] },
+          limit: SCROLL_PAGE, with_payload: ['content_hash'], with_vector: [DENSE],
+        });
+        for (const p of page.points) {
+          const hash = p.payload?.['content_hash'];
+          const v = (p.vector as Record<string, unknown> | null | undefined)?.[DENSE];
+          if (typeof hash === 'string' && Array.isArray(v) && !out.has(hash)) out.set(hash, Float32Array.from(v as number[]));
+        }
+        // a short page holds every point of the hashes asked: the ones not found are not stored
+        const asked = new Set(ask);
+        missing = page.points.length < SCROLL_PAGE
+          ? missing.filter((h) => !asked.has(h))
+          : missing.filter((h) => !out.has(h));
       }
     } catch (e) {
       throw this.fail(e, 'reading cached vectors');
@@ -356,6 +376,11 @@ export class QdrantVectorIndex implements VectorIndex {
     this.closed = true;
     this.client = null;
   }
+}
+
+/** Points per upsert request: ~8 MiB of JSON (a float is ~21 characters, plus payload), between 16 and 512. */
+function defaultUpsertPoints(dimension: number): number {
+  return Math.max(16, Math.min(512, Math.floor((8 * 1024 * 1024) / (dimension * 21 + 4096))));
 }
 
 function toQdrantPoint(p: ChunkPoint): Schemas['PointStruct'] {
