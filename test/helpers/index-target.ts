@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QdrantClient } from '@qdrant/js-client-rest';
-import { describe } from 'vitest';
+import { describe, expect } from 'vitest';
 import { createEmbeddedVectorIndex } from '../../adapters/vector-index/embedded/index.ts';
 import type { ChunkPayload } from '../../ports/vector-index.ts';
 
@@ -82,4 +84,27 @@ export function indexTargets(): Array<{ kind: IndexTarget['kind']; make: () => I
 /** Says, in the test report, that the Qdrant variant of a suite did not run and how to run it. */
 export function reportQdrantSkipped(suite: string): void {
   if (!QDRANT_URL) describe.skip(`${suite} — on Qdrant: skipped, set QDRANT_URL (e.g. http://127.0.0.1:6333) to run it`, () => {});
+}
+
+/**
+ * Where each consumer process of a suite runs. With the embedded index they share the suite's data
+ * directory (the SQLite index lives there); with Qdrant each gets an empty directory of its own,
+ * which must still be empty at the end: nothing on disk is shared.
+ */
+export function consumerDirs(target: IndexTarget, shared: () => string): { next(): string; expectEmpty(): void; remove(): void } {
+  const own: string[] = [];
+  return {
+    next() {
+      if (target.kind === 'embedded') return shared();
+      const d = mkdtempSync(join(tmpdir(), 'tributary-consumer-'));
+      own.push(d);
+      return d;
+    },
+    expectEmpty() {
+      for (const d of own) expect(readdirSync(d), `files written by a consumer process in ${d}`).toEqual([]);
+    },
+    remove() {
+      for (const d of own.splice(0)) rmSync(d, { recursive: true, force: true });
+    },
+  };
 }

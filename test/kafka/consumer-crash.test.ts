@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import type { RunningSystem } from '../e2e/harness.ts';
 import { api } from '../e2e/harness.ts';
 import { describeKafka } from '../setup/kafka-env.ts';
 import { assertIndexExact, makeItem, type Item } from '../helpers/index-expectations.ts';
-import { indexTargets, reportQdrantSkipped } from '../helpers/index-target.ts';
+import { consumerDirs, indexTargets, reportQdrantSkipped } from '../helpers/index-target.ts';
 import { caughtUp, kafkaEnv, resetKafka, sleep, startApi, startConsumer, startSlowEmbeddings, testLog, waitUntil, type Proc, type SlowEmbeddings } from './harness.ts';
 
 /**
@@ -27,14 +27,7 @@ reportQdrantSkipped('Kafka mode: kill -9 consumer processes mid-batch');
 
 for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mode: kill -9 consumer processes mid-batch (${kind} index)`, (brokers) => {
   const target = makeTarget();
-  /** With Qdrant, each consumer process gets an empty directory of its own, which must stay empty: nothing on disk is shared. */
-  const ownDirs: string[] = [];
-  const consumerDir = (): string => {
-    if (target.kind === 'embedded') return dataDir;
-    const d = mkdtempSync(join(tmpdir(), 'tributary-consumer-'));
-    ownDirs.push(d);
-    return d;
-  };
+  const dirs = consumerDirs(target, () => dataDir);
   let dataDir: string;
   let apiProc: RunningSystem | null = null;
   const procs: Proc[] = [];
@@ -54,7 +47,7 @@ for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mo
     await log.close();
     await embeddings.close();
     rmSync(dataDir, { recursive: true, force: true });
-    for (const d of ownDirs) rmSync(d, { recursive: true, force: true });
+    dirs.remove();
     await target.cleanup();
   });
 
@@ -65,8 +58,8 @@ for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mo
       TRIBUTARY_EMBED_DIMENSION: String(DIM), TRIBUTARY_EMBED_MAX_BATCH: '32', TRIBUTARY_BATCH_MAX_RECORDS: '40',
     });
     apiProc = await startApi(dataDir, env);
-    let clean = await startConsumer('clean', consumerDir(), env);
-    let embed = await startConsumer('embed', consumerDir(), env);
+    let clean = await startConsumer('clean', dirs.next(), env);
+    let embed = await startConsumer('embed', dirs.next(), env);
     procs.push(clean, embed);
 
     // the stream: N creates (50 per request), every 7th document updated, every 13th deleted, interleaved
@@ -112,8 +105,8 @@ for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mo
       await embed.kill9();
       embedKills++;
       if (embedKills % 3 === 1) { await clean.kill9(); cleanKills++; }
-      if (!clean.alive) { clean = await startConsumer('clean', consumerDir(), env); procs.push(clean); }
-      embed = await startConsumer('embed', consumerDir(), env);
+      if (!clean.alive) { clean = await startConsumer('clean', dirs.next(), env); procs.push(clean); }
+      embed = await startConsumer('embed', dirs.next(), env);
       procs.push(embed);
     }
     await writer;
@@ -131,7 +124,7 @@ for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mo
     const want = new Map<string, Item>();
     for (const [id, item] of expected) if (item) want.set(id, item);
     expect(want.size).toBe(N - [...expected.values()].filter((v) => v === null).length);
-    for (const d of ownDirs) expect(readdirSync(d), `files written by a consumer process in ${d}`).toEqual([]);
+    dirs.expectEmpty();
     await assertIndexExact(target, dataDir, DIM, want);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { documentIdFor } from '../../schemas/ids.ts';
 import { api, type RunningSystem } from '../e2e/harness.ts';
 import { describeKafka } from '../setup/kafka-env.ts';
 import { assertIndexExact, makeItem, type Item } from '../helpers/index-expectations.ts';
-import { indexTargets, reportQdrantSkipped } from '../helpers/index-target.ts';
+import { consumerDirs, indexTargets, reportQdrantSkipped } from '../helpers/index-target.ts';
 import { caughtUp, kafkaEnv, resetKafka, sleep, startApi, startConsumer, startSlowEmbeddings, testLog, waitUntil, type Proc, type SlowEmbeddings } from './harness.ts';
 
 /**
@@ -32,14 +32,7 @@ reportQdrantSkipped('Kafka mode: rebalancing the embed consumer group');
 
 for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mode: rebalancing the embed consumer group (${kind} index)`, (brokers) => {
   const target = makeTarget();
-  /** With Qdrant, each consumer process gets an empty directory of its own, which must stay empty: nothing on disk is shared. */
-  const ownDirs: string[] = [];
-  const consumerDir = (): string => {
-    if (target.kind === 'embedded') return dataDir;
-    const d = mkdtempSync(join(tmpdir(), 'tributary-consumer-'));
-    ownDirs.push(d);
-    return d;
-  };
+  const dirs = consumerDirs(target, () => dataDir);
   let dataDir: string;
   let apiProc: RunningSystem | null = null;
   const procs: Proc[] = [];
@@ -59,7 +52,7 @@ for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mo
     await log.close();
     await embeddings.close();
     rmSync(dataDir, { recursive: true, force: true });
-    for (const d of ownDirs) rmSync(d, { recursive: true, force: true });
+    dirs.remove();
     await target.cleanup();
   });
 
@@ -71,8 +64,8 @@ for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mo
       TRIBUTARY_EMBED_DIMENSION: String(DIM), TRIBUTARY_EMBED_MAX_BATCH: '16',
     });
     apiProc = await startApi(dataDir, env);
-    const clean = await startConsumer('clean', consumerDir(), env);
-    const embed1 = await startConsumer('embed', consumerDir(), { ...env, TRIBUTARY_LOG_LEVEL: 'debug' });
+    const clean = await startConsumer('clean', dirs.next(), env);
+    const embed1 = await startConsumer('embed', dirs.next(), { ...env, TRIBUTARY_LOG_LEVEL: 'debug' });
     procs.push(clean, embed1);
 
     const idOf = (i: number) => documentIdFor('rebalance', `doc-${i}`);
@@ -97,7 +90,7 @@ for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mo
     })();
 
     await sleep(4_000);
-    const embed2 = await startConsumer('embed', consumerDir(), { ...env, TRIBUTARY_LOG_LEVEL: 'debug' });
+    const embed2 = await startConsumer('embed', dirs.next(), { ...env, TRIBUTARY_LOG_LEVEL: 'debug' });
     procs.push(embed2);
     // the group splits the four partitions between the two members, and the newcomer does work
     await waitUntil('the second member owns partitions', () => assignments(embed2).some((a) => a.length > 0), 30_000);
@@ -108,7 +101,7 @@ for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mo
     await waitUntil('the first member owns every partition again', () => assignments(embed1).at(-1)?.length === 4, 30_000);
 
     // a third member joins, works, and dies without leaving
-    const embed3 = await startConsumer('embed', consumerDir(), { ...env, TRIBUTARY_LOG_LEVEL: 'debug' });
+    const embed3 = await startConsumer('embed', dirs.next(), { ...env, TRIBUTARY_LOG_LEVEL: 'debug' });
     procs.push(embed3);
     await waitUntil('the third member owns partitions', () => assignments(embed3).some((a) => a.length > 0), 30_000);
     await waitUntil('the third member is mid-batch', () => batches(embed3) > 0 && embeddings.inFlight > 0, 30_000, 2);
@@ -122,7 +115,7 @@ for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mo
     expect(await apiProc.stop()).toBe(0);
     apiProc = null;
     expect(expected.size).toBe(N);
-    for (const d of ownDirs) expect(readdirSync(d), `files written by a consumer process in ${d}`).toEqual([]);
+    dirs.expectEmpty();
     await assertIndexExact(target, dataDir, DIM, expected);
   });
 });

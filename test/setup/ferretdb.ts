@@ -1,11 +1,12 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { freePort } from '../helpers/free-port.ts';
+import { ServerProcess } from './server-process.ts';
 
 /**
  * A real MongoDB wire-protocol server for the test suites: FerretDB 1.x with its SQLite backend, on
@@ -88,17 +89,18 @@ export async function ensureFerretDb(opts: { version?: string; onProgress?: (lin
   return bin;
 }
 
-export class FerretDb {
+export class FerretDb extends ServerProcess {
   readonly port: number;
   readonly dataDir: string;
+  /** FerretDB closes its connections on SIGTERM. */
+  protected readonly stopTimeoutMs = 10_000;
   private readonly binary: string;
   private readonly opts: FerretDbOptions;
-  private child: ChildProcess | null = null;
-  private exited: Promise<void> = Promise.resolve();
   /** Milliseconds the last start took (process launch to the first answered ping). */
   lastStartMs = 0;
 
   private constructor(binary: string, dataDir: string, port: number, opts: FerretDbOptions) {
+    super();
     this.binary = binary; this.dataDir = dataDir; this.port = port; this.opts = opts;
   }
 
@@ -108,8 +110,6 @@ export class FerretDb {
    * so up front (one host, no topology discovery).
    */
   get url(): string { return `mongodb://127.0.0.1:${this.port}/?directConnection=true`; }
-  get running(): boolean { return this.child !== null && this.child.exitCode === null && this.child.signalCode === null; }
-
   /** Builds the binary if needed, creates a fresh data directory and starts the server. */
   static async start(opts: FerretDbOptions = {}): Promise<FerretDb> {
     const binary = await ensureFerretDb({ onProgress: opts.onProgress });
@@ -145,7 +145,7 @@ export class FerretDb {
   }
 
   /** Starts the process on the existing data directory and waits until a `ping` answers. */
-  private async launch(): Promise<void> {
+  protected async launch(): Promise<void> {
     const t0 = Date.now();
     // FerretDB reads FERRETDB_<FLAG> variables for every flag: none of the caller's may leak in
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FERRETDB_')));
@@ -153,8 +153,7 @@ export class FerretDb {
     const out = openSync(this.logFile, 'a');
     const child = spawn(this.binary, this.args(), { cwd: this.dataDir, env, stdio: ['ignore', out, out] });
     closeSync(out);
-    this.child = child;
-    this.exited = new Promise((r) => child.once('exit', () => r()));
+    this.track(child);
     const deadline = t0 + (this.opts.startTimeoutMs ?? 30_000);
     for (;;) {
       if (!this.running) throw new Error(`FerretDB exited during start-up (code ${child.exitCode}, signal ${child.signalCode}):\n${this.tail()}`);
@@ -173,34 +172,6 @@ export class FerretDb {
   /** The last lines of FerretDB's log (for error messages). */
   tail(lines = 40): string {
     try { return readFileSync(this.logFile, 'utf8').split('\n').slice(-lines).join('\n'); } catch { return ''; }
-  }
-
-  /** Stops the server (SIGTERM: FerretDB closes its connections; SIGKILL after `timeoutMs`). Data is kept. */
-  async stop(timeoutMs = 10_000): Promise<void> {
-    const child = this.child;
-    if (!child || !this.running) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  /** kill -9: the server gets no chance to shut down cleanly. Data is kept. */
-  async kill(): Promise<void> {
-    if (!this.child || !this.running) return;
-    this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
-  /** Starts a stopped server again: same port, same data. */
-  async restart(): Promise<void> {
-    if (this.running) return;
-    await this.launch();
-  }
-
-  async destroy(): Promise<void> {
-    await this.stop().catch(() => undefined);
-    rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
 

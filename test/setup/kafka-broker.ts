@@ -1,11 +1,12 @@
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync, readFileSync, openSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync, openSync, closeSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { freePort } from '../helpers/free-port.ts';
+import { publishStagedDir, ServerProcess } from './server-process.ts';
 
 /**
  * A real Apache Kafka broker for the test suites and benchmarks: one KRaft node (broker and
@@ -74,12 +75,7 @@ export async function ensureKafkaJars(opts: { version?: string; onProgress?: (li
       `-Dkafka.version=${version}`, '-DincludeScope=runtime', `-DoutputDirectory=${join(staging, 'libs')}`,
     ], { maxBuffer: 16 * 1024 * 1024, timeout: 15 * 60_000 });
     writeFileSync(join(staging, COMPLETE), `${new Date().toISOString()}\n`);
-    if (existsSync(join(dir, COMPLETE))) {
-      rmSync(staging, { recursive: true, force: true }); // another process won the race
-    } else {
-      rmSync(dir, { recursive: true, force: true });
-      renameSync(staging, dir);
-    }
+    publishStagedDir(staging, dir, COMPLETE);
   } catch (e) {
     rmSync(staging, { recursive: true, force: true });
     const err = e as { stdout?: string; stderr?: string; message: string };
@@ -127,24 +123,22 @@ function serverProperties(o: { port: number; controllerPort: number; logDir: str
   ].join('\n');
 }
 
-export class KafkaBroker {
+export class KafkaBroker extends ServerProcess {
   readonly port: number;
   readonly controllerPort: number;
   readonly dataDir: string;
+  protected readonly stopTimeoutMs = 30_000;
   private readonly jarsDir: string;
   private readonly opts: KafkaBrokerOptions;
-  private child: ChildProcess | null = null;
-  private exited: Promise<void> = Promise.resolve();
   /** Milliseconds the last start took (JVM launch to ready). */
   lastStartMs = 0;
 
   private constructor(jarsDir: string, dataDir: string, port: number, controllerPort: number, opts: KafkaBrokerOptions) {
+    super();
     this.jarsDir = jarsDir; this.dataDir = dataDir; this.port = port; this.controllerPort = controllerPort; this.opts = opts;
   }
 
   get bootstrap(): string { return `127.0.0.1:${this.port}`; }
-  get running(): boolean { return this.child !== null && this.child.exitCode === null && this.child.signalCode === null; }
-
   /** Fetches the jars if needed, formats a fresh data directory and starts the node. */
   static async start(opts: KafkaBrokerOptions = {}): Promise<KafkaBroker> {
     if (!javaAvailable()) throw new Error('Java (17+) is needed to run the test Kafka broker: install a JDK, or set KAFKA_BROKERS to an existing cluster');
@@ -191,13 +185,12 @@ export class KafkaBroker {
   }
 
   /** Starts the JVM on the existing data directory and waits until the broker serves requests. */
-  private async launch(): Promise<void> {
+  protected async launch(): Promise<void> {
     const t0 = Date.now();
     const out = openSync(join(this.dataDir, 'stdout.log'), 'a');
     const child = spawn(javaBin(), [...this.jvmArgs(this.opts.heapMb ?? 512, this.opts.jvm), 'kafka.Kafka', this.configFile], { stdio: ['ignore', out, out], detached: false });
     closeSync(out);
-    this.child = child;
-    this.exited = new Promise((r) => child.once('exit', () => r()));
+    this.track(child);
     const deadline = t0 + (this.opts.startTimeoutMs ?? 90_000);
     const kafka = new Kafka({ brokers: [this.bootstrap], clientId: 'tributary-test-readiness', logLevel: logLevel.NOTHING, connectionTimeout: 1000, retry: { retries: 0 } });
     for (;;) {
@@ -217,34 +210,6 @@ export class KafkaBroker {
   tail(lines = 40): string {
     const read = (f: string) => { try { return readFileSync(f, 'utf8'); } catch { return ''; } };
     return `${read(join(this.dataDir, 'stdout.log'))}${read(this.logFile)}`.split('\n').slice(-lines).join('\n');
-  }
-
-  /** Stops the broker (SIGTERM: a controlled shutdown; SIGKILL after `timeoutMs`). Data is kept. */
-  async stop(timeoutMs = 30_000): Promise<void> {
-    const child = this.child;
-    if (!child || !this.running) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  /** kill -9: the broker gets no chance to flush or shut down cleanly. Data is kept. */
-  async kill(): Promise<void> {
-    if (!this.child || !this.running) return;
-    this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
-  /** Starts a stopped broker again: same ports, same data. */
-  async restart(): Promise<void> {
-    if (this.running) return;
-    await this.launch();
-  }
-
-  async destroy(): Promise<void> {
-    await this.stop(10_000).catch(() => undefined);
-    rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
 

@@ -1,11 +1,12 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../helpers/free-port.ts';
 import { javaAvailable, KAFKA_VERSION } from './kafka-broker.ts';
+import { publishStagedDir } from './server-process.ts';
 
 /**
  * A real Kafka Connect worker for the test suites: distributed mode
@@ -80,12 +81,7 @@ export async function ensureKafkaConnectJars(opts: { onProgress?: (line: string)
     await copy('worker', join(staging, 'libs'));
     await copy('debezium', join(staging, 'plugins', PLUGIN_DIR));
     writeFileSync(join(staging, COMPLETE), `${new Date().toISOString()}\n`);
-    if (existsSync(join(dir, COMPLETE))) {
-      rmSync(staging, { recursive: true, force: true }); // another process won the race
-    } else {
-      rmSync(dir, { recursive: true, force: true });
-      renameSync(staging, dir);
-    }
+    publishStagedDir(staging, dir, COMPLETE);
   } catch (e) {
     rmSync(staging, { recursive: true, force: true });
     const err = e as { stdout?: string; stderr?: string; message: string };
