@@ -12,13 +12,21 @@ export const URL_ENV = 'TRIBUTARY_URL';
 export const API_KEY_ENV = 'TRIBUTARY_API_KEY';
 
 export function resolveBaseUrl(flag: string | undefined, env: NodeJS.ProcessEnv): string {
-  const raw = flag ?? env[URL_ENV] ?? DEFAULT_URL;
-  const source = flag !== undefined ? '--server' : env[URL_ENV] !== undefined ? URL_ENV : 'default URL';
+  return resolveServiceUrl({ flag, flagName: '--server', env, envName: URL_ENV, fallback: DEFAULT_URL });
+}
+
+/**
+ * An HTTP service's base URL: the option, then the environment variable, then the default; adds
+ * http:// and drops trailing slashes; a usage error naming where a bad value came from.
+ */
+export function resolveServiceUrl(o: { flag: string | undefined; flagName: string; env: NodeJS.ProcessEnv; envName: string; fallback: string }): string {
+  const raw = o.flag ?? o.env[o.envName] ?? o.fallback;
+  const source = o.flag !== undefined ? o.flagName : o.env[o.envName] !== undefined ? o.envName : 'default URL';
   let url: URL;
   try {
     url = new URL(raw.includes('://') ? raw : `http://${raw}`);
   } catch {
-    throw new UsageError(`${source} is not a valid URL: "${raw}" (expected e.g. ${DEFAULT_URL})`);
+    throw new UsageError(`${source} is not a valid URL: "${raw}" (expected e.g. ${o.fallback})`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${source} must be an http(s) URL (got "${raw}")`);
   return url.href.replace(/\/+$/, '');

@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { OptionSpec, ParsedArgs } from '../args.ts';
 import { jsonOption, printJson, type Command, type CommandContext } from '../command.ts';
-import { networkErrorCode } from '../client.ts';
-import { CliError, ExitCodes, UsageError } from '../errors.ts';
+import { networkErrorCode, resolveServiceUrl } from '../client.ts';
+import { CliError, ExitCodes } from '../errors.ts';
 import { styleFor, type Style } from '../format.ts';
 import { CDC_TOPIC, WAREHOUSE_COLLECTION, WAREHOUSE_DB } from '../../schemas/topics.ts';
 
@@ -130,16 +130,7 @@ function display(path: string, ctx: CommandContext): string {
 // Kafka Connect REST
 
 export function resolveConnectUrl(flag: string | undefined, environment: NodeJS.ProcessEnv): string {
-  const raw = flag ?? environment[CONNECT_URL_ENV] ?? DEFAULT_CONNECT_URL;
-  const source = flag !== undefined ? '--connect-url' : environment[CONNECT_URL_ENV] !== undefined ? CONNECT_URL_ENV : 'default URL';
-  let url: URL;
-  try {
-    url = new URL(raw.includes('://') ? raw : `http://${raw}`);
-  } catch {
-    throw new UsageError(`${source} is not a valid URL: "${raw}" (expected e.g. ${DEFAULT_CONNECT_URL})`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${source} must be an http(s) URL (got "${raw}")`);
-  return url.href.replace(/\/+$/, '');
+  return resolveServiceUrl({ flag, flagName: '--connect-url', env: environment, envName: CONNECT_URL_ENV, fallback: DEFAULT_CONNECT_URL });
 }
 
 export class ConnectClient {
