@@ -32,6 +32,8 @@ export interface ApiContext {
   readonly consumers: readonly ConsumerView[];
   /** The lag monitor running in this process, if any (else the API reads what it published). */
   readonly lagMonitor: { latest(): LagReport | null } | null;
+  /** Which embedder and LLM this process runs, and why (for /readyz and people). */
+  readonly models: ModelsInfo;
   /** Checks each dependency this process uses (index, event log, …), for /readyz. */
   checkDependencies(): Promise<DependencyStatus[]>;
 }
@@ -61,4 +63,20 @@ export interface DependencyStatus {
   readonly ok: boolean;
   /** Why it is not ok. */
   readonly error: string | null;
+}
+
+/** Which models a process runs and where they came from. */
+export interface ModelsInfo {
+  readonly embedder: { readonly id: string; readonly kind: 'hashing' | 'openai' | 'onnx'; readonly dimension: number; readonly source: string };
+  readonly llm:
+    | {
+      readonly id: string;
+      readonly kind: 'local' | 'openai' | 'upstream';
+      readonly source: string;
+      /** The in-process model: file, compute device, threads, context, concurrency, load time. */
+      readonly local?: { readonly modelId: string; readonly file: string; readonly gpu: string; readonly threads: number; readonly contextTokens: number; readonly concurrency: number; readonly loadMs: number };
+    }
+    | { readonly id: null; readonly kind: 'none'; readonly source: string };
+  /** How RAG answers are written: by the LLM, or extractively (no LLM). */
+  readonly answers: 'llm' | 'extractive';
 }

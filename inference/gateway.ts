@@ -4,7 +4,7 @@ import { leastOutstanding, pickWithAffinity } from './balancer.ts';
 import type { CircuitBreakerOptions } from './circuit-breaker.ts';
 import type { ExchangeSummary, InferenceEvent, InferenceObserver } from './events.ts';
 import { ProxyExchange } from './exchange.ts';
-import { Upstream, type UpstreamTimeouts } from './upstream.ts';
+import { Upstream, type UpstreamBase, type UpstreamTimeouts } from './upstream.ts';
 import type { UpstreamConfig } from './upstream-config.ts';
 import { classifyTransportError, errorForKind, isRetryableBeforeFirstByte, isUpstreamFault, type FailureKind } from './upstream-errors.ts';
 
@@ -13,6 +13,8 @@ export type InferenceEndpoint = (typeof INFERENCE_ENDPOINTS)[number];
 
 export interface InferenceGatewayOptions {
   upstreams: readonly UpstreamConfig[];
+  /** In-process upstreams (a local model): routed, capped, queued, ejected and measured like remote ones. The gateway closes them. */
+  localUpstreams?: readonly UpstreamBase[];
   timeouts: UpstreamTimeouts;
   /** Attempts per request, all before the first byte reaches the client (1 = no retry). */
   maxAttempts: number;
@@ -48,19 +50,19 @@ export interface ModelEntry { id: string; object: 'model'; created: number; owne
  */
 export class InferenceGateway {
   private readonly o: InferenceGatewayOptions;
-  private readonly upstreams: Upstream[];
-  private readonly byModel = new Map<string, Upstream[]>();
+  private readonly upstreams: UpstreamBase[];
+  private readonly byModel = new Map<string, UpstreamBase[]>();
   private readonly observers = new Set<InferenceObserver>();
   private readonly now: () => number;
   private rotation = 0;
   private healthTimer: NodeJS.Timeout | null = null;
-  private readonly checking = new Set<Upstream>();
+  private readonly checking = new Set<UpstreamBase>();
   private closed = false;
 
   constructor(options: InferenceGatewayOptions) {
     this.o = options;
     this.now = options.now ?? (() => performance.now());
-    this.upstreams = options.upstreams.map((u) => new Upstream(u, options.timeouts, options.breaker));
+    this.upstreams = [...options.upstreams.map((u) => new Upstream(u, options.timeouts, options.breaker)), ...(options.localUpstreams ?? [])];
     for (const u of this.upstreams) {
       for (const m of u.models) {
         const list = this.byModel.get(m) ?? [];
@@ -125,12 +127,12 @@ export class InferenceGateway {
       throw err;
     }
     if (this.closed) throw new TributaryError('SHUTTING_DOWN', 'the inference gateway is closing');
-    const tried = new Set<Upstream>();
+    const tried = new Set<UpstreamBase>();
     let queueMs = 0;
     let last: { kind: FailureKind; detail: string } | null = null;
     for (let attempt = 1; attempt <= this.o.maxAttempts; attempt++) {
       if (req.signal.aborted) throw req.signal.reason;
-      let u: Upstream;
+      let u: UpstreamBase;
       try {
         u = this.pick(all, req.affinityKey, tried);
       } catch (e) {
@@ -197,7 +199,7 @@ export class InferenceGateway {
   }
 
   /** One attempt: send, then wait for the response headers and the first body chunk. */
-  private async attempt(u: Upstream, req: ProxyRequest): Promise<
+  private async attempt(u: UpstreamBase, req: ProxyRequest): Promise<
     | { ok: true; statusCode: number; headers: import('node:http').IncomingHttpHeaders; body: Readable; firstChunk: Buffer | null; ended: boolean }
     | { ok: false; kind: FailureKind; detail: string }
   > {
@@ -220,7 +222,7 @@ export class InferenceGateway {
     }
   }
 
-  private pick(all: Upstream[], affinityKey: string | undefined, tried: Set<Upstream>): Upstream {
+  private pick(all: UpstreamBase[], affinityKey: string | undefined, tried: Set<UpstreamBase>): UpstreamBase {
     const now = this.now();
     const routable = all.filter((u) => u.breaker.canRoute(now));
     if (routable.length === 0) {
@@ -237,24 +239,24 @@ export class InferenceGateway {
     return u;
   }
 
-  private hasAlternative(all: Upstream[], tried: Set<Upstream>, untriedOnly: boolean): boolean {
+  private hasAlternative(all: UpstreamBase[], tried: Set<UpstreamBase>, untriedOnly: boolean): boolean {
     const now = this.now();
     return all.some((u) => (untriedOnly ? !tried.has(u) : true) && u.breaker.canRoute(now) && !u.full);
   }
 
   /** Ends an attempt that did not become an exchange: slot back, breaker told. */
-  private settle(u: Upstream, kind: FailureKind, probe: boolean): void {
+  private settle(u: UpstreamBase, kind: FailureKind, probe: boolean): void {
     u.limiter.release();
     this.report(u, isUpstreamFault(kind) ? kind : null, probe, kind === 'client_abort');
   }
 
-  private finish(u: Upstream, summary: ExchangeSummary, fault: FailureKind | null, probe: boolean): void {
+  private finish(u: UpstreamBase, summary: ExchangeSummary, fault: FailureKind | null, probe: boolean): void {
     u.limiter.release();
     this.report(u, fault, probe, summary.outcome === 'client_abort');
     this.emit({ type: 'completed', summary });
   }
 
-  private report(u: Upstream, fault: FailureKind | null, probe: boolean, cancelled: boolean): void {
+  private report(u: UpstreamBase, fault: FailureKind | null, probe: boolean, cancelled: boolean): void {
     const now = this.now();
     if (cancelled) {
       if (probe) u.breaker.onProbeCancelled();
@@ -267,7 +269,7 @@ export class InferenceGateway {
     }
   }
 
-  private ejected(u: Upstream, reason: string): void {
+  private ejected(u: UpstreamBase, reason: string): void {
     this.emit({ type: 'ejected', upstream: u.name, reason, forMs: u.breaker.openForMs });
     // the queued requests fail over (or fail) now rather than wait on a sick upstream
     u.limiter.rejectAll(new TributaryError('INFERENCE_UNAVAILABLE', `upstream "${u.name}" was ejected: ${reason}`));

@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { TributaryError, findTributaryError, type ErrorCode } from '../ports/errors.ts';
-import type { ChatMessage, ChatOptions, ChatResult, Llm } from '../ports/llm.ts';
+import type { ChatMessage, ChatOptions, ChatResult, FinishInfo, Llm } from '../ports/llm.ts';
 import type { ProxyExchange } from './exchange.ts';
 import type { InferenceGateway } from './gateway.ts';
 
@@ -9,6 +9,10 @@ export interface InferenceLlmOptions {
   /** A model some upstream serves. */
   model: string;
   contextTokens: number;
+  /** Default `inference:<model>`. */
+  id?: string;
+  /** Tokens a RAG answer may take (see Llm.answerTokens). */
+  answerTokens?: number | undefined;
 }
 
 /**
@@ -19,6 +23,7 @@ export interface InferenceLlmOptions {
 export class InferenceLlm implements Llm {
   readonly id: string;
   readonly contextTokens: number;
+  readonly answerTokens: number | undefined;
   private readonly gateway: InferenceGateway;
   private readonly model: string;
 
@@ -26,7 +31,8 @@ export class InferenceLlm implements Llm {
     this.gateway = o.gateway;
     this.model = o.model;
     this.contextTokens = o.contextTokens;
-    this.id = `inference:${o.model}`;
+    this.answerTokens = o.answerTokens;
+    this.id = o.id ?? `inference:${o.model}`;
   }
 
   async chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
@@ -38,7 +44,7 @@ export class InferenceLlm implements Llm {
       throw this.mapError(e, options.signal);
     }
     if (ex.statusCode >= 300) throw statusError(ex.statusCode, text, this.model);
-    let res: { choices?: Array<{ message?: { content?: string | null } }>; usage?: { prompt_tokens?: number; completion_tokens?: number } };
+    let res: { choices?: Array<{ message?: { content?: string | null }; finish_reason?: string | null }>; usage?: { prompt_tokens?: number; completion_tokens?: number } };
     try {
       res = JSON.parse(text) as typeof res;
     } catch {
@@ -48,6 +54,8 @@ export class InferenceLlm implements Llm {
     if (!choice) throw new TributaryError('LLM_REJECTED', `chat completion (model ${this.model}) returned no choices`, { retryable: false });
     const out: ChatResult = { text: choice.message?.content ?? '' };
     if (res.usage) out.usage = { promptTokens: res.usage.prompt_tokens ?? 0, completionTokens: res.usage.completion_tokens ?? 0 };
+    out.finishReason = choice.finish_reason === 'length' ? 'length' : 'stop';
+    options.onFinish?.({ ...(out.usage ? { usage: out.usage } : {}), finishReason: out.finishReason });
     return out;
   }
 
@@ -60,7 +68,8 @@ export class InferenceLlm implements Llm {
     }
     const decoder = new StringDecoder('utf8');
     let carry = '';
-    let finished = false;
+    let finished: string | null = null;
+    let usage: FinishInfo['usage'];
     try {
       for await (const chunk of ex.chunks()) {
         const lines = (carry + decoder.write(chunk)).split('\n');
@@ -70,12 +79,13 @@ export class InferenceLlm implements Llm {
           if (!line.startsWith('data:')) continue;
           const data = line.slice(5).trim();
           if (data === '[DONE]' || data === '') continue;
-          let obj: { choices?: Array<{ index?: number; delta?: { content?: string | null }; finish_reason?: string | null }> };
+          let obj: { choices?: Array<{ index?: number; delta?: { content?: string | null }; finish_reason?: string | null }>; usage?: { prompt_tokens?: number; completion_tokens?: number } | null };
           try { obj = JSON.parse(data) as typeof obj; } catch { continue; }
+          if (obj.usage) usage = { promptTokens: obj.usage.prompt_tokens ?? 0, completionTokens: obj.usage.completion_tokens ?? 0 };
           for (const c of obj.choices ?? []) {
             if ((c.index ?? 0) !== 0) continue;
             if (c.delta?.content) yield c.delta.content;
-            if (c.finish_reason) finished = true;
+            if (c.finish_reason) finished = c.finish_reason;
           }
         }
       }
@@ -86,12 +96,14 @@ export class InferenceLlm implements Llm {
     }
     if (options.signal?.aborted) throw aborted(options.signal);
     if (!finished) throw new TributaryError('LLM_UNAVAILABLE', `chat stream (model ${this.model}) ended without a finish_reason: the upstream cut the stream`);
+    options.onFinish?.({ ...(usage ? { usage } : {}), finishReason: finished === 'length' ? 'length' : 'stop' });
   }
 
   private async send(messages: ChatMessage[], options: ChatOptions, stream: boolean): Promise<ProxyExchange> {
     const body: Record<string, unknown> = { model: this.model, messages: messages.map((m) => ({ role: m.role, content: m.content })), stream };
     if (options.maxTokens !== undefined) body['max_tokens'] = options.maxTokens;
     if (options.temperature !== undefined) body['temperature'] = options.temperature;
+    if (options.responseSchema) body['response_format'] = { type: 'json_schema', json_schema: { name: options.responseSchema.name, schema: options.responseSchema.schema } };
     const signal = options.signal ?? new AbortController().signal;
     try {
       return await this.gateway.send({ endpoint: 'chat/completions', model: this.model, body: Buffer.from(JSON.stringify(body)), stream, signal });

@@ -21,15 +21,37 @@ export interface UpstreamResponse {
   body: Readable;
 }
 
-/**
- * One upstream: its keep-alive connection pool, concurrency limiter (slots + bounded queue) and
- * circuit breaker. Its API key lives only here and is only ever sent to it.
- */
-export class Upstream implements BalancerCandidate {
+/** What the gateway needs of an upstream: a name, the models it serves, its slots and breaker, and a way to send. */
+export abstract class UpstreamBase implements BalancerCandidate {
   readonly name: string;
   readonly models: ReadonlySet<string>;
   readonly limiter: ConcurrencyLimiter;
   readonly breaker: CircuitBreaker;
+
+  constructor(o: { name: string; models: readonly string[]; maxConcurrency: number; maxQueue: number; queueTimeoutMs: number }, breaker: CircuitBreakerOptions) {
+    this.name = o.name;
+    this.models = new Set(o.models);
+    this.limiter = new ConcurrencyLimiter({ name: o.name, max: o.maxConcurrency, maxQueue: o.maxQueue, queueTimeoutMs: o.queueTimeoutMs });
+    this.breaker = new CircuitBreaker(breaker);
+  }
+
+  get outstanding(): number { return this.limiter.outstanding; }
+  get capacity(): number { return this.limiter.capacity; }
+  get hasFreeSlot(): boolean { return this.limiter.hasFreeSlot; }
+  get full(): boolean { return this.limiter.full; }
+
+  /** Sends an OpenAI-compatible request body to `<base>/<endpoint>`; resolves with the status, headers and a body stream. */
+  abstract post(endpoint: string, body: Buffer, headers: Record<string, string>, signal: AbortSignal): Promise<UpstreamResponse>;
+  /** Active health check. */
+  abstract check(timeoutMs: number): Promise<{ ok: boolean; detail: string }>;
+  abstract close(): Promise<void>;
+}
+
+/**
+ * One remote upstream: its keep-alive connection pool, concurrency limiter (slots + bounded queue)
+ * and circuit breaker. Its API key lives only here and is only ever sent to it.
+ */
+export class Upstream extends UpstreamBase {
   private readonly pool: Pool;
   private readonly basePath: string;
   private readonly healthPath: string;
@@ -37,15 +59,12 @@ export class Upstream implements BalancerCandidate {
   private readonly timeouts: UpstreamTimeouts;
 
   constructor(config: UpstreamConfig, timeouts: UpstreamTimeouts, breaker: CircuitBreakerOptions) {
-    this.name = config.name;
-    this.models = new Set(config.models);
+    super(config, breaker);
     const url = new URL(config.url);
     this.basePath = upstreamBasePath(url);
     this.healthPath = config.healthPath ?? `${this.basePath}/models`;
     this.authorization = config.apiKey ? `Bearer ${config.apiKey}` : undefined;
     this.timeouts = timeouts;
-    this.limiter = new ConcurrencyLimiter({ name: config.name, max: config.maxConcurrency, maxQueue: config.maxQueue, queueTimeoutMs: config.queueTimeoutMs });
-    this.breaker = new CircuitBreaker(breaker);
     // one connection per slot, plus one for health checks: requests never queue inside undici
     this.pool = new Pool(url.origin, {
       connections: config.maxConcurrency + 1,
@@ -54,11 +73,6 @@ export class Upstream implements BalancerCandidate {
       pipelining: 1,
     });
   }
-
-  get outstanding(): number { return this.limiter.outstanding; }
-  get capacity(): number { return this.limiter.capacity; }
-  get hasFreeSlot(): boolean { return this.limiter.hasFreeSlot; }
-  get full(): boolean { return this.limiter.full; }
 
   /** POSTs `body` to `<base>/<endpoint>` with the upstream's own credentials. */
   async post(endpoint: string, body: Buffer, headers: Record<string, string>, signal: AbortSignal): Promise<UpstreamResponse> {

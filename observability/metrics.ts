@@ -44,6 +44,7 @@ export const LogEvents = {
   lagStatusChanged: 'lag.status_changed',
   lagMonitorFailed: 'lag.monitor_failed',
   systemReady: 'system.ready',
+  systemModels: 'system.models',
   systemStopping: 'system.stopping',
   inferenceRequest: 'inference.request',
   inferenceAttemptFailed: 'inference.attempt_failed',

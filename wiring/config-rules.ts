@@ -1,4 +1,5 @@
 import type { Config } from './config.ts';
+import { embedderChoice, localLlmGguf } from './model-choice.ts';
 
 /**
  * Settings that only take effect in some configurations. A setting given (in the environment, the
@@ -7,15 +8,6 @@ import type { Config } from './config.ts';
  * apply in every configuration.
  */
 
-export type EmbedderChoice = 'hashing' | 'openai' | 'onnx';
-
-/** The embedder a configuration runs: the explicit choice, else ONNX with a model directory, else OpenAI-compatible with a base URL and model, else hashing. */
-export function embedderChoice(c: Pick<Config, 'embedder' | 'onnxModelDir' | 'embedBaseUrl' | 'embedModel'>): EmbedderChoice {
-  if (c.embedder !== 'auto') return c.embedder;
-  if (c.onnxModelDir) return 'onnx';
-  return c.embedBaseUrl && c.embedModel ? 'openai' : 'hashing';
-}
-
 interface Rule {
   keys: ReadonlyArray<keyof Config>;
   /** null: the setting applies; else why it would not. */
@@ -23,10 +15,11 @@ interface Rule {
 }
 
 const KAFKA_ONLY: Array<keyof Config> = ['kafkaBrokers', 'kafkaClientId', 'kafkaSessionTimeoutMs', 'kafkaRebalanceTimeoutMs', 'kafkaReplicationFactor', 'kafkaApplyTopics', 'consumers'];
-const INFERENCE_ONLY: Array<keyof Config> = [
-  'inferenceMaxAttempts', 'inferenceConnectTimeoutMs', 'inferenceFirstByteTimeoutMs', 'inferenceIdleTimeoutMs', 'inferenceHealthIntervalMs',
-  'inferenceEjectAfterFailures', 'inferenceEjectMs', 'inferenceEjectMaxMs', 'inferenceAffinityHeader', 'inferenceLogPrompts',
-];
+/** Settings of the remote upstreams' HTTP connections. */
+const REMOTE_INFERENCE_ONLY: Array<keyof Config> = ['inferenceConnectTimeoutMs', 'inferenceFirstByteTimeoutMs', 'inferenceIdleTimeoutMs', 'inferenceHealthIntervalMs'];
+/** Settings of the inference gateway, which also serves the local model. */
+const GATEWAY_ONLY: Array<keyof Config> = ['inferenceMaxAttempts', 'inferenceEjectAfterFailures', 'inferenceEjectMs', 'inferenceEjectMaxMs', 'inferenceAffinityHeader', 'inferenceLogPrompts'];
+const LOCAL_LLM_ONLY: Array<keyof Config> = ['llmThreads', 'llmConcurrency', 'llmGpu', 'llmLocalModelId'];
 
 const RULES: Rule[] = [
   {
@@ -75,12 +68,20 @@ const RULES: Rule[] = [
     check: (c) => (c.llmBaseUrl ? null : 'applies only with TRIBUTARY_LLM_BASE_URL (an OpenAI-compatible LLM endpoint); set it or unset this'),
   },
   {
-    keys: ['llmContextTokens'],
-    check: (c) => (c.llmBaseUrl || c.llmUpstream ? null : 'applies only when an LLM is configured (TRIBUTARY_LLM_BASE_URL or TRIBUTARY_LLM_UPSTREAM); without one, answers are extractive'),
+    keys: ['llmContextTokens', 'llmAnswerTokens'],
+    check: (c) => (c.llmBaseUrl || c.llmUpstream || localLlmGguf(c) ? null : 'applies only when an LLM is configured (TRIBUTARY_LLM_BASE_URL, TRIBUTARY_LLM_UPSTREAM or a local model: TRIBUTARY_LLM_GGUF or `tributary models pull smollm2`); without one, answers are extractive'),
   },
   {
-    keys: INFERENCE_ONLY,
-    check: (c) => (c.inferenceUpstreams.length > 0 ? null : 'applies only with inference upstreams (TRIBUTARY_INFERENCE_UPSTREAMS); set them or unset this'),
+    keys: LOCAL_LLM_ONLY,
+    check: (c) => (localLlmGguf(c) ? null : 'applies only to the local LLM (TRIBUTARY_LLM_GGUF, or a model pulled with `tributary models pull smollm2`), and none is in use'),
+  },
+  {
+    keys: REMOTE_INFERENCE_ONLY,
+    check: (c) => (c.inferenceUpstreams.length > 0 ? null : 'applies only with remote inference upstreams (TRIBUTARY_INFERENCE_UPSTREAMS); set them or unset this'),
+  },
+  {
+    keys: GATEWAY_ONLY,
+    check: (c) => (c.inferenceUpstreams.length > 0 || localLlmGguf(c) ? null : 'applies only with an inference gateway: remote upstreams (TRIBUTARY_INFERENCE_UPSTREAMS) or a local LLM (TRIBUTARY_LLM_GGUF); set one or unset this'),
   },
 ];
 

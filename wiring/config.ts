@@ -4,6 +4,7 @@ import { TributaryError } from '../ports/errors.ts';
 import { apiKeyConfigSchema } from '../api/auth/api-key-config.ts';
 import { jsonArray, upstreamListSchema } from '../inference/upstream-config.ts';
 import { ignoredSettings } from './config-rules.ts';
+import { localLlmGguf, localLlmModelId, modelsDirOf, onnxModelDirOf } from './model-choice.ts';
 
 /**
  * One validated configuration, read once at start-up. Defaults live here and only here.
@@ -36,6 +37,24 @@ export const configSchema = z.object({
   llmApiKey: z.string().optional(),
   llmModel: z.string().min(1).optional(),
   llmContextTokens: int(512, 2_000_000).default(8192),
+  /** Tokens a RAG answer may take; default min(1024, context / 4), and 384 for the local model (a small model rambles past that). */
+  llmAnswerTokens: int(16, 100_000).optional(),
+  /**
+   * A GGUF file for the local LLM (node-llama-cpp, in-process), or "off" to run without one even when
+   * a pulled model is in the models directory. Unset: the model `tributary models pull smollm2`
+   * put in the models directory, when it is there and no other LLM is configured.
+   */
+  llmGguf: z.string().min(1).optional(),
+  /** CPU threads for the local LLM; default: the machine's cores (more oversubscribes them). */
+  llmThreads: int(1, 1024).optional(),
+  /** Generations the local LLM runs at once (parallel sequences in one context); more wait in the queue. */
+  llmConcurrency: int(1, 64).default(1),
+  /** Where the local LLM computes: auto (a GPU when one is usable, else the CPU), cpu, cuda, vulkan or metal. */
+  llmGpu: z.enum(['auto', 'cpu', 'cuda', 'vulkan', 'metal']).default('auto'),
+  /** The model id the local LLM is served under (GET /v1/models, the proxy's `model` field); default: the file name without .gguf. */
+  llmLocalModelId: z.string().min(1).max(200).optional(),
+  /** Where `tributary models pull` puts models and where start-up looks for them; default <dataDir>/models. */
+  modelsDir: z.string().min(1).optional(),
 
   chunkTokens: int(16, 8192).default(256),
   chunkOverlapTokens: int(0, 4096).default(32),
@@ -95,16 +114,16 @@ export const configSchema = z.object({
   if (c.embedder === 'openai' && !c.embedModel) {
     ctx.addIssue({ code: 'custom', path: ['embedModel'], message: 'is required when TRIBUTARY_EMBEDDER=openai (e.g. text-embedding-3-small)' });
   }
-  if (c.embedder === 'onnx' && !c.onnxModelDir) {
-    ctx.addIssue({ code: 'custom', path: ['onnxModelDir'], message: 'is required when TRIBUTARY_EMBEDDER=onnx (a directory with config.json, tokenizer.json and onnx/model.onnx)' });
+  if (c.embedder === 'onnx' && !onnxModelDirOf(c)) {
+    ctx.addIssue({ code: 'custom', path: ['onnxModelDir'], message: `is required when TRIBUTARY_EMBEDDER=onnx (a directory with config.json, tokenizer.json and onnx/model.onnx), unless \`tributary models pull minilm\` put one in the models directory (${modelsDirOf(c)})` });
   }
   if (c.llmBaseUrl && !c.llmModel) {
     ctx.addIssue({ code: 'custom', path: ['llmModel'], message: 'is required when TRIBUTARY_LLM_BASE_URL is set' });
   }
   if (c.llmUpstream) {
     if (c.llmBaseUrl) ctx.addIssue({ code: 'custom', path: ['llmUpstream'], message: 'set either TRIBUTARY_LLM_UPSTREAM (the RAG LLM through the inference proxy) or TRIBUTARY_LLM_BASE_URL, not both' });
-    else if (!c.inferenceUpstreams.some((u) => u.models.includes(c.llmUpstream!))) {
-      const known = [...new Set(c.inferenceUpstreams.flatMap((u) => u.models))];
+    else if (!c.inferenceUpstreams.some((u) => u.models.includes(c.llmUpstream!)) && c.llmUpstream !== localLlmModelId(c)) {
+      const known = [...new Set([...c.inferenceUpstreams.flatMap((u) => u.models), ...(localLlmGguf(c) ? [localLlmModelId(c)!] : [])])];
       ctx.addIssue({ code: 'custom', path: ['llmUpstream'], message: `no upstream in TRIBUTARY_INFERENCE_UPSTREAMS serves model "${c.llmUpstream}" (known: ${known.join(', ') || 'none'})` });
     }
   }
@@ -126,6 +145,8 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
+export { modelsDirOf } from './model-choice.ts';
+
 export const ENV_NAMES: Record<keyof z.input<typeof configSchema>, string> = {
   mode: 'TRIBUTARY_MODE',
   port: 'PORT',
@@ -146,6 +167,13 @@ export const ENV_NAMES: Record<keyof z.input<typeof configSchema>, string> = {
   llmApiKey: 'TRIBUTARY_LLM_API_KEY',
   llmModel: 'TRIBUTARY_LLM_MODEL',
   llmContextTokens: 'TRIBUTARY_LLM_CONTEXT_TOKENS',
+  llmAnswerTokens: 'TRIBUTARY_LLM_ANSWER_TOKENS',
+  llmGguf: 'TRIBUTARY_LLM_GGUF',
+  llmThreads: 'TRIBUTARY_LLM_THREADS',
+  llmConcurrency: 'TRIBUTARY_LLM_CONCURRENCY',
+  llmGpu: 'TRIBUTARY_LLM_GPU',
+  llmLocalModelId: 'TRIBUTARY_LLM_LOCAL_MODEL',
+  modelsDir: 'TRIBUTARY_MODELS_DIR',
   chunkTokens: 'TRIBUTARY_CHUNK_TOKENS',
   chunkOverlapTokens: 'TRIBUTARY_CHUNK_OVERLAP_TOKENS',
   batchMaxRecords: 'TRIBUTARY_BATCH_MAX_RECORDS',

@@ -4,10 +4,13 @@ import type { Llm } from '../ports/llm.ts';
 import { HashingEmbedder } from '../adapters/embedder/hashing/hashing-embedder.ts';
 import { OpenAiEmbedder } from '../adapters/embedder/openai/openai-embedder.ts';
 import { OpenAiLlm } from '../adapters/llm/openai/openai-llm.ts';
+import type { ModelsInfo } from '../api/context.ts';
+import type { LlamaCppLlm } from '../adapters/llm/llama-cpp/llama-cpp-llm.ts';
 import { InferenceGateway } from '../inference/gateway.ts';
 import { InferenceLlm } from '../inference/inference-llm.ts';
+import { LocalUpstream } from '../inference/local-upstream.ts';
 import type { Config } from './config.ts';
-import { embedderChoice } from './config-rules.ts';
+import { embedderChoice, llmChoice, localLlmGguf, localLlmModelId, modelsDirOf, onnxModelDirOf } from './model-choice.ts';
 
 /** Picks the embedder: explicit choice, else ONNX when a model directory is configured, else OpenAI-compatible when a base URL is, else hashing. */
 export async function createEmbedder(config: Config): Promise<Embedder> {
@@ -34,45 +37,119 @@ export async function createEmbedder(config: Config): Promise<Embedder> {
     }
     case 'onnx': {
       const { OnnxEmbedder } = await import('../adapters/embedder/onnx/onnx-embedder.ts');
-      const e = new OnnxEmbedder({ modelDir: config.onnxModelDir!, maxBatch: config.embedMaxBatch });
+      const e = new OnnxEmbedder({ modelDir: onnxModelDirOf(config)!, maxBatch: config.embedMaxBatch });
       await e.load();
       return e;
     }
   }
 }
 
+export interface LanguageModels {
+  /** The inference proxy core, or null with neither remote upstreams nor a local model. */
+  gateway: InferenceGateway | null;
+  /** The RAG LLM, or null (answers are extractive). */
+  llm: Llm | null;
+  /** The local model, when one is loaded (served by the gateway under its model id). */
+  local: LlamaCppLlm | null;
+}
+
 /**
- * The inference proxy core for this configuration, or null when no upstream is configured. The
- * system builds one and owns it: the API's proxy routes and the RAG LLM (TRIBUTARY_LLM_UPSTREAM)
- * share it, and so share its concurrency caps, queues and circuit breakers. Building it does no I/O;
- * the system starts its health checks and closes it.
+ * The local LLM (TRIBUTARY_LLM_GGUF or a pulled model), the inference gateway (remote upstreams plus
+ * the local model as an in-process upstream) and the RAG LLM. The RAG LLM goes through the gateway
+ * whenever it can — a named upstream model (TRIBUTARY_LLM_UPSTREAM), or the local model — so RAG and
+ * the proxy's clients share one queue, one set of caps and one set of metrics per model. Loading the
+ * local model is the only I/O here; `closers` gets everything that needs closing. The system starts
+ * the gateway's health checks.
  */
-export function createInferenceGateway(config: Config): InferenceGateway | null {
-  if (config.inferenceUpstreams.length === 0) return null;
+export async function openLanguageModels(config: Config, closers: Array<() => Promise<void> | void>): Promise<LanguageModels> {
+  const gguf = localLlmGguf(config);
+  let local: LlamaCppLlm | null = null;
+  if (gguf) {
+    const { LlamaCppLlm } = await import('../adapters/llm/llama-cpp/llama-cpp-llm.ts');
+    local = new LlamaCppLlm({
+      modelPath: gguf,
+      modelId: localLlmModelId(config) ?? undefined,
+      contextTokens: config.llmContextTokens,
+      threads: config.llmThreads,
+      concurrency: config.llmConcurrency,
+      gpu: config.llmGpu,
+    });
+    const loaded = local;
+    closers.push(() => loaded.close());
+    await local.load();
+  }
+  const gateway = createInferenceGateway(config, local);
+  if (gateway) closers.push(() => gateway.close());
+  return { gateway, llm: createLlm(config, gateway, local), local };
+}
+
+/** The local model's answer budget unless TRIBUTARY_LLM_ANSWER_TOKENS says otherwise: a small model rambles and loops past it. */
+const LOCAL_ANSWER_TOKENS = 384;
+
+/** Queue of the local model: generations take seconds, so waiting callers get a longer time limit than a GPU server's. */
+const LOCAL_MAX_QUEUE = 64;
+const LOCAL_QUEUE_TIMEOUT_MS = 120_000;
+
+/**
+ * The inference proxy core for this configuration, or null when there is nothing to serve. The
+ * system builds one and owns it: the API's proxy routes and the RAG LLM share it, and so share its
+ * concurrency caps, queues and circuit breakers. Building it does no I/O.
+ */
+export function createInferenceGateway(config: Config, local: LlamaCppLlm | null = null): InferenceGateway | null {
+  if (config.inferenceUpstreams.length === 0 && !local) return null;
+  const breaker = { failureThreshold: config.inferenceEjectAfterFailures, openMs: config.inferenceEjectMs, maxOpenMs: config.inferenceEjectMaxMs };
   return new InferenceGateway({
     upstreams: config.inferenceUpstreams,
+    localUpstreams: local ? [new LocalUpstream({
+      name: 'local', model: local.modelId, llm: local, maxConcurrency: config.llmConcurrency, maxQueue: LOCAL_MAX_QUEUE, queueTimeoutMs: LOCAL_QUEUE_TIMEOUT_MS,
+    }, breaker)] : [],
     timeouts: { connectMs: config.inferenceConnectTimeoutMs, firstByteMs: config.inferenceFirstByteTimeoutMs, idleMs: config.inferenceIdleTimeoutMs },
     maxAttempts: config.inferenceMaxAttempts,
-    breaker: { failureThreshold: config.inferenceEjectAfterFailures, openMs: config.inferenceEjectMs, maxOpenMs: config.inferenceEjectMaxMs },
+    breaker,
     healthIntervalMs: config.inferenceHealthIntervalMs,
   });
 }
 
-/** The RAG LLM: through the system's inference gateway (TRIBUTARY_LLM_UPSTREAM), an OpenAI-compatible endpoint, or none. */
-export function createLlm(config: Config, gateway: InferenceGateway | null): Llm | null {
+/** The RAG LLM: a gateway model (TRIBUTARY_LLM_UPSTREAM), an OpenAI-compatible endpoint, the local model (through the gateway), or none. */
+export function createLlm(config: Config, gateway: InferenceGateway | null, local: LlamaCppLlm | null = null): Llm | null {
   if (config.llmUpstream) {
-    if (!gateway) throw new TributaryError('INVALID_CONFIG', 'TRIBUTARY_LLM_UPSTREAM needs TRIBUTARY_INFERENCE_UPSTREAMS');
-    return new InferenceLlm({ gateway, model: config.llmUpstream, contextTokens: config.llmContextTokens });
+    if (!gateway) throw new TributaryError('INVALID_CONFIG', 'TRIBUTARY_LLM_UPSTREAM needs TRIBUTARY_INFERENCE_UPSTREAMS or a local model (TRIBUTARY_LLM_GGUF)');
+    const isLocal = local !== null && config.llmUpstream === local.modelId;
+    return new InferenceLlm({ gateway, model: config.llmUpstream, contextTokens: isLocal ? local.contextTokens : config.llmContextTokens, answerTokens: config.llmAnswerTokens ?? (isLocal ? LOCAL_ANSWER_TOKENS : undefined) });
   }
-  if (!config.llmBaseUrl || !config.llmModel) return null;
-  return new OpenAiLlm({
-    baseUrl: config.llmBaseUrl,
-    apiKey: config.llmApiKey,
-    model: config.llmModel,
-    contextTokens: config.llmContextTokens,
-    timeoutMs: 60_000,
-    maxRetries: 2,
-    retryBaseMs: config.retryBaseMs,
-    retryMaxMs: config.retryMaxMs,
-  });
+  if (config.llmBaseUrl && config.llmModel) {
+    return new OpenAiLlm({
+      baseUrl: config.llmBaseUrl,
+      apiKey: config.llmApiKey,
+      model: config.llmModel,
+      contextTokens: config.llmContextTokens,
+      answerTokens: config.llmAnswerTokens,
+      timeoutMs: 60_000,
+      maxRetries: 2,
+      retryBaseMs: config.retryBaseMs,
+      retryMaxMs: config.retryMaxMs,
+    });
+  }
+  if (local && gateway) return new InferenceLlm({ gateway, model: local.modelId, contextTokens: local.contextTokens, id: local.id, answerTokens: config.llmAnswerTokens ?? LOCAL_ANSWER_TOKENS });
+  return null;
+}
+
+/** What the banner and /readyz say about the models in use. */
+export function describeModels(config: Config, embedder: Embedder, models: LanguageModels): ModelsInfo {
+  const choice = embedderChoice(config);
+  const embedderSource = choice === 'onnx'
+    ? (config.onnxModelDir ? `TRIBUTARY_ONNX_MODEL_DIR=${config.onnxModelDir}` : `pulled into ${modelsDirOf(config)} (tributary models pull minilm)`)
+    : choice === 'openai' ? `TRIBUTARY_EMBED_BASE_URL=${config.embedBaseUrl ?? 'https://api.openai.com/v1'}` : 'no embedding model configured or pulled: hashing (lexical) vectors';
+  const embedderInfo = { id: embedder.id, kind: choice, dimension: embedder.capabilities.dimension ?? 0, source: embedderSource };
+  const choiceLlm = llmChoice(config);
+  const { llm, local } = models;
+  if (!llm) {
+    return { embedder: embedderInfo, llm: { id: null, kind: 'none', source: 'no LLM configured or pulled (TRIBUTARY_LLM_GGUF, `tributary models pull smollm2`, TRIBUTARY_LLM_BASE_URL or TRIBUTARY_LLM_UPSTREAM)' }, answers: 'extractive' };
+  }
+  const source = choiceLlm === 'upstream' ? `TRIBUTARY_LLM_UPSTREAM=${config.llmUpstream} (through the inference gateway)`
+    : choiceLlm === 'openai' ? `TRIBUTARY_LLM_BASE_URL=${config.llmBaseUrl}`
+    : config.llmGguf ? `TRIBUTARY_LLM_GGUF=${config.llmGguf}` : `pulled into ${modelsDirOf(config)} (tributary models pull smollm2)`;
+  const viaLocal = local !== null && (choiceLlm === 'local' || config.llmUpstream === local.modelId);
+  const kind = viaLocal ? 'local' : choiceLlm === 'openai' ? 'openai' : 'upstream';
+  return { embedder: embedderInfo, llm: { id: llm.id, kind, source, ...(kind === 'local' && local?.info ? { local: local.info } : {}) }, answers: 'llm' };
 }

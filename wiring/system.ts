@@ -3,14 +3,14 @@ import type { EmbeddingCache } from '../ports/embedder.ts';
 import type { Config } from './config.ts';
 import type { ApiContext, ApiSettings, DependencyStatus } from '../api/context.ts';
 import { PipelineConsumers } from '../schemas/topics.ts';
-import { Metrics } from '../observability/metrics.ts';
+import { LogEvents, Metrics } from '../observability/metrics.ts';
 import type { StageConsumer } from '../consumers/runtime/stage-consumer.ts';
 import type { ChangeFeedRelay } from '../connectors/relay/change-feed-relay.ts';
 import { LagMonitor } from '../consumers/lag-monitor/lag-monitor.ts';
 import { openBackbone } from './backbone.ts';
 import { buildStageConsumer, parseConsumerList, type ConsumerName } from './consumers.ts';
 import { checkDependency } from './dependencies.ts';
-import { createInferenceGateway, createLlm } from './models.ts';
+import { describeModels, openLanguageModels } from './models.ts';
 import { createValueCodec } from './schema-registry.ts';
 import { openIndexing } from './vector-index.ts';
 
@@ -68,9 +68,13 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
     const { log, store } = backbone;
 
     const { embedder, index, cache } = await openIndexing(config, closers);
-    const gateway = createInferenceGateway(config);
-    if (gateway) closers.push(() => gateway.close());
-    const llm = createLlm(config, gateway);
+    // the local LLM (loaded here), the inference gateway and the RAG LLM
+    const languageModels = await openLanguageModels(config, closers);
+    const { gateway, llm } = languageModels;
+    const models = describeModels(config, embedder, languageModels);
+    logger.info({ event: LogEvents.systemModels, embedder: models.embedder, llm: models.llm, answers: models.answers }, models.answers === 'llm'
+      ? `answers by ${models.llm.id} (${models.llm.source}); embeddings by ${models.embedder.id}`
+      : `answers are extractive (no LLM); embeddings by ${models.embedder.id}`);
 
     // Schema Registry wire format when SCHEMA_REGISTRY_URL is set, else plain JSON — shared by every stage here
     const codec = createValueCodec(config);
@@ -92,7 +96,7 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
     let maintenance: NodeJS.Timeout | null = null;
     let closed = false;
     return {
-      config, settings: apiSettings(config), logger, metrics, log, store, index, embedder, cache, llm, gateway, consumers,
+      config, settings: apiSettings(config), logger, metrics, log, store, index, embedder, cache, llm, gateway, models, consumers,
       relay: backbone.relay, codec, lagMonitor,
       checkDependencies: () => Promise.all([
         checkDependency('index', index.kind, () => index.ping()),

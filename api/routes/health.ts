@@ -21,6 +21,16 @@ export const healthRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
     down: z.array(z.string()).describe('Dependencies that cannot be reached or used (names from `dependencies`)'),
     consumers: z.array(consumerStatusSchema),
     dependencies: z.array(dependencySchema),
+    models: z.object({
+      embedder: z.object({ id: z.string(), kind: z.enum(['hashing', 'openai', 'onnx']), dimension: z.number(), source: z.string() }),
+      llm: z.object({
+        id: z.string().nullable(),
+        kind: z.enum(['local', 'openai', 'upstream', 'none']),
+        source: z.string(),
+        local: z.object({ modelId: z.string(), file: z.string(), gpu: z.string(), threads: z.number(), contextTokens: z.number(), concurrency: z.number(), loadMs: z.number() }).optional(),
+      }),
+      answers: z.enum(['llm', 'extractive']).describe('How RAG answers are written: by the LLM, or extractively (no LLM configured or pulled)'),
+    }).describe('Which embedder and LLM this process runs, and where they came from'),
   });
   app.get('/readyz', {
     schema: {
@@ -37,6 +47,6 @@ export const healthRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
     const down = dependencies.filter((d) => !d.ok).map((d) => d.name);
     const ready = notRunning.length === 0 && !down.includes('store');
     const status = !ready ? 'not_ready' : down.length > 0 ? 'degraded' : 'ready';
-    return reply.status(ready ? 200 : 503).send({ status, notRunning, down, consumers, dependencies });
+    return reply.status(ready ? 200 : 503).send({ status, notRunning, down, consumers, dependencies, models: ctx.models });
   });
 };

@@ -1,14 +1,15 @@
 import { findTributaryError, toTributaryError } from '../../ports/errors.ts';
-import type { Llm } from '../../ports/llm.ts';
+import type { ChatOptions, FinishInfo, Llm } from '../../ports/llm.ts';
+import { CitationFilter } from '../../streams/rag/citations.ts';
 import type { SearchFilter, SearchHit } from '../../ports/vector-index.ts';
 import { KNOWN_CATEGORIES } from '../../schemas/content.ts';
 import { extractiveAnswer, EXTRACTIVE_LABEL } from '../../streams/rag/extractive.ts';
-import { buildExpansionMessages, parseExpansionReply } from '../../streams/rag/expansion.ts';
+import { buildExpansionMessages, expansionResponseSchema, parseExpansionReply } from '../../streams/rag/expansion.ts';
 import { reciprocalRankFusion } from '../../streams/rag/fusion.ts';
 import { buildAnswerPrompt } from '../../streams/rag/prompt.ts';
-import { applyOrder, buildRerankMessages, parseRerankReply } from '../../streams/rag/rerank.ts';
+import { applyOrder, buildRerankMessages, parseRerankReply, rerankResponseSchema } from '../../streams/rag/rerank.ts';
 import {
-  authorCandidates, buildSelfQueryMessages, categoryCandidates, confirmFilters, extractFiltersByRules, parseSelfQueryReply,
+  authorCandidates, buildSelfQueryMessages, categoryCandidates, confirmFilters, extractFiltersByRules, parseSelfQueryReply, selfQueryResponseSchema,
   type ExtractedFilters, type SelfQueryVocabulary,
 } from '../../streams/rag/self-query.ts';
 import type { ApiContext } from '../context.ts';
@@ -45,7 +46,13 @@ export type RagSteps = {
   expansion: { status: 'applied'; variants: string[] } | Skipped;
   search: { variants: number; candidates: number; filter: SearchFilter | null; ms: number };
   rerank: { status: 'applied'; method: 'llm'; candidates: number } | Skipped;
-  llm?: { model: string; promptTokens: number; contextChunks: number; truncated: boolean; omitted: number; completionTokens?: number };
+  llm?: {
+    model: string; promptTokens: number; contextChunks: number; truncated: boolean; omitted: number; completionTokens?: number;
+    /** 'length': the answer was cut at its token budget. */
+    finishReason?: 'stop' | 'length';
+    /** Sources the answer cites ([n] = sources[n-1]), and numbers it cited that name no source (taken out of the text). */
+    citations?: { cited: number[]; removed: number[] };
+  };
   extractive?: { reason: string; sentences: number; cited: number[] };
 };
 
@@ -106,7 +113,9 @@ async function selfQueryStep(deps: Deps, req: RagRequest, signal?: AbortSignal):
     method = 'llm';
     try {
       const vocab = await vocabularyFor(deps, req.query);
-      const reply = await deps.llm.chat(buildSelfQueryMessages(req.query, vocab), { maxTokens: HELPER_MAX_TOKENS, temperature: 0, ...(signal ? { signal } : {}) });
+      const reply = await deps.llm.chat(buildSelfQueryMessages(req.query, vocab), {
+        maxTokens: HELPER_MAX_TOKENS, temperature: 0, responseSchema: selfQueryResponseSchema(req.query, vocab), ...(signal ? { signal } : {}),
+      });
       const proposed = parseSelfQueryReply(reply.text);
       filters = confirmFilters(proposed, await vocabularyFor(deps, req.query, proposed));
     } catch (e) {
@@ -129,9 +138,11 @@ async function expansionStep(llm: Llm | null, req: RagRequest, query: string, si
   if (!req.expand) return { step: { status: 'skipped', reason: 'disabled by request' }, variants: [query] };
   if (!llm) return { step: { status: 'skipped', reason: 'no LLM configured' }, variants: [query] };
   try {
-    const reply = await llm.chat(buildExpansionMessages(query, EXPANSION_VARIANTS), { maxTokens: HELPER_MAX_TOKENS, temperature: 0.3, ...(signal ? { signal } : {}) });
+    const reply = await llm.chat(buildExpansionMessages(query, EXPANSION_VARIANTS), {
+      maxTokens: HELPER_MAX_TOKENS, temperature: 0.3, responseSchema: expansionResponseSchema(EXPANSION_VARIANTS), ...(signal ? { signal } : {}),
+    });
     const variants = parseExpansionReply(reply.text, query, EXPANSION_VARIANTS);
-    if (variants.length < 2) return { step: { status: 'skipped', reason: 'the LLM gave no new variants' }, variants };
+    if (variants.length < 2) return { step: { status: 'skipped', reason: 'the LLM gave no usable variant (none new, or none on the question\'s subject)' }, variants };
     return { step: { status: 'applied', variants }, variants };
   } catch (e) {
     throwIfAborted(signal, e);
@@ -171,12 +182,14 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   else if (candidates.length < 2) rerankStep = { status: 'skipped', reason: 'fewer than 2 candidates' };
   else {
     try {
-      const reply = await deps.llm.chat(buildRerankMessages(sq.query, candidates.map((c) => c.hit.payload.text)), { maxTokens: HELPER_MAX_TOKENS, temperature: 0, ...(signal ? { signal } : {}) });
+      const reply = await deps.llm.chat(buildRerankMessages(sq.query, candidates.map((c) => c.hit.payload.text)), {
+        maxTokens: HELPER_MAX_TOKENS, temperature: 0, responseSchema: rerankResponseSchema(candidates.length), ...(signal ? { signal } : {}),
+      });
       candidates = applyOrder(candidates, parseRerankReply(reply.text, candidates.length));
       rerankStep = { status: 'applied', method: 'llm', candidates: candidates.length };
     } catch (e) {
       throwIfAborted(signal, e);
-      rerankStep = { status: 'skipped', reason: llmSkipReason(e) };
+      rerankStep = { status: 'skipped', reason: `${llmSkipReason(e)}; kept the fused retrieval order` };
     }
   }
   let sources = candidates.slice(0, req.k).map((c) => toSource(c.hit, c.score));
@@ -195,21 +208,28 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
     return { answer: ext.answer, mode: 'extractive', sources, steps };
   }
 
-  const prompt = buildAnswerPrompt({ question: req.query, chunks: sources, contextTokens: deps.llm.contextTokens });
+  const prompt = buildAnswerPrompt({ question: req.query, chunks: sources, contextTokens: deps.llm.contextTokens, ...(deps.llm.answerTokens ? { answerTokens: deps.llm.answerTokens } : {}) });
   sources = sources.slice(0, prompt.included); // [n] in the answer = sources[n-1]
   steps.llm = { model: deps.llm.id, promptTokens: prompt.promptTokens, contextChunks: prompt.included, truncated: prompt.truncated, omitted: prompt.omitted };
   hooks.onSources?.(sources);
-  const opts = { maxTokens: prompt.answerTokens, temperature: 0.2, ...(signal ? { signal } : {}) };
+  let finish: FinishInfo = {};
+  const opts: ChatOptions = { maxTokens: prompt.answerTokens, temperature: 0.2, onFinish: (info) => { finish = info; }, ...(signal ? { signal } : {}) };
+  // citations of sources the model was not given are taken out as the answer streams
+  const citations = new CitationFilter(sources.length);
   let answer = '';
+  const emit = (text: string) => {
+    if (!text) return;
+    answer += text;
+    hooks.onDelta?.(text);
+  };
   if (hooks.onDelta) {
-    for await (const delta of deps.llm.stream(prompt.messages, opts)) {
-      answer += delta;
-      hooks.onDelta(delta);
-    }
+    for await (const delta of deps.llm.stream(prompt.messages, opts)) emit(citations.push(delta));
   } else {
-    const res = await deps.llm.chat(prompt.messages, opts);
-    answer = res.text;
-    if (res.usage) steps.llm.completionTokens = res.usage.completionTokens;
+    emit(citations.push((await deps.llm.chat(prompt.messages, opts)).text));
   }
+  emit(citations.end());
+  if (finish.usage) steps.llm.completionTokens = finish.usage.completionTokens;
+  if (finish.finishReason) steps.llm.finishReason = finish.finishReason;
+  steps.llm.citations = { cited: citations.cited, removed: citations.removed };
   return { answer, mode: 'llm', sources, steps };
 }

@@ -77,8 +77,9 @@ export const dev: Command = {
     ctx.stdout.write(renderBanner({
       url: server.url,
       dataDir: resolve(config.dataDir),
-      embedder: `${system.embedder.id} (${system.embedder.capabilities.dimension} dimensions)`,
-      llm: system.llm ? system.llm.id : null,
+      embedder: `${system.embedder.id} (${system.embedder.capabilities.dimension} dimensions) — ${system.models.embedder.source}`,
+      llm: system.models.llm.id === null ? null : `${system.models.llm.id} — ${system.models.llm.source}${system.models.llm.local
+        ? ` (${system.models.llm.local.gpu}, ${system.models.llm.local.threads} threads, ${system.models.llm.local.contextTokens}-token context, loaded in ${system.models.llm.local.loadMs} ms)` : ''}`,
       mode: config.mode,
       index: config.qdrantUrl ? `qdrant ${config.qdrantUrl} (collection ${config.qdrantCollection}; embedding cache read back from it)` : 'embedded (SQLite in the data directory)',
       log: config.mode === 'kafka' ? `kafka ${config.kafkaBrokers}` : 'embedded (SQLite in the data directory)',
@@ -140,7 +141,7 @@ export function renderBanner(b: BannerInfo, s: Style): string {
     ...(b.log ? [['Log', b.log] as [string, string]] : []),
     ...(b.index ? [['Index', b.index] as [string, string]] : []),
     ['Embedder', b.embedder],
-    ['LLM', b.llm ?? `none — answers are extractive ${s.dim('(set TRIBUTARY_LLM_BASE_URL + TRIBUTARY_LLM_MODEL)')}`],
+    ['LLM', b.llm ?? `none — answers are extractive ${s.dim(`(${b.invokedAs} models pull: a local model; or set TRIBUTARY_LLM_BASE_URL + TRIBUTARY_LLM_MODEL)`)}`],
   ];
   const lines = ['', `  ${s.bold('Tributary')} is running`, ''];
   for (const [k, v] of rows) lines.push(`  ${s.dim(k.padEnd(9))} ${v}`);

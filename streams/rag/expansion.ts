@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { TributaryError } from '../../ports/errors.ts';
-import type { ChatMessage } from '../../ports/llm.ts';
-import { extractJson } from './text.ts';
+import type { ChatMessage, JsonSchema } from '../../ports/llm.ts';
+import { contentWords, extractJson } from './text.ts';
 
 /**
  * Query expansion: N rephrasings of the question, searched alongside it and fused with RRF.
@@ -17,6 +17,14 @@ export function buildExpansionMessages(question: string, n: number): ChatMessage
     },
     { role: 'user', content: question },
   ];
+}
+
+/** Longest variant kept, in characters. */
+const MAX_VARIANT_CHARS = 300;
+
+/** The JSON schema of the reply (enforced while decoding by a local model). */
+export function expansionResponseSchema(n: number): { name: string; schema: JsonSchema } {
+  return { name: 'search_queries', schema: { type: 'object', properties: { queries: { type: 'array', items: { type: 'string', maxLength: MAX_VARIANT_CHARS }, minItems: 1, maxItems: n } }, required: ['queries'], additionalProperties: false } };
 }
 
 const replySchema = z.union([
@@ -37,9 +45,13 @@ export function parseExpansionReply(reply: string, question: string, n: number):
   }
   const out = [question];
   const seen = new Set([norm(question)]);
+  // a variant must stay on the question's subject: one that shares none of its content words is noise
+  // (small models drift), and searching it would only pull unrelated chunks into the fusion
+  const words = new Set(contentWords(question).map((w) => w.toLowerCase()));
   for (const q of list) {
-    const t = q.replace(/\s+/g, ' ').trim().slice(0, 1000);
+    const t = q.replace(/\s+/g, ' ').trim().slice(0, MAX_VARIANT_CHARS);
     if (!t || seen.has(norm(t))) continue;
+    if (words.size > 0 && !contentWords(t).some((w) => words.has(w.toLowerCase()))) continue;
     seen.add(norm(t));
     out.push(t);
     if (out.length > n) break;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TributaryError } from '../../ports/errors.ts';
-import type { ChatMessage } from '../../ports/llm.ts';
+import type { ChatMessage, JsonSchema } from '../../ports/llm.ts';
 import { extractJson } from './text.ts';
 
 /**
@@ -20,6 +20,12 @@ export function buildRerankMessages(question: string, passages: readonly string[
     },
     { role: 'user', content: `Question: ${question}\n\nPassages:\n${list}` },
   ];
+}
+
+/** The JSON schema of the reply (enforced while decoding by a local model): passage numbers that exist, each once at most. */
+export function rerankResponseSchema(count: number): { name: string; schema: JsonSchema } {
+  const numbers = Array.from({ length: count }, (_, i) => i + 1);
+  return { name: 'ranking', schema: { type: 'object', properties: { ranking: { type: 'array', items: { enum: numbers }, maxItems: count } }, required: ['ranking'], additionalProperties: false } };
 }
 
 const replySchema = z.union([z.object({ ranking: z.array(z.number().int()) }), z.array(z.number().int())]);

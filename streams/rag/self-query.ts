@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { describeIssues } from '../../common/zod-issues.ts';
 import { TributaryError } from '../../ports/errors.ts';
-import type { ChatMessage } from '../../ports/llm.ts';
+import type { ChatMessage, JsonSchema } from '../../ports/llm.ts';
 import { categorySchema } from '../../schemas/content.ts';
 import { contentWords, extractJson, isStopWord } from './text.ts';
 
@@ -144,6 +144,11 @@ function findCategory(question: string, categories: readonly string[]): Match | 
   return best;
 }
 
+/** The categories `question` names as a word, in any of their forms ("post", "posts", "repos"). */
+export function mentionedCategories(question: string, categories: readonly string[]): string[] {
+  return categories.filter((c) => [c, pluralOf(c), ...(ALIASES[c] ?? [])].some((form) => phraseRegExp(form, 'iu').test(question)));
+}
+
 /** Rule-based self-query against a vocabulary of known authors and categories. */
 export function extractFiltersByRules(question: string, vocab: SelfQueryVocabulary): SelfQueryResult {
   const filters: ExtractedFilters = {};
@@ -175,6 +180,18 @@ export function buildSelfQueryMessages(question: string, vocab: SelfQueryVocabul
     },
     { role: 'user', content: question },
   ];
+}
+
+/**
+ * The JSON schema the reply must match (enforced while decoding by a local model): author one of the
+ * known authors found in the question (any name when none was found), category one of the known
+ * categories the question names (singular, plural or alias), or null.
+ */
+export function selfQueryResponseSchema(question: string, vocab: SelfQueryVocabulary): { name: string; schema: JsonSchema } {
+  const author = vocab.authors.length > 0 ? { enum: [...vocab.authors, null] } : { type: ['string', 'null'], maxLength: 200 };
+  // a category the question never names cannot be a filter: the model may only pick among those it does
+  const category = { enum: [...mentionedCategories(question, vocab.categories), null] };
+  return { name: 'search_filters', schema: { type: 'object', properties: { author, category }, required: ['author', 'category'], additionalProperties: false } };
 }
 
 /** Validates the model's reply. Throws LLM_REJECTED when it is not the JSON asked for. */

@@ -1,6 +1,6 @@
 import type OpenAI from 'openai';
 import { TributaryError } from '../../../ports/errors.ts';
-import type { ChatMessage, ChatOptions, ChatResult, Llm } from '../../../ports/llm.ts';
+import type { ChatMessage, ChatOptions, ChatResult, FinishInfo, Llm } from '../../../ports/llm.ts';
 import { createOpenAiClient } from '../../openai-compatible/openai-client.ts';
 import { withRetries, type RetryPolicy } from '../../openai-compatible/retry.ts';
 import { abortedError, toUpstreamError } from '../../openai-compatible/upstream-error.ts';
@@ -15,6 +15,8 @@ export interface OpenAiLlmOptions {
   model: string;
   /** Context window in tokens, used to budget prompts. */
   contextTokens: number;
+  /** Tokens a RAG answer may take (see Llm.answerTokens). */
+  answerTokens?: number | undefined;
   /** Time limit until the response headers arrive (a stream may then run longer). */
   timeoutMs: number;
   /** Retries of a rate-limited or failed request; a stream is retried only before its first byte. */
@@ -33,6 +35,7 @@ export interface OpenAiLlmOptions {
 export class OpenAiLlm implements Llm {
   readonly id: string;
   readonly contextTokens: number;
+  readonly answerTokens: number | undefined;
   private readonly client: OpenAI;
   private readonly model: string;
   private readonly retry: RetryPolicy;
@@ -45,6 +48,7 @@ export class OpenAiLlm implements Llm {
     this.client = createOpenAiClient(options);
     this.model = options.model;
     this.contextTokens = options.contextTokens;
+    this.answerTokens = options.answerTokens;
     this.id = `openai:${options.model}`;
     this.retry = { maxRetries: options.maxRetries, baseMs: options.retryBaseMs ?? 250, maxMs: options.retryMaxMs ?? 30_000 };
     this.what = `chat completion request to ${options.baseUrl} (model ${options.model})`;
@@ -60,8 +64,9 @@ export class OpenAiLlm implements Llm {
     );
     const choice = res.choices?.[0];
     if (!choice) throw new TributaryError('LLM_REJECTED', `${this.what} returned no choices`, { retryable: false });
-    const result: ChatResult = { text: choice.message?.content ?? '' };
+    const result: ChatResult = { text: choice.message?.content ?? '', finishReason: choice.finish_reason === 'length' ? 'length' : 'stop' };
     if (res.usage) result.usage = { promptTokens: res.usage.prompt_tokens, completionTokens: res.usage.completion_tokens };
+    options.onFinish?.({ ...(result.usage ? { usage: result.usage } : {}), finishReason: result.finishReason! });
     return result;
   }
 
@@ -75,8 +80,10 @@ export class OpenAiLlm implements Llm {
       signal,
     );
     let finishReason: string | null = null;
+    let usage: FinishInfo['usage'];
     try {
       for await (const chunk of stream) {
+        if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
         for (const choice of chunk.choices ?? []) {
           if (choice.index !== 0) continue;
           const delta = choice.delta?.content;
@@ -96,6 +103,7 @@ export class OpenAiLlm implements Llm {
     if (finishReason === null) {
       throw new TributaryError('LLM_UNAVAILABLE', `${this.what} (streaming) ended without a finish_reason: the upstream cut the stream`);
     }
+    options.onFinish?.({ ...(usage ? { usage } : {}), finishReason: finishReason === 'length' ? 'length' : 'stop' });
   }
 
   private params(messages: ChatMessage[], options: ChatOptions): ChatParams {
@@ -105,6 +113,7 @@ export class OpenAiLlm implements Llm {
     };
     if (options.maxTokens !== undefined) p.max_tokens = options.maxTokens;
     if (options.temperature !== undefined) p.temperature = options.temperature;
+    if (options.responseSchema) p.response_format = { type: 'json_schema', json_schema: { name: options.responseSchema.name, schema: options.responseSchema.schema } };
     return p;
   }
 }

@@ -26,6 +26,7 @@ const KAFKA = { TRIBUTARY_MODE: 'kafka', KAFKA_BROKERS: '127.0.0.1:9092' };
 const UPSTREAMS = { TRIBUTARY_INFERENCE_UPSTREAMS: JSON.stringify([{ name: 'gpu', url: 'http://127.0.0.1:9', models: ['m'] }]) };
 const OPENAI_EMBEDDER = { TRIBUTARY_EMBEDDER: 'openai', TRIBUTARY_EMBED_MODEL: 'm' };
 const LLM = { TRIBUTARY_LLM_BASE_URL: 'http://127.0.0.1:9/v1', TRIBUTARY_LLM_MODEL: 'm' };
+const LOCAL_LLM = { TRIBUTARY_LLM_GGUF: join(dir, 'model.gguf') };
 
 type Row =
   /** Applies everywhere (`with`: the companions it needs to be valid at all). */
@@ -52,7 +53,14 @@ const ROWS: Record<keyof Config, Row> = {
   llmBaseUrl: { value: 'http://127.0.0.1:9/v1', with: { TRIBUTARY_LLM_MODEL: 'm' } },
   llmApiKey: { value: 'sk-test', refusedWith: [{}], acceptedWith: LLM },
   llmModel: { value: 'other', refusedWith: [{}], acceptedWith: { TRIBUTARY_LLM_BASE_URL: 'http://127.0.0.1:9/v1' } },
-  llmContextTokens: { value: '4096', refusedWith: [{}], acceptedWith: LLM },
+  llmContextTokens: { value: '4096', refusedWith: [{}, { TRIBUTARY_LLM_GGUF: 'off' }], acceptedWith: LOCAL_LLM },
+  llmAnswerTokens: { value: '200', refusedWith: [{}], acceptedWith: LLM },
+  llmGguf: { value: LOCAL_LLM.TRIBUTARY_LLM_GGUF },
+  llmThreads: { value: '3', refusedWith: [{}, LLM, { TRIBUTARY_LLM_GGUF: 'off' }], acceptedWith: LOCAL_LLM },
+  llmConcurrency: { value: '2', refusedWith: [{}, LLM], acceptedWith: LOCAL_LLM },
+  llmGpu: { value: 'cpu', refusedWith: [{}, LLM], acceptedWith: LOCAL_LLM },
+  llmLocalModelId: { value: 'tiny', refusedWith: [{}, LLM], acceptedWith: LOCAL_LLM },
+  modelsDir: { value: join(dir, 'models') },
   chunkTokens: { value: '512' },
   chunkOverlapTokens: { value: '16' },
   batchMaxRecords: { value: '100' },
@@ -66,15 +74,15 @@ const ROWS: Record<keyof Config, Row> = {
   metricsEnabled: { value: 'false' },
   inferenceUpstreams: { value: UPSTREAMS.TRIBUTARY_INFERENCE_UPSTREAMS },
   inferenceMaxAttempts: { value: '2', refusedWith: [{}], acceptedWith: UPSTREAMS },
-  inferenceConnectTimeoutMs: { value: '500', refusedWith: [{}], acceptedWith: UPSTREAMS },
-  inferenceFirstByteTimeoutMs: { value: '500', refusedWith: [{}], acceptedWith: UPSTREAMS },
-  inferenceIdleTimeoutMs: { value: '500', refusedWith: [{}], acceptedWith: UPSTREAMS },
-  inferenceHealthIntervalMs: { value: '500', refusedWith: [{}], acceptedWith: UPSTREAMS },
+  inferenceConnectTimeoutMs: { value: '500', refusedWith: [{}, LOCAL_LLM], acceptedWith: UPSTREAMS },
+  inferenceFirstByteTimeoutMs: { value: '500', refusedWith: [{}, LOCAL_LLM], acceptedWith: UPSTREAMS },
+  inferenceIdleTimeoutMs: { value: '500', refusedWith: [{}, LOCAL_LLM], acceptedWith: UPSTREAMS },
+  inferenceHealthIntervalMs: { value: '500', refusedWith: [{}, LOCAL_LLM], acceptedWith: UPSTREAMS },
   inferenceEjectAfterFailures: { value: '5', refusedWith: [{}], acceptedWith: UPSTREAMS },
   inferenceEjectMs: { value: '500', refusedWith: [{}], acceptedWith: UPSTREAMS },
   inferenceEjectMaxMs: { value: '90000', refusedWith: [{}], acceptedWith: UPSTREAMS },
   inferenceAffinityHeader: { value: 'x-user', refusedWith: [{}], acceptedWith: UPSTREAMS },
-  inferenceLogPrompts: { value: 'true', refusedWith: [{}], acceptedWith: UPSTREAMS },
+  inferenceLogPrompts: { value: 'true', refusedWith: [{}], acceptedWith: LOCAL_LLM },
   llmUpstream: { value: 'm', with: UPSTREAMS },
   apiKeys: { value: JSON.stringify([KEY]) },
   apiKeysFile: { value: keysFile },

@@ -1,0 +1,310 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename, resolve } from 'node:path';
+import type { ChatHistoryItem, Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel } from 'node-llama-cpp';
+import { TributaryError, findTributaryError } from '../../../ports/errors.ts';
+import type { ChatMessage, ChatOptions, ChatResult, JsonSchema, Llm } from '../../../ports/llm.ts';
+import { abortedError } from '../../openai-compatible/upstream-error.ts';
+
+export type LlamaGpu = 'auto' | 'cpu' | 'cuda' | 'vulkan' | 'metal';
+
+export interface LlamaCppLlmOptions {
+  /** A GGUF model file on disk. Nothing is downloaded. */
+  modelPath: string;
+  /** Model id (`local:<id>` is the Llm id; the proxy serves it under `<id>`). Default: the file name without .gguf. */
+  modelId?: string | undefined;
+  /** Context window per generation in tokens; capped at what the model was trained on. */
+  contextTokens: number;
+  /** CPU threads for evaluation. Default: the machine's cores (llama.cpp's own default, 4 or more, oversubscribes small machines). */
+  threads?: number | undefined;
+  /** Generations at once: parallel sequences of one context, evaluated in shared batches. Default 1. */
+  concurrency?: number | undefined;
+  /** Default 'auto': a usable GPU, else the CPU. */
+  gpu?: LlamaGpu | undefined;
+}
+
+export interface LlamaCppInfo {
+  modelId: string;
+  file: string;
+  /** What llama.cpp computes on: 'cpu', 'cuda', 'vulkan' or 'metal'. */
+  gpu: string;
+  threads: number;
+  contextTokens: number;
+  concurrency: number;
+  trainContextTokens: number;
+  loadMs: number;
+}
+
+/** Tokens a chat template adds around each message (role markers, separators): a safety margin for the pre-check. */
+const TEMPLATE_TOKENS_PER_MESSAGE = 8;
+
+/** Repeat penalty for free text, over the last 128 generated tokens. */
+const REPEAT_PENALTY = { penalty: 1.3, lastTokens: 128, frequencyPenalty: 0.2, presencePenalty: 0.2 };
+
+type LlamaModule = typeof import('node-llama-cpp');
+
+/**
+ * The Llm port on a GGUF model run in-process by llama.cpp (node-llama-cpp's prebuilt binaries, no
+ * compiler needed). The chat template comes from the model file. Output can be constrained to a JSON
+ * schema (a grammar applied while decoding, so the reply always parses). Generations run on a fixed
+ * pool of context sequences (`concurrency`); more callers wait in FIFO order, and a caller that aborts
+ * while waiting leaves the queue. Aborting a running generation stops decoding at once.
+ *
+ * `load()` does the I/O (binaries, weights, context); until then no method may be called.
+ */
+export class LlamaCppLlm implements Llm {
+  readonly id: string;
+  readonly modelId: string;
+  private readonly o: Required<Omit<LlamaCppLlmOptions, 'modelId'>>;
+  private mod: LlamaModule | undefined;
+  private llama: Llama | undefined;
+  private model: LlamaModel | undefined;
+  private context: LlamaContext | undefined;
+  private free: LlamaContextSequence[] = [];
+  private readonly waiters: Array<{ resolve: (s: LlamaContextSequence) => void; reject: (e: unknown) => void; signal: AbortSignal | undefined; onAbort: () => void }> = [];
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+  private loaded: LlamaCppInfo | undefined;
+  private closed = false;
+
+  constructor(options: LlamaCppLlmOptions) {
+    const modelPath = resolve(options.modelPath);
+    const threads = options.threads ?? availableParallelism();
+    const concurrency = options.concurrency ?? 1;
+    if (!Number.isInteger(options.contextTokens) || options.contextTokens < 64) {
+      throw new TributaryError('INVALID_CONFIG', `local LLM contextTokens must be an integer of at least 64, got ${options.contextTokens}`);
+    }
+    if (!Number.isInteger(threads) || threads < 1) throw new TributaryError('INVALID_CONFIG', `local LLM threads must be a positive integer, got ${threads}`);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new TributaryError('INVALID_CONFIG', `local LLM concurrency must be a positive integer, got ${concurrency}`);
+    this.modelId = options.modelId ?? basename(modelPath).replace(/\.gguf$/i, '');
+    this.id = `local:${this.modelId}`;
+    this.o = { modelPath, contextTokens: options.contextTokens, threads, concurrency, gpu: options.gpu ?? 'auto' };
+  }
+
+  /** The context window per generation (known after `load()`; the configured value before). */
+  get contextTokens(): number {
+    return this.loaded?.contextTokens ?? this.o.contextTokens;
+  }
+
+  /** What was loaded, where it computes and how (for start-up logs and /readyz); null before `load()`. */
+  get info(): LlamaCppInfo | null {
+    return this.loaded ?? null;
+  }
+
+  /** Loads llama.cpp, the weights and one context with `concurrency` sequences. Idempotent. */
+  async load(): Promise<LlamaCppInfo> {
+    if (this.loaded) return this.loaded;
+    const started = performance.now();
+    const file = this.o.modelPath;
+    if (!existsSync(file)) {
+      throw new TributaryError('MODEL_LOAD_FAILED', `no GGUF model file at ${file}: set TRIBUTARY_LLM_GGUF to a .gguf file, or run \`npx tributary models pull smollm2\``);
+    }
+    try {
+      this.mod = await import('node-llama-cpp');
+      this.llama = await this.mod.getLlama({
+        gpu: this.o.gpu === 'cpu' ? false : this.o.gpu,
+        maxThreads: this.o.threads,
+        // never compile llama.cpp at run time: the prebuilt binaries in the npm packages or an error
+        build: 'never',
+        logLevel: this.mod.LlamaLogLevel.error,
+      });
+      this.model = await this.llama.loadModel({ modelPath: file });
+      const contextSize = Math.min(this.o.contextTokens, this.model.trainContextSize);
+      this.context = await this.model.createContext({ contextSize, sequences: this.o.concurrency, threads: this.o.threads });
+    } catch (e) {
+      await this.close();
+      throw new TributaryError('MODEL_LOAD_FAILED', `could not load the local LLM from ${file} (TRIBUTARY_LLM_GGUF): ${(e as Error).message}`, { cause: e });
+    }
+    for (let i = 0; i < this.o.concurrency; i++) this.free.push(this.context.getSequence());
+    this.loaded = {
+      modelId: this.modelId,
+      file,
+      gpu: this.llama.gpu === false ? 'cpu' : this.llama.gpu,
+      threads: this.o.threads,
+      contextTokens: this.context.contextSize,
+      concurrency: this.o.concurrency,
+      trainContextTokens: this.model.trainContextSize,
+      loadMs: Math.round(performance.now() - started),
+    };
+    return this.loaded;
+  }
+
+  /** Tokens of `text` under the model's own tokenizer. */
+  countTokens(text: string): number {
+    return this.requireModel().tokenize(text).length;
+  }
+
+  async chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
+    let text = '';
+    const result = await this.generate(messages, options, (t) => { text += t; });
+    return { text, usage: result.usage, finishReason: result.finishReason };
+  }
+
+  async *stream(messages: ChatMessage[], options: ChatOptions = {}): AsyncIterable<string> {
+    // the generation pushes text pieces; this generator hands them out as they come. Leaving the loop
+    // early (break, or the consumer's own abort) stops the generation.
+    const stop = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    const queue: string[] = [];
+    let wake: (() => void) | null = null;
+    let done = false;
+    let failure: unknown = null;
+    const run = this.generate(messages, { ...options, signal }, (t) => {
+      queue.push(t);
+      wake?.();
+    }).then(
+      () => { done = true; wake?.(); },
+      (e: unknown) => { failure = e; done = true; wake?.(); },
+    );
+    try {
+      for (;;) {
+        if (queue.length > 0) {
+          yield queue.shift()!;
+          continue;
+        }
+        if (done) break;
+        await new Promise<void>((r) => { wake = r; });
+        wake = null;
+      }
+      if (failure) {
+        if (options.signal?.aborted) throw abortedError(options.signal, failure);
+        throw failure;
+      }
+    } finally {
+      if (!done) stop.abort(new TributaryError('SHUTTING_DOWN', 'the stream consumer stopped reading'));
+      await run;
+    }
+  }
+
+  /** Runs one generation on a free sequence; `onText` gets each decoded piece. */
+  private async generate(messages: ChatMessage[], options: ChatOptions, onText: (t: string) => void): Promise<{ usage: NonNullable<ChatResult['usage']>; finishReason: 'stop' | 'length' }> {
+    const { signal } = options;
+    if (this.closed) throw new TributaryError('SHUTTING_DOWN', 'the local LLM is closed');
+    const mod = this.requireMod();
+    if (messages.length === 0) throw new TributaryError('INVALID_INPUT', 'a chat needs at least one message');
+    const promptTokens = messages.reduce((n, m) => n + TEMPLATE_TOKENS_PER_MESSAGE + this.countTokens(m.content), 0);
+    const ctx = this.contextTokens;
+    const maxTokens = Math.max(1, Math.min(options.maxTokens ?? ctx - promptTokens, ctx - promptTokens));
+    if (promptTokens + 1 > ctx) {
+      throw new TributaryError('LLM_REJECTED', `the prompt is about ${promptTokens} tokens and the local model ${this.modelId} holds ${ctx} (TRIBUTARY_LLM_CONTEXT_TOKENS, at most the ${this.loaded?.trainContextTokens} it was trained on): shorten it`, { retryable: false });
+    }
+    const grammar = options.responseSchema ? await this.grammarFor(options.responseSchema.schema) : undefined;
+    const sequence = await this.acquire(signal);
+    let completionTokens = 0;
+    let chat: InstanceType<LlamaModule['LlamaChat']> | undefined;
+    try {
+      chat = new mod.LlamaChat({ contextSequence: sequence, autoDisposeSequence: false });
+      const res = await chat.generateResponse(toHistory(messages), {
+        maxTokens,
+        ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+        // free text: a repeat penalty keeps a small model from looping on one phrase (measured on
+        // SmolLM2-135M: without it, RAG answers loop to the token limit; the DRY sampler was 2-3x slower
+        // and still looped on numbered lists)
+        ...(grammar ? { grammar } : { repeatPenalty: REPEAT_PENALTY }),
+        ...(signal ? { signal } : {}),
+        onTextChunk: onText,
+        onToken: (tokens) => { completionTokens += tokens.length; },
+      });
+      const finishReason = res.metadata.stopReason === 'maxTokens' ? 'length' : 'stop';
+      const usage = { promptTokens, completionTokens };
+      options.onFinish?.({ usage, finishReason });
+      return { usage, finishReason };
+    } catch (e) {
+      if (signal?.aborted) throw abortedError(signal, e);
+      const te = findTributaryError(e);
+      if (te) throw te;
+      throw new TributaryError('LLM_UNAVAILABLE', `local model ${this.modelId} failed to generate: ${(e as Error).message}`, { cause: e, retryable: false });
+    } finally {
+      // the sequence keeps its evaluated tokens: the next prompt that starts the same way (the same
+      // system prompt) reuses them instead of evaluating them again
+      chat?.dispose({ disposeSequence: false });
+      this.release(sequence);
+    }
+  }
+
+  private grammarFor(schema: JsonSchema): Promise<LlamaGrammar> {
+    const key = JSON.stringify(schema);
+    let g = this.grammars.get(key);
+    if (!g) {
+      g = (async () => {
+        try {
+          return await this.requireLlama().createGrammarForJsonSchema(schema as Parameters<Llama['createGrammarForJsonSchema']>[0]);
+        } catch (e) {
+          throw new TributaryError('INVALID_INPUT', `the response JSON schema cannot be enforced by the local model: ${(e as Error).message}`, { cause: e });
+        }
+      })();
+      g.catch(() => this.grammars.delete(key));
+      if (this.grammars.size >= 64) this.grammars.delete(this.grammars.keys().next().value!);
+      this.grammars.set(key, g);
+    }
+    return g;
+  }
+
+  private acquire(signal: AbortSignal | undefined): Promise<LlamaContextSequence> {
+    if (signal?.aborted) return Promise.reject(abortedError(signal));
+    const s = this.free.pop();
+    if (s) return Promise.resolve(s);
+    return new Promise((resolvePromise, reject) => {
+      const waiter = {
+        resolve: resolvePromise,
+        reject,
+        signal,
+        onAbort: () => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(abortedError(signal));
+        },
+      };
+      signal?.addEventListener('abort', waiter.onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  private release(sequence: LlamaContextSequence): void {
+    const next = this.waiters.shift();
+    if (!next) {
+      this.free.push(sequence);
+      return;
+    }
+    next.signal?.removeEventListener('abort', next.onAbort);
+    next.resolve(sequence);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const err = new TributaryError('SHUTTING_DOWN', 'the local LLM is closing');
+    for (const w of this.waiters.splice(0)) {
+      w.signal?.removeEventListener('abort', w.onAbort);
+      w.reject(err);
+    }
+    this.free = [];
+    await this.context?.dispose().catch(() => undefined);
+    await this.model?.dispose().catch(() => undefined);
+    await this.llama?.dispose().catch(() => undefined);
+    this.context = undefined;
+    this.model = undefined;
+    this.llama = undefined;
+  }
+
+  private requireMod(): LlamaModule {
+    if (!this.mod || !this.model) throw new TributaryError('INTERNAL', 'LlamaCppLlm used before load()');
+    return this.mod;
+  }
+
+  private requireModel(): LlamaModel {
+    if (!this.model) throw new TributaryError('INTERNAL', 'LlamaCppLlm used before load()');
+    return this.model;
+  }
+
+  private requireLlama(): Llama {
+    if (!this.llama) throw new TributaryError('INTERNAL', 'LlamaCppLlm used before load()');
+    return this.llama;
+  }
+}
+
+function toHistory(messages: ChatMessage[]): ChatHistoryItem[] {
+  return messages.map((m): ChatHistoryItem => {
+    if (m.role === 'system') return { type: 'system', text: m.content };
+    if (m.role === 'user') return { type: 'user', text: m.content };
+    return { type: 'model', response: [m.content] };
+  });
+}
