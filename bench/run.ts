@@ -118,7 +118,7 @@ if (want('mongodb')) {
 if (want('onnx')) {
   const modelDir = process.env['TRIBUTARY_ONNX_MODEL_DIR'] ?? join(homedir(), '.cache/tributary/models/all-MiniLM-L6-v2-onnx-int8');
   if (!existsSync(join(modelDir, 'config.json'))) {
-    log(`onnx: no model at ${modelDir}; run test/fixtures/fetch-onnx-model.sh to include this figure`);
+    log(`onnx: no model at ${modelDir}; run \`node cli/main.ts models pull minilm --dir ${join(modelDir, '..')}\` to include this figure`);
     results['onnx'] = { skipped: `no model at ${modelDir}` };
   } else {
     log('onnx: raw embedder throughput vs whole pipeline on the same texts…');

