@@ -142,7 +142,7 @@ async function expansionStep(llm: Llm | null, req: RagRequest, query: string, si
       maxTokens: HELPER_MAX_TOKENS, temperature: 0.3, responseSchema: expansionResponseSchema(EXPANSION_VARIANTS), ...(signal ? { signal } : {}),
     });
     const variants = parseExpansionReply(reply.text, query, EXPANSION_VARIANTS);
-    if (variants.length < 2) return { step: { status: 'skipped', reason: 'the LLM gave no usable variant (none new, or none on the question\'s subject)' }, variants };
+    if (variants.length < 2) return { step: { status: 'skipped', reason: 'the LLM gave no new variants' }, variants };
     return { step: { status: 'applied', variants }, variants };
   } catch (e) {
     throwIfAborted(signal, e);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { TributaryError } from '../../ports/errors.ts';
 import type { ChatMessage, JsonSchema } from '../../ports/llm.ts';
-import { contentWords, extractJson } from './text.ts';
+import { extractJson } from './text.ts';
 
 /**
  * Query expansion: N rephrasings of the question, searched alongside it and fused with RRF.
@@ -45,13 +45,9 @@ export function parseExpansionReply(reply: string, question: string, n: number):
   }
   const out = [question];
   const seen = new Set([norm(question)]);
-  // a variant must stay on the question's subject: one that shares none of its content words is noise
-  // (small models drift), and searching it would only pull unrelated chunks into the fusion
-  const words = new Set(contentWords(question).map((w) => w.toLowerCase()));
   for (const q of list) {
     const t = q.replace(/\s+/g, ' ').trim().slice(0, MAX_VARIANT_CHARS);
     if (!t || seen.has(norm(t))) continue;
-    if (words.size > 0 && !contentWords(t).some((w) => words.has(w.toLowerCase()))) continue;
     seen.add(norm(t));
     out.push(t);
     if (out.length > n) break;

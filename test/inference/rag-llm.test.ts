@@ -33,7 +33,7 @@ describe('RAG through the inference proxy (TRIBUTARY_LLM_UPSTREAM)', () => {
     h.upstreams[0]!.failNext({ kind: 'status', status: 400 });
     await expect(llm.chat([{ role: 'user', content: 'q' }])).rejects.toMatchObject({ code: 'LLM_REJECTED', upstreamStatus: 400 });
     const ok = await llm.chat([{ role: 'user', content: 'q' }], { maxTokens: 5 });
-    expect(ok).toEqual({ text: 'gpu-a-t0 gpu-a-t1 gpu-a-t2 gpu-a-t3 gpu-a-t4 gpu-a-t5 ', usage: { promptTokens: 10, completionTokens: 6 } });
+    expect(ok).toEqual({ text: 'gpu-a-t0 gpu-a-t1 gpu-a-t2 gpu-a-t3 gpu-a-t4 gpu-a-t5 ', usage: { promptTokens: 10, completionTokens: 6 }, finishReason: 'stop' });
     expect(h.upstreams[0]!.requests.at(-1)!.body).toMatchObject({ model: 'llama', max_tokens: 5, stream: false });
     expect(h.system.gateway!.status()[0]!.inFlight).toBe(0);
   });

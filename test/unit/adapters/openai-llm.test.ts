@@ -48,7 +48,7 @@ async function drain(it: AsyncIterable<string>, got: string[]): Promise<string> 
 describe('OpenAiLlm against a real OpenAI-compatible HTTP server', () => {
   it('chat: returns the text and usage, sending model, messages and options', async () => {
     const res = await llm().chat(messages, { maxTokens: 64, temperature: 0.2 });
-    expect(res).toEqual({ text: answer, usage: { promptTokens: 11, completionTokens: 7 } });
+    expect(res).toEqual({ text: answer, usage: { promptTokens: 11, completionTokens: 7 }, finishReason: 'stop' });
     expect(server.requests[0]!.body).toEqual({ model: 'test-chat', messages, max_tokens: 64, temperature: 0.2, stream: false });
     expect(server.requests[0]!.headers.authorization).toBe('Bearer test-key');
   });
