@@ -64,6 +64,8 @@ export class LlamaCppLlm implements Llm {
   private readonly waiters: Array<{ resolve: (s: LlamaContextSequence) => void; reject: (e: unknown) => void; signal: AbortSignal | undefined; onAbort: () => void }> = [];
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
   private loaded: LlamaCppInfo | undefined;
+  private tokensGenerated = 0;
+  private running = 0;
   private closed = false;
 
   constructor(options: LlamaCppLlmOptions) {
@@ -126,6 +128,11 @@ export class LlamaCppLlm implements Llm {
       loadMs: Math.round(performance.now() - started),
     };
     return this.loaded;
+  }
+
+  /** Tokens generated since load (aborted generations included), and generations running now. */
+  get stats(): { tokensGenerated: number; running: number; waiting: number } {
+    return { tokensGenerated: this.tokensGenerated, running: this.running, waiting: this.waiters.length };
   }
 
   /** Tokens of `text` under the model's own tokenizer. */
@@ -191,6 +198,7 @@ export class LlamaCppLlm implements Llm {
     const sequence = await this.acquire(signal);
     let completionTokens = 0;
     let chat: InstanceType<LlamaModule['LlamaChat']> | undefined;
+    this.running++;
     try {
       chat = new mod.LlamaChat({ contextSequence: sequence, autoDisposeSequence: false });
       const res = await chat.generateResponse(toHistory(messages), {
@@ -202,7 +210,7 @@ export class LlamaCppLlm implements Llm {
         ...(grammar ? { grammar } : { repeatPenalty: REPEAT_PENALTY }),
         ...(signal ? { signal } : {}),
         onTextChunk: onText,
-        onToken: (tokens) => { completionTokens += tokens.length; },
+        onToken: (tokens) => { completionTokens += tokens.length; this.tokensGenerated += tokens.length; },
       });
       const finishReason = res.metadata.stopReason === 'maxTokens' ? 'length' : 'stop';
       const usage = { promptTokens, completionTokens };
@@ -217,6 +225,7 @@ export class LlamaCppLlm implements Llm {
       // the sequence keeps its evaluated tokens: the next prompt that starts the same way (the same
       // system prompt) reuses them instead of evaluating them again
       chat?.dispose({ disposeSequence: false });
+      this.running--;
       this.release(sequence);
     }
   }
