@@ -164,7 +164,12 @@ export class LocalUpstream extends UpstreamBase {
         out.push('data: [DONE]\n\n');
         out.push(null);
       } catch (e) {
-        if (out.destroyed || options.signal?.aborted) return;
+        if (out.destroyed) return;
+        if (options.signal?.aborted) {
+          // the caller gave up: end the body with the abort (a reader waiting on it must not hang)
+          out.destroy(e instanceof Error ? e : new Error('the request was aborted'));
+          return;
+        }
         const te = findTributaryError(e) ?? toTributaryError(e);
         out.push(`data: ${JSON.stringify({ error: { message: te.message, type: 'server_error', code: te.code } })}\n\n`);
         out.push(null);
