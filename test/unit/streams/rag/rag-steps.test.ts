@@ -2,6 +2,7 @@ import { countTokens } from 'gpt-tokenizer';
 import { describe, expect, it } from 'vitest';
 import { extractiveAnswer, EXTRACTIVE_LABEL } from '../../../../streams/rag/extractive.ts';
 import { parseExpansionReply } from '../../../../streams/rag/expansion.ts';
+import { CitationFilter } from '../../../../streams/rag/citations.ts';
 import { reciprocalRankFusion } from '../../../../streams/rag/fusion.ts';
 import { buildAnswerPrompt } from '../../../../streams/rag/prompt.ts';
 import { applyOrder, parseRerankReply } from '../../../../streams/rag/rerank.ts';
@@ -128,5 +129,26 @@ describe('extractive answer', () => {
 
   it('says when there is nothing to quote', () => {
     expect(extractiveAnswer('anything', []).answer).toBe(`${EXTRACTIVE_LABEL}: no indexed content matches the question.`);
+  });
+});
+
+describe('citation filter', () => {
+  const run = (sources: number, pieces: string[]) => {
+    const f = new CitationFilter(sources);
+    const text = pieces.map((p) => f.push(p)).join('') + f.end();
+    return { text, cited: f.cited, removed: f.removed };
+  };
+
+  it('passes citations of given sources through, even split across pieces', () => {
+    expect(run(3, ['Keys keep order [', '1', '] and groups share [2][', '3].'])).toEqual({ text: 'Keys keep order [1] and groups share [2][3].', cited: [1, 2, 3], removed: [] });
+  });
+
+  it('takes out citations of sources that were not given, and trims a list to the given ones', () => {
+    expect(run(2, ['See [7]. Also [1, 9] and [0].'])).toEqual({ text: 'See . Also [1] and .', cited: [1], removed: [7, 9, 0] });
+  });
+
+  it('leaves brackets that are not citations alone, and passes an unfinished marker on at the end', () => {
+    expect(run(2, ['an array a[i] and [note] and [2'])).toEqual({ text: 'an array a[i] and [note] and [2', cited: [], removed: [] });
+    expect(run(1, ['[[1]]'])).toEqual({ text: '[[1]]', cited: [1], removed: [] });
   });
 });
