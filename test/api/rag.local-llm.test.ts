@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HAVE_LOCAL_LLM, LOCAL_LLM_GGUF, LOCAL_LLM_MODEL_ID, LOCAL_LLM_SKIP_REASON } from '../helpers/local-llm.ts';
-import { parseSse, startApiHarness, waitFor, type ApiHarness } from '../helpers/api-system.ts';
+import { parseSse, readUntil, startApiHarness, waitFor, type ApiHarness } from '../helpers/api-system.ts';
 
 type Source = { docId: string; chunkIndex: number; text: string; title: string | null };
 type Step = { status?: string; method?: string; reason?: string; filters?: Record<string, string>; variants?: string[]; candidates?: number };
@@ -121,13 +121,7 @@ describe.skipIf(!HAVE_LOCAL_LLM)(`RAG on the local model${LOCAL_LLM_SKIP_REASON}
       method: 'POST', headers: { 'content-type': 'application/json' }, signal: ac.signal,
       body: JSON.stringify({ query: 'Explain everything about Kafka consumer groups in detail.', stream: true, expand: false, selfQuery: false, rerank: false }),
     });
-    const reader = res.body!.getReader();
-    let seen = '';
-    while (!seen.includes('event: delta')) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`stream ended early: ${seen}`);
-      seen += Buffer.from(value).toString('utf8');
-    }
+    await readUntil(res, 'event: delta');
     ac.abort();
     const gateway = h.system.gateway!;
     await waitFor('the local model slot to be released', async () => gateway.status()[0]!.inFlight === 0, 5_000, 20);

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../ports/llm.ts';
 import { TributaryError } from '../../ports/errors.ts';
 import type { System } from '../../wiring/system.ts';
-import { startApiHarness, parseSse, waitFor, type ApiHarness } from '../helpers/api-system.ts';
+import { startApiHarness, parseSse, readUntil, waitFor, type ApiHarness } from '../helpers/api-system.ts';
 import { RecordingLlm } from '../helpers/recording-llm.ts';
 
 type Source = { docId: string; chunkIndex: number; text: string; score: number; title: string | null; url: string | null };
@@ -170,13 +170,7 @@ describe('RAG API', () => {
       method: 'POST', headers: { 'content-type': 'application/json' }, signal: ac.signal,
       body: JSON.stringify({ query: 'How does Kafka order records?', stream: true, expand: false, selfQuery: false }),
     });
-    const reader = res.body!.getReader();
-    let seen = '';
-    while (!seen.includes('event: delta')) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`stream ended early: ${seen}`);
-      seen += Buffer.from(value).toString('utf8');
-    }
+    await readUntil(res, 'event: delta');
     ac.abort();
     const outcome = await Promise.race([llm.aborted.then(() => 'aborted'), new Promise((r) => setTimeout(() => r('still running'), 3000))]);
     expect(outcome).toBe('aborted');

@@ -79,3 +79,16 @@ export function parseSse(body: string): SseEvent[] {
   }
   return out;
 }
+
+/** Reads a streamed response body until `marker` has arrived (the rest stays unread); throws if the body ends first. */
+export async function readUntil(res: Response, marker: string): Promise<string> {
+  const reader = res.body!.getReader();
+  let seen = '';
+  while (!seen.includes(marker)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`stream ended before "${marker}": ${seen}`);
+    seen += Buffer.from(value).toString('utf8');
+  }
+  reader.releaseLock();
+  return seen;
+}
