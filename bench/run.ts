@@ -12,7 +12,7 @@ import { chunkDocument } from '../streams/chunk/index.ts';
  * `npm run bench`: every speed and memory target, measured on this machine, written as JSON
  * (bench/results/latest.json) and printed as a table of ratios against the targets.
  *   --quick        smaller sizes (a smoke run; figures not comparable with targets)
- *   --only a,b     run only some groups: freshness, throughput, search, qdrant, mongodb, onnx, proxy, kafka
+ *   --only a,b     run only some groups: freshness, throughput, search, qdrant, mongodb, onnx, proxy, kafka, llm
  * With QDRANT_URL answering, the qdrant group measures Qdrant beside the embedded index (search at
  * 10k and 100k chunks, freshness and chunks/s with Qdrant as the index) and the kafka group adds Kafka + Qdrant.
  */
@@ -188,6 +188,22 @@ if (want('proxy')) {
   log(`proxy: max requests/s direct ${r.maxRequestsPerSecond.direct}, through Tributary ${r.maxRequestsPerSecond.proxy}${r.maxRequestsPerSecond.litellm ? `, LiteLLM ${r.maxRequestsPerSecond.litellm}` : ''}`);
 }
 
+// the local LLM has no target: its figures and ratios get a table of their own, printed after the targets
+let llmText: string | null = null;
+if (want('llm')) {
+  const { findBenchModels, llmTable, runLlmBench } = await import('./llm-bench.ts');
+  const found = findBenchModels();
+  if ('skipped' in found) {
+    log(`llm: ${found.skipped}`);
+    results['llm'] = { skipped: found.skipped };
+  } else {
+    log(`llm: the local model ${found.gguf}: tokens/s, RAG latency, self-query accuracy, the proxy's added latency…`);
+    const r = await runLlmBench({ ...found, quick, log: (l) => log(`llm: ${l}`) });
+    results['llm'] = r;
+    llmText = llmTable(r);
+  }
+}
+
 const machine = {
   cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30),
   platform: `${platform()}-${arch()}`, node: process.version, date: new Date().toISOString(), quick,
@@ -209,3 +225,4 @@ console.log(`${'metric'.padEnd(w)}  ${'value'.padStart(10)}  unit      ${'target
 for (const t of table) {
   console.log(`${t.metric.padEnd(w)}  ${String(t.value).padStart(10)}  ${t.unit.padEnd(8)}  ${(t.better === 'lower' ? '≤' : '≥') + String(t.target).padStart(7)}  ${t.ratio.toFixed(2).padStart(5)}  ${t.met ? 'yes' : 'NO'}`);
 }
+if (llmText) console.log(`\n${llmText}`);
