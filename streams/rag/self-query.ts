@@ -188,7 +188,8 @@ export function buildSelfQueryMessages(question: string, vocab: SelfQueryVocabul
  * categories the question names (singular, plural or alias), or null.
  */
 export function selfQueryResponseSchema(question: string, vocab: SelfQueryVocabulary): { name: string; schema: JsonSchema } {
-  const author = vocab.authors.length > 0 ? { enum: [...vocab.authors, null] } : { type: ['string', 'null'], maxLength: 200 };
+  // a free name is short: without a bound a small model writes on until its token budget cuts the JSON off
+  const author = vocab.authors.length > 0 ? { enum: [...vocab.authors, null] } : { type: ['string', 'null'], maxLength: 60 };
   // a category the question never names cannot be a filter: the model may only pick among those it does
   const category = { enum: [...mentionedCategories(question, vocab.categories), null] };
   return { name: 'search_filters', schema: { type: 'object', properties: { author, category }, required: ['author', 'category'], additionalProperties: false } };

@@ -26,7 +26,7 @@ describe.skipIf(!HAVE_LOCAL_LLM)(`RAG on the local model${LOCAL_LLM_SKIP_REASON}
   let h: ApiHarness;
   beforeAll(async () => {
     // short answers keep the suite quick; the budget itself is tested in the adapter suite
-    h = await startApiHarness({ config: { llmGguf: LOCAL_LLM_GGUF, llmGpu: 'cpu', llmAnswerTokens: 96 } });
+    h = await startApiHarness({ config: { llmGguf: LOCAL_LLM_GGUF, llmGpu: 'cpu', llmThreads: 1, llmAnswerTokens: 96 } });
     const res = await h.app.inject({ method: 'POST', url: '/v1/content', payload: { items: DOCS } });
     expect(res.statusCode).toBe(202);
     const ids = (res.json() as { ids: string[] }).ids;
@@ -45,7 +45,7 @@ describe.skipIf(!HAVE_LOCAL_LLM)(`RAG on the local model${LOCAL_LLM_SKIP_REASON}
     const res = await h.app.inject({ method: 'GET', url: '/readyz' });
     const models = (res.json() as { models: Record<string, Record<string, unknown>> }).models;
     expect(models['answers']).toBe('llm');
-    expect(models['llm']).toMatchObject({ id: `local:${LOCAL_LLM_MODEL_ID}`, kind: 'local', source: `TRIBUTARY_LLM_GGUF=${LOCAL_LLM_GGUF}`, local: { gpu: 'cpu', concurrency: 1 } });
+    expect(models['llm']).toMatchObject({ id: `local:${LOCAL_LLM_MODEL_ID}`, kind: 'local', source: `TRIBUTARY_LLM_GGUF=${LOCAL_LLM_GGUF}`, local: { gpu: 'cpu', concurrency: 1, threads: 1 } });
     expect(models['embedder']).toMatchObject({ kind: 'hashing' });
   });
 

@@ -13,7 +13,7 @@ describe.skipIf(!HAVE_LOCAL_LLM)(`the inference proxy serves the local model${LO
   let h: ProxyHarness;
   let sdk: OpenAI;
   beforeAll(async () => {
-    h = await startProxyHarness({ upstreams: [], config: { llmGguf: LOCAL_LLM_GGUF, llmGpu: 'cpu', metricsEnabled: true } });
+    h = await startProxyHarness({ upstreams: [], config: { llmGguf: LOCAL_LLM_GGUF, llmGpu: 'cpu', llmThreads: 1, metricsEnabled: true } });
     sdk = h.client();
   }, 60_000);
   afterAll(async () => { await h?.close(); });
