@@ -13,6 +13,8 @@ export interface InferenceLlmOptions {
   id?: string;
   /** Tokens a RAG answer may take (see Llm.answerTokens). */
   answerTokens?: number | undefined;
+  /** The model behind the gateway enforces response schemas (see Llm.structuredOutput): true for the local model. */
+  structuredOutput?: boolean;
 }
 
 /**
@@ -24,6 +26,7 @@ export class InferenceLlm implements Llm {
   readonly id: string;
   readonly contextTokens: number;
   readonly answerTokens: number | undefined;
+  readonly structuredOutput: boolean;
   private readonly gateway: InferenceGateway;
   private readonly model: string;
 
@@ -32,6 +35,7 @@ export class InferenceLlm implements Llm {
     this.model = o.model;
     this.contextTokens = o.contextTokens;
     this.answerTokens = o.answerTokens;
+    this.structuredOutput = o.structuredOutput ?? false;
     this.id = o.id ?? `inference:${o.model}`;
   }
 

@@ -18,7 +18,7 @@ export interface LocalUpstreamOptions {
 }
 
 const textPart = z.strictObject({ type: z.literal('text'), text: z.string() });
-const messageSchema = z.object({
+const messageSchema = z.strictObject({
   role: z.enum(['system', 'developer', 'user', 'assistant']),
   content: z.union([z.string(), z.array(textPart).min(1)]),
   name: z.string().optional(),
@@ -28,7 +28,7 @@ const messageSchema = z.object({
 const chatRequestSchema = z.strictObject({
   model: z.string().min(1),
   messages: z.array(messageSchema).min(1),
-  stream: z.boolean().optional(),
+  stream: z.boolean().nullish(),
   stream_options: z.strictObject({ include_usage: z.boolean().optional() }).nullish(),
   max_tokens: z.number().int().min(1).nullish(),
   max_completion_tokens: z.number().int().min(1).nullish(),
@@ -96,7 +96,8 @@ export class LocalUpstream extends UpstreamBase {
     const options: ChatOptions = { signal: AbortSignal.any([signal, stop.signal]) };
     const maxTokens = req.max_completion_tokens ?? req.max_tokens;
     if (maxTokens != null) options.maxTokens = maxTokens;
-    if (req.temperature != null) options.temperature = req.temperature;
+    // OpenAI's default temperature is 1 (sampling), not the greedy decoding a local runtime defaults to
+    options.temperature = req.temperature ?? 1;
     if (req.response_format?.type === 'json_schema') options.responseSchema = { name: req.response_format.json_schema.name, schema: req.response_format.json_schema.schema };
     return req.stream ? this.streamed(req, messages, options, stop) : this.whole(messages, options);
   }

@@ -37,6 +37,11 @@ export interface Llm {
   readonly contextTokens: number;
   /** Tokens a RAG answer may take (the prompt budget keeps them free); default min(1024, contextTokens / 4). */
   readonly answerTokens?: number;
+  /**
+   * The model enforces `ChatOptions.responseSchema` while decoding (a grammar). Callers send a schema
+   * only to such a model: a remote server without structured outputs would refuse the request.
+   */
+  readonly structuredOutput?: boolean;
   chat(messages: ChatMessage[], options?: ChatOptions): Promise<ChatResult>;
   /** Streams text deltas; throws (never ends silently) if the upstream fails mid-stream. */
   stream(messages: ChatMessage[], options?: ChatOptions): AsyncIterable<string>;

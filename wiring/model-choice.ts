@@ -31,14 +31,18 @@ export function embedderChoice(c: Pick<Config, 'embedder' | 'onnxModelDir' | 'em
 }
 
 /**
- * The local LLM's GGUF file: TRIBUTARY_LLM_GGUF, else — when no other LLM is configured — the model
- * `tributary models pull smollm2` put in the models directory; null with TRIBUTARY_LLM_GGUF=off or none found.
+ * The local LLM's GGUF file: TRIBUTARY_LLM_GGUF, else the model `tributary models pull smollm2` put in
+ * the models directory — when no other LLM is configured, or TRIBUTARY_LLM_UPSTREAM names it; null
+ * with TRIBUTARY_LLM_GGUF=off or none found.
  */
-export function localLlmGguf(c: Pick<Config, 'llmGguf' | 'llmBaseUrl' | 'llmUpstream'> & ModelsDirConfig): string | null {
+export function localLlmGguf(c: Pick<Config, 'llmGguf' | 'llmBaseUrl' | 'llmUpstream' | 'llmLocalModelId'> & ModelsDirConfig): string | null {
   if (c.llmGguf === 'off') return null;
   if (c.llmGguf) return c.llmGguf;
-  if (c.llmBaseUrl || c.llmUpstream) return null;
-  return pulledModelPath(modelsDirOf(c), 'smollm2');
+  if (c.llmBaseUrl) return null;
+  const pulled = pulledModelPath(modelsDirOf(c), 'smollm2');
+  // with TRIBUTARY_LLM_UPSTREAM, the pulled model is loaded only when that names it
+  if (c.llmUpstream) return pulled && c.llmUpstream === modelIdOf(pulled, c) ? pulled : null;
+  return pulled;
 }
 
 /** Which LLM answers RAG questions: through the inference gateway (a named upstream model), an OpenAI-compatible endpoint, the local model, or none. */
@@ -52,6 +56,9 @@ export function llmChoice(c: Config): 'upstream' | 'openai' | 'local' | 'none' {
 /** The id the local LLM is served under: TRIBUTARY_LLM_LOCAL_MODEL, else its file name without `.gguf`; null without a local LLM. */
 export function localLlmModelId(c: Pick<Config, 'llmGguf' | 'llmBaseUrl' | 'llmUpstream' | 'llmLocalModelId'> & ModelsDirConfig): string | null {
   const file = localLlmGguf(c);
-  if (!file) return null;
+  return file ? modelIdOf(file, c) : null;
+}
+
+function modelIdOf(file: string, c: Pick<Config, 'llmLocalModelId'>): string {
   return c.llmLocalModelId ?? basename(file).replace(/\.gguf$/i, '');
 }

@@ -86,6 +86,16 @@ export async function openLanguageModels(config: Config, closers: Array<() => Pr
 /** The local model's answer budget unless TRIBUTARY_LLM_ANSWER_TOKENS says otherwise: a small model rambles and loops past it. */
 const LOCAL_ANSWER_TOKENS = 384;
 
+/**
+ * The context RAG budgets its prompts in: prompts are counted with gpt-tokenizer (o200k), and a
+ * local model's own tokenizer can need more tokens for the same text (SmolLM2: +12 % on the demo
+ * corpus), so RAG plans within 80 % of the real context. The model still refuses a prompt that does
+ * not fit (LLM_REJECTED), never cuts one.
+ */
+function localPromptBudget(local: LlamaCppLlm): number {
+  return Math.floor(local.contextTokens * 0.8);
+}
+
 /** Queue of the local model: generations take seconds, so waiting callers get a longer time limit than a GPU server's. */
 const LOCAL_MAX_QUEUE = 64;
 const LOCAL_QUEUE_TIMEOUT_MS = 120_000;
@@ -115,7 +125,10 @@ export function createLlm(config: Config, gateway: InferenceGateway | null, loca
   if (config.llmUpstream) {
     if (!gateway) throw new TributaryError('INVALID_CONFIG', 'TRIBUTARY_LLM_UPSTREAM needs TRIBUTARY_INFERENCE_UPSTREAMS or a local model (TRIBUTARY_LLM_GGUF)');
     const isLocal = local !== null && config.llmUpstream === local.modelId;
-    return new InferenceLlm({ gateway, model: config.llmUpstream, contextTokens: isLocal ? local.contextTokens : config.llmContextTokens, answerTokens: config.llmAnswerTokens ?? (isLocal ? LOCAL_ANSWER_TOKENS : undefined) });
+    return new InferenceLlm({
+      gateway, model: config.llmUpstream, contextTokens: isLocal ? localPromptBudget(local) : config.llmContextTokens,
+      answerTokens: config.llmAnswerTokens ?? (isLocal ? LOCAL_ANSWER_TOKENS : undefined), structuredOutput: isLocal,
+    });
   }
   if (config.llmBaseUrl && config.llmModel) {
     return new OpenAiLlm({
@@ -130,7 +143,9 @@ export function createLlm(config: Config, gateway: InferenceGateway | null, loca
       retryMaxMs: config.retryMaxMs,
     });
   }
-  if (local && gateway) return new InferenceLlm({ gateway, model: local.modelId, contextTokens: local.contextTokens, id: local.id, answerTokens: config.llmAnswerTokens ?? LOCAL_ANSWER_TOKENS });
+  if (local && gateway) {
+    return new InferenceLlm({ gateway, model: local.modelId, contextTokens: localPromptBudget(local), id: local.id, answerTokens: config.llmAnswerTokens ?? LOCAL_ANSWER_TOKENS, structuredOutput: true });
+  }
   return null;
 }
 

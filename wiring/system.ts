@@ -28,6 +28,8 @@ export interface System extends ApiContext {
   readonly consumers: StageConsumer[];
   /** Kafka mode: the relay draining the store's change outbox to Kafka (null in embedded mode). */
   readonly relay: ChangeFeedRelay | null;
+  /** The local LLM loaded in this process (served by the gateway), or null. */
+  readonly localLlm: { readonly stats: { tokensGenerated: number; running: number; waiting: number } } | null;
   /** Burrow-style lag evaluation, started with the consumers; null when consumers are off. */
   readonly lagMonitor: LagMonitor | null;
   /** Starts every consumer, the relay and the inference health checks (idempotent). */
@@ -96,7 +98,7 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
     let maintenance: NodeJS.Timeout | null = null;
     let closed = false;
     return {
-      config, settings: apiSettings(config), logger, metrics, log, store, index, embedder, cache, llm, gateway, models, consumers,
+      config, settings: apiSettings(config), logger, metrics, log, store, index, embedder, cache, llm, gateway, models, localLlm: languageModels.local, consumers,
       relay: backbone.relay, codec, lagMonitor,
       checkDependencies: () => Promise.all([
         checkDependency('index', index.kind, () => index.ping()),

@@ -114,7 +114,7 @@ async function selfQueryStep(deps: Deps, req: RagRequest, signal?: AbortSignal):
     try {
       const vocab = await vocabularyFor(deps, req.query);
       const reply = await deps.llm.chat(buildSelfQueryMessages(req.query, vocab), {
-        maxTokens: HELPER_MAX_TOKENS, temperature: 0, responseSchema: selfQueryResponseSchema(req.query, vocab), ...(signal ? { signal } : {}),
+        maxTokens: HELPER_MAX_TOKENS, temperature: 0, ...(deps.llm.structuredOutput ? { responseSchema: selfQueryResponseSchema(req.query, vocab) } : {}), ...(signal ? { signal } : {}),
       });
       const proposed = parseSelfQueryReply(reply.text);
       filters = confirmFilters(proposed, await vocabularyFor(deps, req.query, proposed));
@@ -139,7 +139,7 @@ async function expansionStep(llm: Llm | null, req: RagRequest, query: string, si
   if (!llm) return { step: { status: 'skipped', reason: 'no LLM configured' }, variants: [query] };
   try {
     const reply = await llm.chat(buildExpansionMessages(query, EXPANSION_VARIANTS), {
-      maxTokens: HELPER_MAX_TOKENS, temperature: 0.3, responseSchema: expansionResponseSchema(EXPANSION_VARIANTS), ...(signal ? { signal } : {}),
+      maxTokens: HELPER_MAX_TOKENS, temperature: 0.3, ...(llm.structuredOutput ? { responseSchema: expansionResponseSchema(EXPANSION_VARIANTS) } : {}), ...(signal ? { signal } : {}),
     });
     const variants = parseExpansionReply(reply.text, query, EXPANSION_VARIANTS);
     if (variants.length < 2) return { step: { status: 'skipped', reason: 'the LLM gave no new variants' }, variants };
@@ -183,7 +183,7 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   else {
     try {
       const reply = await deps.llm.chat(buildRerankMessages(sq.query, candidates.map((c) => c.hit.payload.text)), {
-        maxTokens: HELPER_MAX_TOKENS, temperature: 0, responseSchema: rerankResponseSchema(candidates.length), ...(signal ? { signal } : {}),
+        maxTokens: HELPER_MAX_TOKENS, temperature: 0, ...(deps.llm.structuredOutput ? { responseSchema: rerankResponseSchema(candidates.length) } : {}), ...(signal ? { signal } : {}),
       });
       candidates = applyOrder(candidates, parseRerankReply(reply.text, candidates.length));
       rerankStep = { status: 'applied', method: 'llm', candidates: candidates.length };

@@ -84,6 +84,7 @@ describe.skipIf(!HAVE_LOCAL_LLM)(`the inference proxy serves the local model${LO
 
   it('a client that disconnects mid-stream stops the generation: the slot is free at once and the next request is not queued behind it', async () => {
     const ac = new AbortController();
+    const before = h.system.localLlm!.stats.tokensGenerated;
     const stream = await sdk.chat.completions.create(
       { model: MODEL, messages: [{ role: 'user', content: 'Write a very long story about the sea, in many paragraphs.' }], max_tokens: 2000, stream: true },
       { signal: ac.signal },
@@ -95,8 +96,14 @@ describe.skipIf(!HAVE_LOCAL_LLM)(`the inference proxy serves the local model${LO
     })().catch(() => undefined);
     expect(n).toBe(5);
     // the gateway released the slot (in flight 0) and nothing waits: the generation is over, not running on in the background
-    for (let i = 0; i < 50 && h.system.gateway!.status()[0]!.inFlight > 0; i++) await sleep(20);
+    const model = h.system.localLlm!;
+    for (let i = 0; i < 50 && (h.system.gateway!.status()[0]!.inFlight > 0 || model.stats.running > 0); i++) await sleep(20);
     expect(h.system.gateway!.status()[0]).toMatchObject({ name: 'local', inFlight: 0, queued: 0, state: 'closed' });
+    // and the model stopped: no token is made after the slot came back
+    const made = model.stats.tokensGenerated;
+    await sleep(300);
+    expect(model.stats).toMatchObject({ tokensGenerated: made, running: 0 });
+    expect(made - before).toBeLessThan(30);
     // one generation at a time: had the abandoned one (up to 2000 tokens, ~40 s here) run on, this would wait behind it
     const started = performance.now();
     const res = await sdk.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Say hi.' }], max_tokens: 4 });

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
-import type { ChatHistoryItem, Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel } from 'node-llama-cpp';
+import type { ChatHistoryItem, ChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel } from 'node-llama-cpp';
 import { TributaryError, findTributaryError } from '../../../ports/errors.ts';
 import type { ChatMessage, ChatOptions, ChatResult, JsonSchema, Llm } from '../../../ports/llm.ts';
 import { abortedError } from '../../openai-compatible/upstream-error.ts';
+import { toGrammarSchema } from './grammar-schema.ts';
 
 export type LlamaGpu = 'auto' | 'cpu' | 'cuda' | 'vulkan' | 'metal';
 
@@ -35,9 +36,6 @@ export interface LlamaCppInfo {
   loadMs: number;
 }
 
-/** Tokens a chat template adds around each message (role markers, separators): a safety margin for the pre-check. */
-const TEMPLATE_TOKENS_PER_MESSAGE = 8;
-
 /** Repeat penalty for free text, over the last 128 generated tokens. */
 const REPEAT_PENALTY = { penalty: 1.3, lastTokens: 128, frequencyPenalty: 0.2, presencePenalty: 0.2 };
 
@@ -55,11 +53,14 @@ type LlamaModule = typeof import('node-llama-cpp');
 export class LlamaCppLlm implements Llm {
   readonly id: string;
   readonly modelId: string;
+  readonly structuredOutput = true;
   private readonly o: Required<Omit<LlamaCppLlmOptions, 'modelId'>>;
   private mod: LlamaModule | undefined;
   private llama: Llama | undefined;
   private model: LlamaModel | undefined;
   private context: LlamaContext | undefined;
+  /** The chat template, resolved once (resolving it per call blocks the event loop for ~150 ms). */
+  private chatWrapper: ChatWrapper | undefined;
   private free: LlamaContextSequence[] = [];
   private readonly waiters: Array<{ resolve: (s: LlamaContextSequence) => void; reject: (e: unknown) => void; signal: AbortSignal | undefined; onAbort: () => void }> = [];
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
@@ -95,6 +96,7 @@ export class LlamaCppLlm implements Llm {
   /** Loads llama.cpp, the weights and one context with `concurrency` sequences. Idempotent. */
   async load(): Promise<LlamaCppInfo> {
     if (this.loaded) return this.loaded;
+    this.closed = false;
     const started = performance.now();
     const file = this.o.modelPath;
     if (!existsSync(file)) {
@@ -112,9 +114,10 @@ export class LlamaCppLlm implements Llm {
       this.model = await this.llama.loadModel({ modelPath: file });
       const contextSize = Math.min(this.o.contextTokens, this.model.trainContextSize);
       this.context = await this.model.createContext({ contextSize, sequences: this.o.concurrency, threads: this.o.threads });
+      this.chatWrapper = this.mod.resolveChatWrapper(this.model);
     } catch (e) {
       await this.close();
-      throw new TributaryError('MODEL_LOAD_FAILED', `could not load the local LLM from ${file} (TRIBUTARY_LLM_GGUF): ${(e as Error).message}`, { cause: e });
+      throw new TributaryError('MODEL_LOAD_FAILED', `could not load the local LLM from ${file}: ${(e as Error).message} — point TRIBUTARY_LLM_GGUF at another GGUF file, or set TRIBUTARY_LLM_GGUF=off to run without a local LLM`, { cause: e });
     }
     for (let i = 0; i < this.o.concurrency; i++) this.free.push(this.context.getSequence());
     this.loaded = {
@@ -133,6 +136,12 @@ export class LlamaCppLlm implements Llm {
   /** Tokens generated since load (aborted generations included), and generations running now. */
   get stats(): { tokensGenerated: number; running: number; waiting: number } {
     return { tokensGenerated: this.tokensGenerated, running: this.running, waiting: this.waiters.length };
+  }
+
+  /** Tokens of the prompt as the model will see it: the chat template rendered around the messages, up to where the answer starts. */
+  private promptTokens(history: ChatHistoryItem[]): number {
+    const state = this.chatWrapper!.generateContextState({ chatHistory: [...history, { type: 'model', response: [] }] });
+    return state.contextText.tokenize(this.requireModel().tokenizer).length;
   }
 
   /** Tokens of `text` under the model's own tokenizer. */
@@ -164,6 +173,8 @@ export class LlamaCppLlm implements Llm {
     );
     try {
       for (;;) {
+        // nothing more after an abort, even pieces already decoded
+        if (options.signal?.aborted) throw abortedError(options.signal);
         if (queue.length > 0) {
           yield queue.shift()!;
           continue;
@@ -188,20 +199,21 @@ export class LlamaCppLlm implements Llm {
     if (this.closed) throw new TributaryError('SHUTTING_DOWN', 'the local LLM is closed');
     const mod = this.requireMod();
     if (messages.length === 0) throw new TributaryError('INVALID_INPUT', 'a chat needs at least one message');
-    const promptTokens = messages.reduce((n, m) => n + TEMPLATE_TOKENS_PER_MESSAGE + this.countTokens(m.content), 0);
+    const history = toHistory(messages);
+    const promptTokens = this.promptTokens(history);
     const ctx = this.contextTokens;
     const maxTokens = Math.max(1, Math.min(options.maxTokens ?? ctx - promptTokens, ctx - promptTokens));
     if (promptTokens + 1 > ctx) {
       throw new TributaryError('LLM_REJECTED', `the prompt is about ${promptTokens} tokens and the local model ${this.modelId} holds ${ctx} (TRIBUTARY_LLM_CONTEXT_TOKENS, at most the ${this.loaded?.trainContextTokens} it was trained on): shorten it`, { retryable: false });
     }
-    const grammar = options.responseSchema ? await this.grammarFor(options.responseSchema.schema) : undefined;
+    const grammar = options.responseSchema ? await this.grammarFor(toGrammarSchema(options.responseSchema.schema)) : undefined;
     const sequence = await this.acquire(signal);
     let completionTokens = 0;
     let chat: InstanceType<LlamaModule['LlamaChat']> | undefined;
     this.running++;
     try {
-      chat = new mod.LlamaChat({ contextSequence: sequence, autoDisposeSequence: false });
-      const res = await chat.generateResponse(toHistory(messages), {
+      chat = new mod.LlamaChat({ contextSequence: sequence, autoDisposeSequence: false, chatWrapper: this.chatWrapper! });
+      const res = await chat.generateResponse(history, {
         maxTokens,
         ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
         // free text: a repeat penalty keeps a small model from looping on one phrase (measured on
@@ -218,6 +230,7 @@ export class LlamaCppLlm implements Llm {
       return { usage, finishReason };
     } catch (e) {
       if (signal?.aborted) throw abortedError(signal, e);
+      if (this.closed) throw new TributaryError('SHUTTING_DOWN', 'the local LLM was closed during the generation', { cause: e });
       const te = findTributaryError(e);
       if (te) throw te;
       throw new TributaryError('LLM_UNAVAILABLE', `local model ${this.modelId} failed to generate: ${(e as Error).message}`, { cause: e, retryable: false });
@@ -290,6 +303,7 @@ export class LlamaCppLlm implements Llm {
     await this.model?.dispose().catch(() => undefined);
     await this.llama?.dispose().catch(() => undefined);
     this.context = undefined;
+    this.chatWrapper = undefined;
     this.model = undefined;
     this.llama = undefined;
   }

@@ -57,6 +57,15 @@ describe('which models a configuration runs: set, else pulled into the models di
     expect(embedderChoice(loadConfig({ TRIBUTARY_EMBEDDER: 'hashing' }, { dataDir }))).toBe('hashing');
   });
 
+  it('TRIBUTARY_LLM_UPSTREAM naming the pulled model loads it; naming another leaves it unloaded', () => {
+    const dataDir = join(root, 'pulled');
+    const named = loadConfig({ TRIBUTARY_LLM_UPSTREAM: 'SmolLM2-135M-Instruct.Q4_1' }, { dataDir });
+    expect(localLlmGguf(named)).toBe(join(dataDir, 'models', 'SmolLM2-135M-Instruct.Q4_1.gguf'));
+    expect(llmChoice(named)).toBe('upstream');
+    const other = loadConfig({ TRIBUTARY_LLM_UPSTREAM: 'm', TRIBUTARY_INFERENCE_UPSTREAMS: JSON.stringify([{ name: 'gpu', url: 'http://127.0.0.1:9', models: ['m'] }]) }, { dataDir });
+    expect(localLlmGguf(other)).toBeNull();
+  });
+
   it('the local model can be the RAG LLM by name (TRIBUTARY_LLM_UPSTREAM) next to remote upstreams', () => {
     const gguf = join(root, 'pulled', 'models', 'SmolLM2-135M-Instruct.Q4_1.gguf');
     const c = loadConfig({ TRIBUTARY_LLM_GGUF: gguf, TRIBUTARY_LLM_LOCAL_MODEL: 'tiny', TRIBUTARY_LLM_UPSTREAM: 'tiny' }, { dataDir: join(root, 'empty') });
