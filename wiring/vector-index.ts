@@ -7,6 +7,8 @@ import { createSqliteEmbeddingCache } from '../adapters/embedding-cache/sqlite/s
 import { QdrantEmbeddingCache } from '../adapters/embedding-cache/qdrant/qdrant-embedding-cache.ts';
 import type { Config } from './config.ts';
 import { createEmbedder } from './models.ts';
+import { embedderChoice, modelsDirOf } from './model-choice.ts';
+import { TributaryError, findTributaryError } from '../ports/errors.ts';
 
 /**
  * The vector index and its embedding cache, picked from config:
@@ -45,7 +47,16 @@ export async function openIndexing(config: Config, closers: Array<() => Promise<
   closers.push(() => embedder.close());
   const index = createVectorIndex(config, embedder.capabilities.dimension);
   closers.push(() => index.close());
-  await index.init();
+  try {
+    await index.init();
+  } catch (e) {
+    const te = findTributaryError(e);
+    // an index built before `models pull minilm` has the old embedder's vector size: say where the new one came from
+    if (te && config.embedder === 'auto' && !config.onnxModelDir && embedderChoice(config) === 'onnx') {
+      throw new TributaryError(te.code, `${te.message} (the embedder is ${embedder.id}, ${embedder.capabilities.dimension} dimensions, found in ${modelsDirOf(config)} after \`tributary models pull minilm\`; TRIBUTARY_EMBEDDER=hashing keeps the hashing embedder)`, { cause: te, retryable: te.retryable });
+    }
+    throw e;
+  }
   const cache = createEmbeddingCache(config, index);
   closers.push(() => cache.close());
   return { embedder, index, cache };

@@ -1,10 +1,14 @@
-import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../wiring/config.ts';
 import { catalogueModel, expectedFiles } from '../../../wiring/model-catalogue.ts';
 import { embedderChoice, llmChoice, localLlmGguf, localLlmModelId, onnxModelDirOf } from '../../../wiring/model-choice.ts';
+import { openIndexing } from '../../../wiring/vector-index.ts';
+
+const ONNX_MODEL = process.env['TRIBUTARY_TEST_ONNX_MODEL_DIR'] ?? join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'tributary', 'models', 'all-MiniLM-L6-v2-onnx-int8');
 
 /** Lays out a catalogue model's files at their expected sizes (sparse: no real weights needed to test the choice). */
 function fakePull(modelsDir: string, name: 'smollm2' | 'minilm'): void {
@@ -74,4 +78,20 @@ describe('which models a configuration runs: set, else pulled into the models di
     expect(() => loadConfig({ TRIBUTARY_LLM_GGUF: gguf, TRIBUTARY_LLM_UPSTREAM: 'other' }, { dataDir: join(root, 'empty') }))
       .toThrow(/no upstream.*serves model "other".*known: SmolLM2-135M-Instruct\.Q4_1/s);
   });
+
+  it.skipIf(!existsSync(ONNX_MODEL))('an index built with another embedder, after a pull switched to ONNX, names the pulled model and the way back', async () => {
+    const dataDir = join(root, 'switched');
+    const closers: Array<() => Promise<void> | void> = [];
+    const closeAll = async () => { for (const c of closers.splice(0).reverse()) await c(); };
+    const before = await openIndexing(loadConfig({}, { dataDir }), closers);
+    expect(before.embedder.id).toMatch(/^hashing/);
+    await closeAll();
+    mkdirSync(join(dataDir, 'models'), { recursive: true });
+    symlinkSync(ONNX_MODEL, join(dataDir, 'models', 'all-MiniLM-L6-v2-onnx-int8'));
+    await expect(openIndexing(loadConfig({}, { dataDir }), closers)).rejects.toMatchObject({
+      code: 'INDEX_REJECTED',
+      message: expect.stringMatching(/holds 256-dimension vectors.*the embedder is onnx:.*384 dimensions.*models pull minilm.*TRIBUTARY_EMBEDDER=hashing/s),
+    });
+    await closeAll();
+  }, 60_000);
 });
