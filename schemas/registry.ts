@@ -3,6 +3,7 @@ import { describeIssues, issueDetails } from '../common/zod-issues.ts';
 import { TributaryError } from '../ports/errors.ts';
 import { cleanedDocumentSchema } from './cleaned.ts';
 import { contentEventSchema } from './content.ts';
+import { feedbackEventSchema } from './feedback.ts';
 import { groupLagStatusSchema } from './lag-status.ts';
 import { CDC_TOPIC, Topics } from './topics.ts';
 
@@ -14,6 +15,7 @@ export const TOPIC_VALUE_SCHEMAS = {
   [Topics.contentEvents]: contentEventSchema,
   [Topics.cleaned]: cleanedDocumentSchema,
   [Topics.opsLag]: groupLagStatusSchema,
+  [Topics.feedback]: feedbackEventSchema,
 } as const;
 
 export type SchemaTopic = keyof typeof TOPIC_VALUE_SCHEMAS;
@@ -24,7 +26,6 @@ export const UNREGISTERED_TOPICS: Readonly<Record<string, string>> = {
   [CDC_TOPIC]: 'written by Debezium (or the relay) as Debezium envelopes; Debezium\'s converter owns that schema',
   [Topics.dlq]: 'keeps the original bytes of failed records, whatever they were',
   [Topics.finetuneJobs]: 'no payload defined yet',
-  [Topics.feedback]: 'no payload defined yet',
 };
 
 /** Every registered subject is BACKWARD compatible: consumers on the new schema can read data written with the previous one. */

@@ -23,6 +23,7 @@ const sourceSchema = z.object({
 });
 
 const ragResponseSchema = z.object({
+  traceId: z.string().describe('Names this answer: give it to POST /v1/feedback'),
   answer: z.string().describe('Cites sources as [n] = sources[n-1]. Without an LLM: an extractive answer, labelled as such'),
   mode: z.enum(['extractive', 'llm']),
   sources: z.array(sourceSchema),
@@ -43,7 +44,7 @@ export const ragRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app,
       summary: 'Answer a question from the indexed content, with citations',
       description: 'Self-query → query expansion → hybrid search (RRF across variants) → rerank → answer. '
         + 'With `stream: true` the response is `text/event-stream`: event `sources` ({sources}), `delta` ({text}) events, '
-        + 'then `done` ({answer, mode, steps}); a failure mid-stream sends `error` ({error: {code, message}}) and ends the stream.',
+        + 'then `done` ({traceId, answer, mode, steps}); a failure mid-stream sends `error` ({error: {code, message}}) and ends the stream.',
       body: ragBodySchema,
       response: { 200: ragResponseSchema, ...commonErrorResponses },
     },
@@ -62,7 +63,7 @@ export const ragRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app,
         onSources: (sources) => sse.send('sources', { sources }),
         onDelta: (text) => sse.send('delta', { text }),
       });
-      sse.send('done', { answer: result.answer, mode: result.mode, steps: result.steps });
+      sse.send('done', { traceId: result.traceId, answer: result.answer, mode: result.mode, steps: result.steps });
     } catch (err) {
       if (ac.signal.aborted) {
         request.log.info({ event: 'rag.client_disconnected' }, 'client went away; generation aborted');

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { findTributaryError, toTributaryError } from '../../ports/errors.ts';
 import type { ChatOptions, FinishInfo, Llm } from '../../ports/llm.ts';
 import { CitationFilter } from '../../streams/rag/citations.ts';
@@ -57,6 +58,8 @@ export type RagSteps = {
 };
 
 export interface RagResult {
+  /** Names this answer (feedback refers to it). */
+  traceId: string;
   answer: string;
   mode: 'extractive' | 'llm';
   sources: RagSource[];
@@ -158,6 +161,7 @@ function toSource(h: SearchHit, score: number): RagSource {
 /** Runs the retrieval steps, then answers. With `hooks.onDelta` the answer is streamed. */
 export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHooks = {}): Promise<RagResult> {
   const { signal } = hooks;
+  const traceId = randomUUID();
   const sq = await selfQueryStep(deps, req, signal);
   const filter: SearchFilter = { ...sq.filters, ...req.filter };
   const hasFilter = Object.keys(filter).length > 0;
@@ -205,7 +209,7 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
       hooks.onDelta(label ?? EXTRACTIVE_LABEL);
       for (const l of lines) hooks.onDelta(`\n${l}`);
     }
-    return { answer: ext.answer, mode: 'extractive', sources, steps };
+    return { traceId, answer: ext.answer, mode: 'extractive', sources, steps };
   }
 
   const prompt = buildAnswerPrompt({ question: req.query, chunks: sources, contextTokens: deps.llm.contextTokens, ...(deps.llm.answerTokens ? { answerTokens: deps.llm.answerTokens } : {}) });
@@ -231,5 +235,5 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   if (finish.usage) steps.llm.completionTokens = finish.usage.completionTokens;
   if (finish.finishReason) steps.llm.finishReason = finish.finishReason;
   steps.llm.citations = { cited: citations.cited, removed: citations.removed };
-  return { answer, mode: 'llm', sources, steps };
+  return { traceId, answer, mode: 'llm', sources, steps };
 }
