@@ -407,6 +407,8 @@ function timedLlm(inner: Llm, ms: Partial<Record<LlmStep, number>>, answer: 'run
     id: inner.id,
     contextTokens: inner.contextTokens,
     ...(inner.answerTokens !== undefined ? { answerTokens: inner.answerTokens } : {}),
+    // the steps are told apart by the schema they ask for: keep the model's capability
+    ...(inner.structuredOutput !== undefined ? { structuredOutput: inner.structuredOutput } : {}),
     async chat(messages, options = {}) {
       const step = stepOf(options);
       if (step === 'answer' && answer === 'skip') return { text: '', finishReason: 'stop' };

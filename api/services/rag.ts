@@ -120,7 +120,11 @@ async function selfQueryStep(deps: Deps, req: RagRequest, signal?: AbortSignal):
         maxTokens: HELPER_MAX_TOKENS, temperature: 0, ...(deps.llm.structuredOutput ? { responseSchema: selfQueryResponseSchema(req.query, vocab) } : {}), ...(signal ? { signal } : {}),
       });
       const proposed = parseSelfQueryReply(reply.text);
-      filters = confirmFilters(proposed, await vocabularyFor(deps, req.query, proposed));
+      const confirmedVocab = await vocabularyFor(deps, req.query, proposed);
+      filters = confirmFilters(proposed, confirmedVocab);
+      // a category word is often the topic, not a filter ("how do I post a document"): keep the model's
+      // category only where the question uses it as one (a plural, or a cue after it), as the rules read it
+      if (filters.category && extractFiltersByRules(req.query, confirmedVocab).filters.category !== filters.category) delete filters.category;
     } catch (e) {
       throwIfAborted(signal, e);
       return none(llmSkipReason(e));

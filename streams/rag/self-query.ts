@@ -92,12 +92,20 @@ export function authorCandidates(question: string, max = 8): string[] {
   return out.slice(0, max);
 }
 
-/** Category names the question might use as a filter: singular forms of words right before a cue ("papers about"). */
+/**
+ * Category names the question might use as a filter: singular forms of words right before a cue
+ * ("papers about"), then of the other plural words ("which papers discuss …"). The caller keeps those
+ * the index holds.
+ */
 export function categoryCandidates(question: string, max = 4): string[] {
   const out: string[] = [];
-  for (const m of question.matchAll(/([\p{L}][\p{L}\p{N}_-]*)(?=\s+(?:by|about|on|from|regarding|mentioning|written|authored)\b)/giu)) {
-    const w = singularOf(m[1]!.toLowerCase());
+  const add = (word: string) => {
+    const w = singularOf(word.toLowerCase());
     if (categorySchema.safeParse(w).success && !isStopWord(w) && !out.includes(w)) out.push(w);
+  };
+  for (const m of question.matchAll(/([\p{L}][\p{L}\p{N}_-]*)(?=\s+(?:by|about|on|from|regarding|mentioning|written|authored)\b)/giu)) add(m[1]!);
+  for (const m of question.matchAll(/(?<![\p{L}\p{N}])(\p{L}[\p{L}\p{N}_-]*)(?![\p{L}\p{N}])/gu)) {
+    if (singularOf(m[1]!.toLowerCase()) !== m[1]!.toLowerCase()) add(m[1]!);
   }
   return out.slice(0, max);
 }

@@ -105,13 +105,13 @@ describe('RAG API', () => {
     const llm = new RecordingLlm({ reply: scripted });
     h = await startApiHarness({ wrap: withLlm(llm) });
     const [kafkaId] = await indexed(h);
-    const res = await ask({ query: 'What did Alice write about how Kafka orders records?' });
+    const res = await ask({ query: 'Which articles did Alice write about how Kafka orders records?' });
     expect(res.statusCode).toBe(200);
     const body = res.json() as RagBody;
     expect(body.mode).toBe('llm');
     expect(body.answer).toBe('Records with the same key go to the same partition [1].');
     expect(body.steps.selfQuery).toMatchObject({ status: 'applied', method: 'llm', filters: { author: 'Alice', category: 'article' } });
-    expect(body.steps.expansion).toMatchObject({ status: 'applied', variants: ['What did Alice write about how Kafka orders records?', 'kafka topic partitioning', 'how kafka orders records by key'] });
+    expect(body.steps.expansion).toMatchObject({ status: 'applied', variants: ['Which articles did Alice write about how Kafka orders records?', 'kafka topic partitioning', 'how kafka orders records by key'] });
     expect(body.steps.search).toMatchObject({ variants: 3 });
     expect(body.steps.llm).toMatchObject({ model: 'recording-llm', contextChunks: body.sources.length });
     expect(body.sources[0]!.docId).toBe(kafkaId);
@@ -119,10 +119,14 @@ describe('RAG API', () => {
     expect(answerCall).toHaveLength(1);
     const user = answerCall[0]!.messages[1]!.content;
     expect(user).toContain('[1] Kafka partitions');
-    expect(user).toContain('Question: What did Alice write about how Kafka orders records?');
+    expect(user).toContain('Question: Which articles did Alice write about how Kafka orders records?');
     expect(user).not.toContain('sourdough');
     // rerank asked only when there were 2+ candidates; with the filter there is one
     expect(body.steps.rerank).toMatchObject({ status: 'skipped', reason: 'fewer than 2 candidates' });
+      // a category the model proposes but the question does not use as a filter is dropped (the topic, not a filter)
+    const unnamed = (await ask({ query: 'What did Alice write about how Kafka orders records?', expand: false, rerank: false })).json() as RagBody;
+    expect(unnamed.steps.selfQuery).toMatchObject({ status: 'applied', method: 'llm', filters: { author: 'Alice' } });
+    expect((unnamed.steps.selfQuery as { filters: Record<string, string> }).filters).not.toHaveProperty('category');
   });
 
   it('with an LLM: reranks several candidates in the order the model gives', async () => {

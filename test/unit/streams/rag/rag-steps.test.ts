@@ -42,6 +42,8 @@ describe('self-query (rules)', () => {
     expect(names).toEqual(expect.arrayContaining(['Bob', 'Bob Smith', 'Alice', 'Kafka']));
     expect(names).not.toContain('about');
     expect(categoryCandidates('papers about consensus and videos by Carol')).toEqual(['paper', 'video']);
+    // a plural without a cue word is a candidate too (the caller keeps it only if the index holds that category)
+    expect(categoryCandidates('Which papers discuss filtered search?')).toEqual(['paper']);
   });
 
   it('validates an LLM reply and keeps only known values', () => {
