@@ -28,6 +28,8 @@ export const ErrorCodes = {
   INDEX_REJECTED: { status: 502, retryable: false },
   STORE_UNAVAILABLE: { status: 503, retryable: true },
   LOG_UNAVAILABLE: { status: 503, retryable: true },
+  DATASET_REGISTRY_UNAVAILABLE: { status: 503, retryable: true },
+  DATASET_CORRUPT: { status: 500, retryable: false },
   SCHEMA_REGISTRY_UNAVAILABLE: { status: 503, retryable: true },
   LLM_UNAVAILABLE: { status: 503, retryable: true },
   LLM_RATE_LIMITED: { status: 429, retryable: true },
