@@ -51,6 +51,11 @@ function errorBody(status: number, message: string, code: string, param?: string
   return Buffer.from(JSON.stringify({ error: { message, type, code, param: param ?? null } }));
 }
 
+/** Token counts in OpenAI's `usage` shape. */
+function openAiUsage(u: { promptTokens: number; completionTokens: number }) {
+  return { prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.promptTokens + u.completionTokens };
+}
+
 function jsonResponse(statusCode: number, body: Buffer): UpstreamResponse {
   return { statusCode, headers: { 'content-type': 'application/json', 'content-length': String(body.byteLength) }, body: Readable.from([body]) };
 }
@@ -112,7 +117,7 @@ export class LocalUpstream extends UpstreamBase {
         created: Math.floor(Date.now() / 1000),
         model: this.model,
         choices: [{ index: 0, message: { role: 'assistant', content: res.text }, finish_reason: res.finishReason ?? 'stop', logprobs: null }],
-        usage: { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.promptTokens + usage.completionTokens },
+        usage: openAiUsage(usage),
       }));
       return jsonResponse(200, body);
     } catch (e) {
@@ -128,8 +133,10 @@ export class LocalUpstream extends UpstreamBase {
   private async streamed(req: ChatRequest, messages: ChatMessage[], options: ChatOptions, stop: AbortController): Promise<UpstreamResponse> {
     const id = `chatcmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
+    const frame = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: this.model, choices, ...extra })}\n\n`;
     const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) =>
-      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: this.model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }], ...extra })}\n\n`;
+      frame([{ index: 0, delta, finish_reason: finish, logprobs: null }], extra);
     let finish: FinishInfo = {};
     const iterator = this.llm.stream(messages, { ...options, onFinish: (info) => { finish = info; } })[Symbol.asyncIterator]();
     let first: IteratorResult<string>;
@@ -157,11 +164,10 @@ export class LocalUpstream extends UpstreamBase {
           out.push(chunk({ content: next.value }, null));
           next = await iterator.next();
         }
-        const u = finish.usage ?? { promptTokens: 0, completionTokens: pieces };
-        const usage = { prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.promptTokens + u.completionTokens };
+        const usage = openAiUsage(finish.usage ?? { promptTokens: 0, completionTokens: pieces });
         // usage rides on the last chunk too (as vLLM's continuous usage does), so the gateway's token metrics are exact
         out.push(chunk({}, finish.finishReason ?? 'stop', { usage }));
-        if (include) out.push(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: this.model, choices: [], usage })}\n\n`);
+        if (include) out.push(frame([], { usage }));
         out.push('data: [DONE]\n\n');
         out.push(null);
       } catch (e) {

@@ -124,11 +124,7 @@ export function createInferenceGateway(config: Config, local: LlamaCppLlm | null
 export function createLlm(config: Config, gateway: InferenceGateway | null, local: LlamaCppLlm | null = null): Llm | null {
   if (config.llmUpstream) {
     if (!gateway) throw new TributaryError('INVALID_CONFIG', 'TRIBUTARY_LLM_UPSTREAM needs TRIBUTARY_INFERENCE_UPSTREAMS or a local model (TRIBUTARY_LLM_GGUF)');
-    const isLocal = local !== null && config.llmUpstream === local.modelId;
-    return new InferenceLlm({
-      gateway, model: config.llmUpstream, contextTokens: isLocal ? localPromptBudget(local) : config.llmContextTokens,
-      answerTokens: config.llmAnswerTokens ?? (isLocal ? LOCAL_ANSWER_TOKENS : undefined), structuredOutput: isLocal,
-    });
+    return throughGateway(config, gateway, config.llmUpstream, local);
   }
   if (config.llmBaseUrl && config.llmModel) {
     return new OpenAiLlm({
@@ -143,10 +139,17 @@ export function createLlm(config: Config, gateway: InferenceGateway | null, loca
       retryMaxMs: config.retryMaxMs,
     });
   }
-  if (local && gateway) {
-    return new InferenceLlm({ gateway, model: local.modelId, contextTokens: localPromptBudget(local), id: local.id, answerTokens: config.llmAnswerTokens ?? LOCAL_ANSWER_TOKENS, structuredOutput: true });
-  }
+  if (local && gateway) return throughGateway(config, gateway, local.modelId, local, local.id);
   return null;
+}
+
+/** The RAG LLM on one gateway model; the local model gets its prompt budget, answer budget and schema enforcement. */
+function throughGateway(config: Config, gateway: InferenceGateway, model: string, local: LlamaCppLlm | null, id?: string): InferenceLlm {
+  const isLocal = local !== null && model === local.modelId;
+  return new InferenceLlm({
+    gateway, model, contextTokens: isLocal ? localPromptBudget(local) : config.llmContextTokens,
+    answerTokens: config.llmAnswerTokens ?? (isLocal ? LOCAL_ANSWER_TOKENS : undefined), structuredOutput: isLocal, ...(id ? { id } : {}),
+  });
 }
 
 /** What the banner and /readyz say about the models in use. */
