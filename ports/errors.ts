@@ -30,6 +30,8 @@ export const ErrorCodes = {
   LOG_UNAVAILABLE: { status: 503, retryable: true },
   DATASET_REGISTRY_UNAVAILABLE: { status: 503, retryable: true },
   DATASET_CORRUPT: { status: 500, retryable: false },
+  LAUNCHER_UNAVAILABLE: { status: 503, retryable: true },
+  LAUNCH_REJECTED: { status: 502, retryable: false },
   SCHEMA_REGISTRY_UNAVAILABLE: { status: 503, retryable: true },
   LLM_UNAVAILABLE: { status: 503, retryable: true },
   LLM_RATE_LIMITED: { status: 429, retryable: true },
