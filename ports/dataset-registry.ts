@@ -1,8 +1,8 @@
 /**
  * The dataset registry: pinned, immutable versions of fine-tuning datasets. A version is the whole
  * dataset at one moment — its files (JSONL in a fine-tuning format) and a manifest saying what they
- * hold and where it came from. The version id is a content hash of the files, so the same id always
- * means the same bytes, and pinning the same content twice gives the same version (the first
+ * hold and where it came from. The version id is a content hash of the dataset's name, format and
+ * files, so the same id always means the same bytes, and pinning the same content twice gives the same version (the first
  * manifest is kept). Versions are never changed or overwritten.
  */
 

@@ -58,6 +58,14 @@ export function describeDatasetRegistryConformance(name: string, factory: () => 
       expect(await h.registry.manifest('support-sft', '0'.repeat(20))).toBeNull();
     });
 
+    it('the same files in another dataset are another version (the version is an idempotency key across datasets)', async () => {
+      const a = await h.registry.pin(request());
+      const other = await h.registry.pin(request({ dataset: 'support-sft-copy' }));
+      expect(other.created).toBe(true);
+      expect(other.manifest.version).not.toBe(a.manifest.version);
+      expect(dec(await h.registry.readFile('support-sft-copy', other.manifest.version, 'train.jsonl'))).toBe(dec(await h.registry.readFile('support-sft', a.manifest.version, 'train.jsonl')));
+    });
+
     it('a file changed behind the registry is DATASET_CORRUPT, never served as the pinned version', async () => {
       const { manifest } = await h.registry.pin(request());
       await h.tamper('support-sft', manifest.version, 'train.jsonl');

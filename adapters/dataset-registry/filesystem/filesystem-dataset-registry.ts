@@ -11,10 +11,14 @@ const MANIFEST = 'manifest.json';
 
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 
-/** The version id: a hash of the format and the files' names and hashes, in name order. */
-export function datasetVersionId(format: string, files: ReadonlyArray<{ name: string; sha256: string }>): string {
+/**
+ * The version id: a hash of the dataset's name, the format and the files' names and hashes, in name
+ * order. The name is part of it so that two datasets holding the same items still have different
+ * versions: the version is the launch's idempotency key, and one receiver may serve both.
+ */
+export function datasetVersionId(dataset: string, format: string, files: ReadonlyArray<{ name: string; sha256: string }>): string {
   const lines = [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((f) => `${f.name}\0${f.sha256}`);
-  return sha256(`${format}\n${lines.join('\n')}`).slice(0, 20);
+  return sha256(`${dataset}\n${format}\n${lines.join('\n')}`).slice(0, 20);
 }
 
 /**
@@ -41,7 +45,7 @@ export class FilesystemDatasetRegistry implements DatasetRegistry {
     }
     const files: DatasetFileInfo[] = req.files.map((f) => ({ name: f.name, bytes: f.content.byteLength, sha256: sha256(f.content), records: countLines(f.content) }))
       .sort((a, b) => (a.name < b.name ? -1 : 1));
-    const version = datasetVersionId(req.format, files);
+    const version = datasetVersionId(req.dataset, req.format, files);
     const existing = await this.manifest(req.dataset, version);
     if (existing) return { manifest: existing, created: false };
     const manifest: DatasetManifest = { dataset: req.dataset, version, format: req.format, createdAtMs: req.createdAtMs, counts: req.counts, sources: req.sources, files };
