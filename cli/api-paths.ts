@@ -12,6 +12,18 @@ export const ApiPaths = {
   dlq: '/v1/ops/dlq',
   /** POST `{stage?, sinceMs?, limit?}` → `{replayed, skipped}`. */
   dlqReplay: '/v1/ops/dlq/replay',
+  /** GET → `{datasets: [{name, source, format, pending, threshold, cooldownMs, total, lastVersion, lastLaunchAt, lastWindow, launcher, updatedAt}]}`. */
+  finetuneDatasets: '/v1/finetune/datasets',
+  /** GET `?dataset&state&limit` → `{jobs: FinetuneJob[]}`, newest first. */
+  finetuneJobs: '/v1/finetune/jobs',
+  /** POST `{dataset, waitMs}` → 200 `{requestId, dataset, outcome: job|empty|failed, job, message}`, or 202 with outcome pending. */
+  finetuneTrigger: '/v1/finetune/trigger',
+  /** GET → `{versions: DatasetManifest[]}`, oldest first. */
+  finetuneVersions: (dataset: string) => `/v1/finetune/datasets/${encodeURIComponent(dataset)}/versions`,
+  /** GET → DatasetManifest. */
+  finetuneVersion: (dataset: string, version: string) => `/v1/finetune/datasets/${encodeURIComponent(dataset)}/versions/${encodeURIComponent(version)}`,
+  /** GET → the file's bytes (application/x-ndjson), header `x-tributary-sha256`. */
+  finetuneFile: (dataset: string, version: string, file: string) => `/v1/finetune/datasets/${encodeURIComponent(dataset)}/versions/${encodeURIComponent(version)}/files/${encodeURIComponent(file)}`,
   /** Interactive API documentation (Swagger UI). */
   docs: '/docs',
 } as const;
