@@ -9,6 +9,8 @@ import type { VectorIndex } from '../ports/vector-index.ts';
 import type { InferenceGateway } from '../inference/gateway.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { LagReport } from '../consumers/lag-monitor/index.ts';
+import type { DatasetRegistry } from '../ports/dataset-registry.ts';
+import type { FinetuneDataset } from '../schemas/finetune.ts';
 
 /**
  * What the API is built on: ports and a few read-only views, never the composition root. wiring/
@@ -34,6 +36,8 @@ export interface ApiContext {
   readonly lagMonitor: { latest(): LagReport | null } | null;
   /** Which embedder and LLM this process runs, and why (for /readyz and people). */
   readonly models: ModelsInfo;
+  /** The fine-tuning datasets configured, and the registry of their pinned versions. */
+  readonly finetune: { readonly datasets: readonly FinetuneDataset[]; readonly registry: DatasetRegistry };
   /** Checks each dependency this process uses (index, event log, …), for /readyz. */
   checkDependencies(): Promise<DependencyStatus[]>;
 }

@@ -4,6 +4,7 @@ import { TributaryError } from '../ports/errors.ts';
 import { cleanedDocumentSchema } from './cleaned.ts';
 import { contentEventSchema } from './content.ts';
 import { feedbackEventSchema } from './feedback.ts';
+import { finetuneCommandSchema, finetuneDatasetStatusSchema, finetuneJobSchema } from './finetune.ts';
 import { groupLagStatusSchema } from './lag-status.ts';
 import { CDC_TOPIC, Topics } from './topics.ts';
 
@@ -16,6 +17,9 @@ export const TOPIC_VALUE_SCHEMAS = {
   [Topics.cleaned]: cleanedDocumentSchema,
   [Topics.opsLag]: groupLagStatusSchema,
   [Topics.feedback]: feedbackEventSchema,
+  [Topics.finetuneJobs]: finetuneJobSchema,
+  [Topics.finetuneDatasets]: finetuneDatasetStatusSchema,
+  [Topics.finetuneCommands]: finetuneCommandSchema,
 } as const;
 
 export type SchemaTopic = keyof typeof TOPIC_VALUE_SCHEMAS;
@@ -25,7 +29,6 @@ export type TopicValue<T extends SchemaTopic> = z.output<(typeof TOPIC_VALUE_SCH
 export const UNREGISTERED_TOPICS: Readonly<Record<string, string>> = {
   [CDC_TOPIC]: 'written by Debezium (or the relay) as Debezium envelopes; Debezium\'s converter owns that schema',
   [Topics.dlq]: 'keeps the original bytes of failed records, whatever they were',
-  [Topics.finetuneJobs]: 'no payload defined yet',
 };
 
 /** Every registered subject is BACKWARD compatible: consumers on the new schema can read data written with the previous one. */

@@ -5,7 +5,12 @@ export const Topics = {
   /** CDC topic of the warehouse collection: tributary.cdc.<db>.<collection> */
   cdc: (db: string, collection: string) => `tributary.cdc.${db}.${collection}`,
   cleaned: 'tributary.content.cleaned',
+  /** Fine-tune job states (key = job id; the latest record per key is the job). Compacted and kept: it is the jobs' lineage. */
   finetuneJobs: 'tributary.finetune.jobs',
+  /** The finetune-trigger's view of each dataset (key = dataset name): pending, threshold, last version. */
+  finetuneDatasets: 'tributary.finetune.datasets',
+  /** Requests to the finetune-trigger from the API (key = dataset): a manual trigger, a job's status from its receiver. */
+  finetuneCommands: 'tributary.finetune.commands',
   dlq: 'tributary.dlq',
   opsLag: 'tributary.ops.lag',
   /** Operational alerts (e.g. the change-stream relay re-snapshotting after its history was lost). */
@@ -34,6 +39,7 @@ export const PipelineConsumers = {
   clean: { group: Groups.clean, topics: [CDC_TOPIC] },
   embed: { group: Groups.embed, topics: [Topics.cleaned] },
   archive: { group: Groups.archive, topics: [Topics.contentEvents] },
+  'finetune-trigger': { group: Groups.finetuneTrigger, topics: [Topics.cleaned, Topics.feedback, Topics.finetuneCommands] },
 } as const satisfies Record<string, { group: string; topics: readonly string[] }>;
 
 export type PipelineConsumerName = keyof typeof PipelineConsumers;
@@ -59,7 +65,9 @@ export function topicSpecs(partitions: number): TopicSpec[] {
     { name: Topics.contentEvents, partitions, compacted: false, retentionMs: 7 * DAY },
     { name: CDC_TOPIC, partitions, compacted: false, retentionMs: 7 * DAY },
     { name: Topics.cleaned, partitions, compacted: true, retentionMs: -1 },
-    { name: Topics.finetuneJobs, partitions: 1, compacted: false, retentionMs: 30 * DAY },
+    { name: Topics.finetuneJobs, partitions: 1, compacted: true, retentionMs: -1 },
+    { name: Topics.finetuneDatasets, partitions: 1, compacted: true, retentionMs: -1 },
+    { name: Topics.finetuneCommands, partitions: 1, compacted: false, retentionMs: 7 * DAY },
     { name: Topics.dlq, partitions: 1, compacted: false, retentionMs: 30 * DAY },
     { name: Topics.opsLag, partitions: 1, compacted: false, retentionMs: 1 * DAY },
     { name: Topics.opsEvents, partitions: 1, compacted: false, retentionMs: 30 * DAY },

@@ -32,9 +32,9 @@ const RULES: Rule[] = [
     check: (c) => (c.mode === 'kafka' || c.mongodbUrl ? null : 'applies only where a relay runs: TRIBUTARY_MODE=kafka, or MONGODB_URL (the embedded store writes its change events in the same transaction, with no relay)'),
   },
   {
-    // with Kafka, MongoDB and Qdrant no SQLite file is opened by any process
+    // with Kafka, MongoDB and Qdrant no SQLite file is opened by any process, unless the finetune trigger keeps its state
     keys: ['sqliteSync'],
-    check: (c) => (c.mode === 'kafka' && c.mongodbUrl && c.qdrantUrl ? 'no SQLite file is opened with Kafka, MongoDB and Qdrant' : null),
+    check: (c) => (c.mode === 'kafka' && c.mongodbUrl && c.qdrantUrl && c.finetuneDatasets.length === 0 ? 'no SQLite file is opened with Kafka, MongoDB and Qdrant (and no TRIBUTARY_FINETUNE_DATASETS)' : null),
   },
   {
     keys: ['qdrantApiKey', 'qdrantCollection', 'qdrantTimeoutMs', 'qdrantFusion'],

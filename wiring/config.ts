@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { TributaryError } from '../ports/errors.ts';
 import { apiKeyConfigSchema } from '../api/auth/api-key-config.ts';
 import { jsonArray, upstreamListSchema } from '../inference/upstream-config.ts';
+import { finetuneDatasetSchema } from '../schemas/finetune.ts';
 import { ignoredSettings } from './config-rules.ts';
 import { localLlmGguf, localLlmModelId, modelsDirOf, onnxModelDirOf } from './model-choice.ts';
 
@@ -107,6 +108,11 @@ export const configSchema = z.object({
    * each hit reporting its rank on both sides).
    */
   qdrantFusion: z.enum(['client', 'server']).default('server'),
+  /**
+   * Fine-tuning datasets the finetune-trigger consumer keeps (a JSON list): each counts net-new
+   * items and launches one fine-tune job on a pinned version when it reaches its threshold.
+   */
+  finetuneDatasets: jsonArray(finetuneDatasetSchema).default([]),
 }).superRefine((c, ctx) => {
   if (c.chunkOverlapTokens >= c.chunkTokens) {
     ctx.addIssue({ code: 'custom', path: ['chunkOverlapTokens'], message: `must be smaller than chunkTokens (${c.chunkTokens})` });
@@ -137,6 +143,11 @@ export const configSchema = z.object({
     if (hashes.has(k.sha256)) ctx.addIssue({ code: 'custom', path: ['apiKeys', i, 'sha256'], message: `key "${k.name}" has the same hash as another key` });
     names.add(k.name);
     hashes.add(k.sha256);
+  }
+  const datasetNames = new Set<string>();
+  for (const [i, d] of c.finetuneDatasets.entries()) {
+    if (datasetNames.has(d.name)) ctx.addIssue({ code: 'custom', path: ['finetuneDatasets', i, 'name'], message: `dataset name "${d.name}" is used twice` });
+    datasetNames.add(d.name);
   }
   if (c.mode === 'kafka' && !c.kafkaBrokers) {
     ctx.addIssue({ code: 'custom', path: ['kafkaBrokers'], message: 'is required when TRIBUTARY_MODE=kafka (e.g. 127.0.0.1:9092)' });
@@ -214,6 +225,7 @@ export const ENV_NAMES: Record<keyof z.input<typeof configSchema>, string> = {
   qdrantCollection: 'QDRANT_COLLECTION',
   qdrantTimeoutMs: 'TRIBUTARY_QDRANT_TIMEOUT_MS',
   qdrantFusion: 'TRIBUTARY_QDRANT_FUSION',
+  finetuneDatasets: 'TRIBUTARY_FINETUNE_DATASETS',
 };
 
 /** TRIBUTARY_* variables that are not settings but are read elsewhere (the CLI, tests, benchmarks). */

@@ -3,10 +3,10 @@ import { TributaryError } from '../ports/errors.ts';
 import type { EventLog } from '../ports/event-log.ts';
 import { PipelineConsumers, WAREHOUSE_COLLECTION, WAREHOUSE_DB, topicSpecs } from '../schemas/topics.ts';
 import { Metrics } from '../observability/metrics.ts';
-import type { StageConsumer } from '../consumers/runtime/stage-consumer.ts';
 import { createKafkaLog, openMongoStore } from './backbone.ts';
 import type { Config } from './config.ts';
-import { buildStageConsumer, ConsumerSpecs, type ConsumerDeps, type ConsumerName } from './consumers.ts';
+import { buildConsumer, ConsumerSpecs, defaultConsumers, type ConsumerDeps, type ConsumerName, type RunnableConsumer } from './consumers.ts';
+import { openLanguageModels } from './models.ts';
 import { createValueCodec } from './schema-registry.ts';
 import { openIndexing } from './vector-index.ts';
 
@@ -20,7 +20,7 @@ import { openIndexing } from './vector-index.ts';
  */
 export interface ConsumerProcess {
   readonly name: ConsumerName;
-  readonly consumer: StageConsumer;
+  readonly consumer: RunnableConsumer;
   readonly log: EventLog;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -52,7 +52,7 @@ export async function createConsumerProcess(config: Config, name: ConsumerName, 
     // the same codec choice as the API process, so both sides of a topic agree on the wire format
     const codec = createValueCodec(config);
     closers.push(() => codec.close());
-    const deps: ConsumerDeps = { config, logger, metrics, log, codec };
+    const deps: ConsumerDeps = { config, logger, metrics, log, codec, closers };
     let sink: string | null = null;
     if (needs.includes('store')) {
       deps.store = await openMongoStore(config, closers);
@@ -63,7 +63,12 @@ export async function createConsumerProcess(config: Config, name: ConsumerName, 
       Object.assign(deps, { embedder, cache, index });
       sink = `${index.kind} index, ${embedder.id} embedder`;
     }
-    const consumer = buildStageConsumer(name, deps);
+    if (needs.includes('llm') && config.finetuneDatasets.some((d) => d.instructions === 'llm')) {
+      // only datasets whose instructions an LLM writes load one (the local model takes every core)
+      deps.llm = (await openLanguageModels(config, closers)).llm;
+    }
+    if (name === 'finetune-trigger') sink = `dataset registry and ${config.finetuneDatasets.length} dataset(s): ${config.finetuneDatasets.map((d) => `${d.name} → ${d.launcher.type}`).join(', ')}`;
+    const consumer = buildConsumer(name, deps);
     let closed = false;
     return {
       name, consumer, logger, metrics, log, sink,
@@ -103,7 +108,7 @@ export async function createLagMonitorProcess(config: Config, opts: { logger?: L
   const { LagMonitor } = await import('../consumers/lag-monitor/lag-monitor.ts');
   const monitor = new LagMonitor({
     log, codec, metrics, logger,
-    expected: Object.values(PipelineConsumers),
+    expected: defaultConsumers(config).map((n) => PipelineConsumers[n]),
   });
   let closed = false;
   return {

@@ -11,7 +11,9 @@ import { StageConsumer } from '../consumers/runtime/stage-consumer.ts';
 import { CleanStage } from '../consumers/clean/clean-stage.ts';
 import { EmbedStage } from '../consumers/embed/embed-stage.ts';
 import { ArchiveStage } from '../consumers/archive/archive-stage.ts';
+import type { Llm } from '../ports/llm.ts';
 import type { Config } from './config.ts';
+import { createFinetuneTrigger } from './finetune.ts';
 
 /**
  * The pipeline's consumers by name: what each reads (schemas/topics.ts, PipelineConsumers), a summary,
@@ -22,19 +24,38 @@ import type { Config } from './config.ts';
 export const CONSUMER_NAMES = Object.keys(PipelineConsumers) as PipelineConsumerName[];
 export type ConsumerName = PipelineConsumerName;
 
-export const ConsumerSpecs: Record<ConsumerName, { group: string; topics: readonly string[]; summary: string; needs: Array<'store' | 'index'> }> = {
+export const ConsumerSpecs: Record<ConsumerName, { group: string; topics: readonly string[]; summary: string; needs: Array<'store' | 'index' | 'llm'> }> = {
   clean: { ...PipelineConsumers.clean, summary: 'CDC change events → cleaned documents (tributary.content.cleaned)', needs: [] },
   embed: { ...PipelineConsumers.embed, summary: 'cleaned documents → chunks → embeddings → vector index', needs: ['index'] },
   archive: { ...PipelineConsumers.archive, summary: 'content events from producers (tributary.content.events) → the document warehouse', needs: ['store'] },
+  'finetune-trigger': {
+    ...PipelineConsumers['finetune-trigger'],
+    summary: 'cleaned documents and feedback → pinned dataset versions → one fine-tune job per window (TRIBUTARY_FINETUNE_DATASETS)',
+    needs: ['llm'],
+  },
 };
+
+/** A consumer as its owner sees it: started, stopped, and its status. StageConsumer and FinetuneTrigger are both. */
+export interface RunnableConsumer {
+  readonly name: string;
+  readonly running: boolean;
+  readonly status: { name: string; group: string; running: boolean; degraded: boolean; lastError: string | null };
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/** The consumers this configuration runs by default: the trigger only when datasets are configured. */
+export function defaultConsumers(config: Config): ConsumerName[] {
+  return CONSUMER_NAMES.filter((n) => n !== 'finetune-trigger' || config.finetuneDatasets.length > 0);
+}
 
 export function isConsumerName(name: string): name is ConsumerName {
   return (CONSUMER_NAMES as readonly string[]).includes(name);
 }
 
 /** TRIBUTARY_CONSUMERS → names: "all", "none", or a comma-separated list. */
-export function parseConsumerList(spec: string): ConsumerName[] {
-  if (spec === 'all') return [...CONSUMER_NAMES];
+export function parseConsumerList(spec: string, config?: Config): ConsumerName[] {
+  if (spec === 'all') return config ? defaultConsumers(config) : [...CONSUMER_NAMES];
   if (spec === 'none') return [];
   const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
   const bad = names.filter((n) => !isConsumerName(n));
@@ -55,9 +76,13 @@ export interface ConsumerDeps {
   embedder?: Embedder;
   cache?: EmbeddingCache;
   index?: VectorIndex;
+  /** The finetune trigger's LLM (datasets with instructions written by an LLM). */
+  llm?: Llm | null;
+  /** Closes what a consumer opened for itself (the finetune trigger's state and launchers). */
+  closers?: Array<() => Promise<void> | void>;
 }
 
-export function buildStageConsumer(name: ConsumerName, d: ConsumerDeps): StageConsumer {
+export function buildConsumer(name: ConsumerName, d: ConsumerDeps): RunnableConsumer {
   const { config, codec } = d;
   const common = {
     log: d.log,
@@ -84,6 +109,10 @@ export function buildStageConsumer(name: ConsumerName, d: ConsumerDeps): StageCo
     case 'archive': {
       if (!d.store) throw new Error('the archive consumer needs the document store');
       return new StageConsumer({ ...common, stage: new ArchiveStage({ store: d.store, codec }) });
+    }
+    case 'finetune-trigger': {
+      if (!d.closers) throw new Error('the finetune trigger needs a list of closers for what it opens');
+      return createFinetuneTrigger(config, { log: d.log, codec, logger: d.logger, metrics: d.metrics, llm: d.llm ?? null }, d.closers);
     }
   }
 }

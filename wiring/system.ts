@@ -4,14 +4,14 @@ import type { Config } from './config.ts';
 import type { ApiContext, ApiSettings, DependencyStatus } from '../api/context.ts';
 import { PipelineConsumers } from '../schemas/topics.ts';
 import { LogEvents, Metrics } from '../observability/metrics.ts';
-import type { StageConsumer } from '../consumers/runtime/stage-consumer.ts';
 import type { ChangeFeedRelay } from '../connectors/relay/change-feed-relay.ts';
 import { LagMonitor } from '../consumers/lag-monitor/lag-monitor.ts';
 import { openBackbone } from './backbone.ts';
-import { buildStageConsumer, parseConsumerList, type ConsumerName } from './consumers.ts';
+import { buildConsumer, defaultConsumers, parseConsumerList, type ConsumerName, type RunnableConsumer } from './consumers.ts';
 import { checkDependency } from './dependencies.ts';
 import { describeModels, openLanguageModels } from './models.ts';
 import { createValueCodec } from './schema-registry.ts';
+import { createDatasetRegistry } from './finetune.ts';
 import { openIndexing } from './vector-index.ts';
 
 /**
@@ -25,7 +25,7 @@ import { openIndexing } from './vector-index.ts';
 export interface System extends ApiContext {
   readonly config: Config;
   readonly cache: EmbeddingCache;
-  readonly consumers: StageConsumer[];
+  readonly consumers: RunnableConsumer[];
   /** Kafka mode: the relay draining the store's change outbox to Kafka (null in embedded mode). */
   readonly relay: ChangeFeedRelay | null;
   /** The local LLM loaded in this process (served by the gateway), or null. */
@@ -81,25 +81,31 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
     // Schema Registry wire format when SCHEMA_REGISTRY_URL is set, else plain JSON — shared by every stage here
     const codec = createValueCodec(config);
     closers.push(() => codec.close());
-    const consumers: StageConsumer[] = [];
+    const consumers: RunnableConsumer[] = [];
+    let names: ConsumerName[] = [];
     if (opts.consumers !== false) {
-      // embedded mode: clean and embed, in this process; kafka mode: the ones asked for (TRIBUTARY_CONSUMERS)
-      const names: ConsumerName[] = config.mode === 'embedded' ? ['clean', 'embed']
-        : Array.isArray(opts.consumers) ? opts.consumers : parseConsumerList(config.consumers);
-      for (const name of names) consumers.push(buildStageConsumer(name, { config, log, logger, metrics, codec, store, embedder, cache, index }));
+      // embedded mode: clean and embed (and the finetune trigger when datasets are configured), in this
+      // process; kafka mode: the ones asked for (TRIBUTARY_CONSUMERS)
+      names = config.mode === 'embedded' ? defaultConsumers(config).filter((n) => n !== 'archive')
+        : Array.isArray(opts.consumers) ? opts.consumers : parseConsumerList(config.consumers, config);
+      for (const name of names) consumers.push(buildConsumer(name, { config, log, logger, metrics, codec, store, embedder, cache, index, llm, closers }));
     }
     const lagMonitor = opts.consumers !== false && opts.lagMonitor !== false
       ? new LagMonitor({
         log, codec, metrics, logger, ...(opts.lagMonitor ?? {}),
-        expected: config.mode === 'embedded' ? [PipelineConsumers.clean, PipelineConsumers.embed] : Object.values(PipelineConsumers),
+        expected: config.mode === 'embedded' ? names.map((n) => PipelineConsumers[n])
+          : defaultConsumers(config).map((n) => PipelineConsumers[n]),
       })
       : null;
 
+    const datasetRegistry = createDatasetRegistry(config);
+    closers.push(() => datasetRegistry.close());
     let maintenance: NodeJS.Timeout | null = null;
     let closed = false;
     return {
       config, settings: apiSettings(config), logger, metrics, log, store, index, embedder, cache, llm, gateway, models, localLlm: languageModels.local, consumers,
       relay: backbone.relay, codec, lagMonitor,
+      finetune: { datasets: config.finetuneDatasets, registry: datasetRegistry },
       checkDependencies: () => Promise.all([
         checkDependency('index', index.kind, () => index.ping()),
         checkDependency('log', log.kind, async () => { await log.listTopics(); }),

@@ -31,6 +31,15 @@ const TABLE: Record<string, Scope | 'open'> = {
   'GET /v1/ops/lag': 'admin',
   'GET /v1/ops/dlq': 'admin',
   'POST /v1/ops/dlq/replay': 'admin',
+
+  'GET /v1/finetune/datasets': 'admin',
+  'GET /v1/finetune/jobs': 'admin',
+  'GET /v1/finetune/jobs/:id': 'admin',
+  'POST /v1/finetune/jobs/:id/status': 'admin',
+  'POST /v1/finetune/trigger': 'admin',
+  'GET /v1/finetune/datasets/:name/versions': 'admin',
+  'GET /v1/finetune/datasets/:name/versions/:version': 'admin',
+  'GET /v1/finetune/datasets/:name/versions/:version/files/:file': 'admin',
 };
 
 /** The scope for a matched route pattern (`routeOptions.url`), or `admin` when unknown/unmatched. */

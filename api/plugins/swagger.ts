@@ -19,6 +19,7 @@ export async function registerSwagger(app: FastifyInstance): Promise<void> {
         { name: 'search', description: 'Hybrid (dense + keyword) search over indexed chunks' },
         { name: 'rag', description: 'Answers with citations' },
         { name: 'ops', description: 'Consumer lag and the dead-letter queue' },
+        { name: 'finetune', description: 'Continuous training: datasets, pinned versions and fine-tune jobs' },
         { name: 'health', description: 'Liveness, readiness and metrics' },
         { name: 'inference', description: 'OpenAI-compatible proxy to GPU inference servers' },
       ],

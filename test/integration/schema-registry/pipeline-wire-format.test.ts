@@ -58,7 +58,7 @@ describe.skipIf(reason !== null)('pipeline with a Schema Registry (real registry
   });
 
   it('content events published with the codec are archived into the warehouse', async () => {
-    const archive = (await import('../../../wiring/consumers.ts')).buildStageConsumer('archive', {
+    const archive = (await import('../../../wiring/consumers.ts')).buildConsumer('archive', {
       config: system.config, log: system.log, logger: system.logger, metrics: system.metrics, store: system.store, codec: system.codec,
     });
     archive.start();

@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import type { DatasetRegistry } from '../../ports/dataset-registry.ts';
+import { findTributaryError, TributaryError } from '../../ports/errors.ts';
+import type { EventLog } from '../../ports/event-log.ts';
+import type { ValueCodec } from '../../ports/value-codec.ts';
+import { FINAL_JOB_STATES, type FinetuneCommand, type FinetuneDataset, type FinetuneDatasetStatus, type FinetuneJob } from '../../schemas/finetune.ts';
+import type { SchemaTopic, TopicValue } from '../../schemas/registry.ts';
+import { Topics } from '../../schemas/topics.ts';
+import { sleep } from '../../common/sleep.ts';
+
+/**
+ * What the API knows of continuous training, read from what the finetune-trigger publishes (the
+ * latest record per key of tributary.finetune.jobs and tributary.finetune.datasets) — the same in
+ * embedded mode and when the trigger is a process of its own — and what it asks of the trigger
+ * (tributary.finetune.commands): a manual trigger, a job's status reported by its receiver.
+ */
+
+export interface FinetuneView {
+  readonly log: EventLog;
+  readonly codec: ValueCodec;
+  readonly finetune: { readonly datasets: readonly FinetuneDataset[]; readonly registry: DatasetRegistry };
+}
+
+const READ_CHUNK = 1000;
+
+/** The latest value per key of a compacted topic with a schema (records that don't decode are skipped). */
+async function latestByKey<T extends SchemaTopic>(log: EventLog, codec: ValueCodec, topic: T): Promise<Map<string, TopicValue<T>>> {
+  const out = new Map<string, TopicValue<T>>();
+  let parts;
+  try { parts = await log.offsets(topic); } catch (e) {
+    if (findTributaryError(e)?.code === 'NOT_FOUND') return out;
+    throw e;
+  }
+  for (const p of parts) {
+    for (let at = p.start; at < p.end;) {
+      const recs = await log.read(topic, p.partition, at, Math.min(READ_CHUNK, p.end - at));
+      if (recs.length === 0) break;
+      for (const r of recs) {
+        if (r.key === null) continue;
+        if (r.value === null) { out.delete(r.key); continue; }
+        try { out.set(r.key, await codec.decode(topic, r.value)); } catch { /* a record of another shape: not ours to serve */ }
+      }
+      at = recs[recs.length - 1]!.offset + 1;
+    }
+  }
+  return out;
+}
+
+export async function listJobs(ctx: FinetuneView, filter: { dataset?: string; state?: string; limit?: number } = {}): Promise<FinetuneJob[]> {
+  const jobs = [...(await latestByKey(ctx.log, ctx.codec, Topics.finetuneJobs)).values()]
+    .filter((j) => (!filter.dataset || j.dataset === filter.dataset) && (!filter.state || j.state === filter.state))
+    .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.id < b.id ? 1 : -1));
+  return jobs.slice(0, filter.limit ?? 1000);
+}
+
+export async function getJob(ctx: FinetuneView, id: string): Promise<FinetuneJob> {
+  const job = (await latestByKey(ctx.log, ctx.codec, Topics.finetuneJobs)).get(id);
+  if (!job) throw new TributaryError('NOT_FOUND', `no fine-tune job "${id}" (GET /v1/finetune/jobs lists them)`);
+  return job;
+}
+
+export interface DatasetView {
+  name: string;
+  source: FinetuneDataset['source'];
+  format: FinetuneDataset['format'];
+  pending: number;
+  threshold: number;
+  cooldownMs: number;
+  total: number;
+  lastVersion: string | null;
+  lastLaunchAt: string | null;
+  lastWindow: FinetuneDatasetStatus['lastWindow'];
+  launcher: FinetuneDataset['launcher']['type'];
+  /** When the trigger last reported on it; null: it has not yet (not running, or still gathering). */
+  updatedAt: string | null;
+}
+
+/** Every configured dataset, with the trigger's last report on it. */
+export async function listDatasets(ctx: FinetuneView): Promise<DatasetView[]> {
+  const statuses = await latestByKey(ctx.log, ctx.codec, Topics.finetuneDatasets);
+  return ctx.finetune.datasets.map((d) => {
+    const s = statuses.get(d.name);
+    return {
+      name: d.name, source: d.source, format: d.format, pending: s?.pending ?? 0, threshold: d.threshold, cooldownMs: d.cooldownMs,
+      total: s?.total ?? 0, lastVersion: s?.lastVersion ?? null, lastLaunchAt: s?.lastLaunchAt ?? null, lastWindow: s?.lastWindow ?? null,
+      launcher: d.launcher.type, updatedAt: s?.updatedAt ?? null,
+    };
+  });
+}
+
+export function requireDataset(ctx: FinetuneView, name: string): FinetuneDataset {
+  const d = ctx.finetune.datasets.find((x) => x.name === name);
+  if (!d) {
+    const known = ctx.finetune.datasets.map((x) => x.name);
+    throw new TributaryError('NOT_FOUND', `no dataset "${name}" is configured (${known.length > 0 ? `known: ${known.join(', ')}` : 'none is: set TRIBUTARY_FINETUNE_DATASETS'})`);
+  }
+  return d;
+}
+
+export interface TriggerOutcome {
+  requestId: string;
+  dataset: string;
+  outcome: 'pending' | 'job' | 'empty' | 'failed';
+  job: FinetuneJob | null;
+  message: string | null;
+}
+
+/**
+ * A manual trigger: asks the finetune-trigger to open a window now (whatever the threshold and the
+ * cooldown), and waits up to `waitMs` for what became of it. It is exactly-once like the threshold:
+ * the window's version is the idempotency key, so a dataset with nothing new since its last version
+ * gets that version's job back, never a second one.
+ */
+export async function requestTrigger(ctx: FinetuneView, dataset: string, waitMs: number, signal?: AbortSignal): Promise<TriggerOutcome> {
+  requireDataset(ctx, dataset);
+  const requestId = randomUUID();
+  const command: FinetuneCommand = { kind: 'trigger', id: requestId, dataset, requestedAtMs: Date.now() };
+  await ctx.log.append(Topics.finetuneCommands, [{ key: dataset, value: await ctx.codec.encode(Topics.finetuneCommands, command) }]);
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const outcome = await triggerOutcome(ctx, dataset, requestId);
+    if (outcome.outcome !== 'pending' || Date.now() >= deadline || signal?.aborted) return outcome;
+    await sleep(Math.min(200, Math.max(0, deadline - Date.now())), signal);
+  }
+}
+
+async function triggerOutcome(ctx: FinetuneView, dataset: string, requestId: string): Promise<TriggerOutcome> {
+  const job = (await listJobs(ctx, { dataset })).find((j) => j.requestIds.includes(requestId));
+  if (job) {
+    const existing = job.trigger !== 'manual' || job.requestIds[0] !== requestId;
+    return { requestId, dataset, outcome: 'job', job, message: existing ? `nothing new since version ${job.datasetVersion}: its job ${job.id} (${job.state}) already covers it` : null };
+  }
+  const status = (await latestByKey(ctx.log, ctx.codec, Topics.finetuneDatasets)).get(dataset);
+  const w = status?.lastWindow;
+  if (w && w.requestId === requestId && (w.outcome === 'empty' || w.outcome === 'failed')) return { requestId, dataset, outcome: w.outcome, job: null, message: w.message };
+  return { requestId, dataset, outcome: 'pending', job: null, message: 'the finetune trigger has not answered yet; follow it with GET /v1/finetune/jobs (is the finetune-trigger consumer running?)' };
+}
+
+/** A job's later state, as its receiver reports it (a webhook's job ends at launch on Tributary's side). */
+export async function reportJobStatus(ctx: FinetuneView, id: string, report: { state: 'running' | 'succeeded' | 'failed' | 'cancelled'; model?: string; error?: string; externalId?: string }): Promise<{ id: string }> {
+  const job = await getJob(ctx, id);
+  if (FINAL_JOB_STATES.includes(job.state)) {
+    throw new TributaryError('INVALID_INPUT', `job ${id} is already ${job.state}; a final state is not changed`);
+  }
+  const requestId = randomUUID();
+  const command: FinetuneCommand = { kind: 'job-status', id: requestId, jobId: id, dataset: job.dataset, ...report, requestedAtMs: Date.now() };
+  await ctx.log.append(Topics.finetuneCommands, [{ key: job.dataset, value: await ctx.codec.encode(Topics.finetuneCommands, command) }]);
+  return { id: requestId };
+}
