@@ -35,6 +35,9 @@ export async function createConsumerProcess(config: Config, name: ConsumerName, 
   if (config.mode !== 'kafka') {
     throw new TributaryError('INVALID_CONFIG', 'TRIBUTARY_MODE (mode): consumers run as separate processes only with TRIBUTARY_MODE=kafka (and KAFKA_BROKERS); in embedded mode `tributary dev` runs them in its own process');
   }
+  if (name === 'finetune-trigger' && config.finetuneDatasets.length === 0) {
+    throw new TributaryError('INVALID_CONFIG', 'TRIBUTARY_FINETUNE_DATASETS (finetuneDatasets): the finetune-trigger consumer has no dataset to keep; configure at least one (see the README, Continuous training)');
+  }
   const needs = ConsumerSpecs[name].needs;
   if (needs.includes('store') && !config.mongodbUrl) {
     throw new TributaryError('INVALID_CONFIG', `the ${name} consumer writes to the document store, which without MONGODB_URL is the SQLite store owned by the API process: `

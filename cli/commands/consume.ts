@@ -11,15 +11,15 @@ export const consume: Command = {
   handlesSignals: true,
   spec: {
     name: 'consume',
-    summary: 'run one consumer as its own process on Kafka: clean, embed or lag-monitor',
+    summary: 'run one consumer as its own process on Kafka: clean, embed, archive, finetune-trigger or lag-monitor',
     usage: `<${CONSUMER_NAMES.join('|')}|lag-monitor>`,
     description: [
       'Runs one pipeline consumer in this process, as a member of its consumer group on Kafka',
       '(TRIBUTARY_MODE=kafka, KAFKA_BROKERS). Start several processes of the same consumer to share its',
       'partitions; Kafka rebalances them as processes come and go.',
       '',
-      ...CONSUMER_NAMES.map((n) => `  ${n.padEnd(11)} ${ConsumerSpecs[n].summary} (group "${ConsumerSpecs[n].group}")`),
-      `  ${'lag-monitor'.padEnd(11)} every group's lag and Burrow status → tributary.ops.lag (served by GET /v1/ops/lag)`,
+      ...CONSUMER_NAMES.map((n) => `  ${n.padEnd(16)} ${ConsumerSpecs[n].summary} (group "${ConsumerSpecs[n].group}")`),
+      `  ${'lag-monitor'.padEnd(16)} every group's lag and Burrow status → tributary.ops.lag (served by GET /v1/ops/lag)`,
       '',
       'Offsets are committed only after the sink acknowledged; a killed process loses nothing (its',
       'uncommitted batch is redone by the partition\'s next owner). Ctrl-C (or SIGTERM) stops gracefully:',
@@ -27,6 +27,8 @@ export const consume: Command = {
       'The embed consumer writes to the vector index: Qdrant with QDRANT_URL (no local files; the embedding',
       'cache reads vectors back from Qdrant), else the SQLite index in the data directory. The archive consumer',
       'runs inside the API process (TRIBUTARY_CONSUMERS=archive) while the document store is its SQLite file.',
+      'The finetune-trigger keeps its state and the pinned dataset versions in its data directory: run exactly',
+      'one (a single replica with a volume); it needs TRIBUTARY_FINETUNE_DATASETS.',
     ].join('\n'),
     options: {
       'data-dir': { type: 'string', short: 'd', value: 'dir', description: 'where the SQLite files live (TRIBUTARY_DATA_DIR)', defaultText: './data' },

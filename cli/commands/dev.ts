@@ -83,6 +83,9 @@ export const dev: Command = {
       mode: config.mode,
       index: config.qdrantUrl ? `qdrant ${config.qdrantUrl} (collection ${config.qdrantCollection}; embedding cache read back from it)` : 'embedded (SQLite in the data directory)',
       log: config.mode === 'kafka' ? `kafka ${config.kafkaBrokers}` : 'embedded (SQLite in the data directory)',
+      finetune: system.consumers.some((c) => c.name === 'finetune-trigger')
+        ? config.finetuneDatasets.map((d) => `${d.name} (${d.source} → ${d.format}, every ${d.threshold} new, ${d.launcher.type})`).join('; ')
+        : null,
       invokedAs: ctx.invokedAs,
     }, styleFor(ctx.stdout, ctx.env)));
 
@@ -130,6 +133,8 @@ export interface BannerInfo {
   /** Which vector index and event log this process uses, for people to read. */
   index?: string;
   log?: string;
+  /** The fine-tuning datasets the finetune trigger keeps in this process, or null. */
+  finetune?: string | null;
   invokedAs: string;
 }
 
@@ -142,6 +147,7 @@ export function renderBanner(b: BannerInfo, s: Style): string {
     ...(b.index ? [['Index', b.index] as [string, string]] : []),
     ['Embedder', b.embedder],
     ['LLM', b.llm ?? `none — answers are extractive ${s.dim(`(${b.invokedAs} models pull: a local model; or set TRIBUTARY_LLM_BASE_URL + TRIBUTARY_LLM_MODEL)`)}`],
+    ...(b.finetune ? [['Training', b.finetune] as [string, string]] : []),
   ];
   const lines = ['', `  ${s.bold('Tributary')} is running`, ''];
   for (const [k, v] of rows) lines.push(`  ${s.dim(k.padEnd(9))} ${v}`);
