@@ -31,6 +31,11 @@ export const MetricNames = {
   inferenceUpstreamUp: 'tributary_inference_upstream_up',
   authRejections: 'tributary_auth_rejections_total',
   cdcResnapshots: 'tributary_cdc_resnapshots_total',
+  finetunePending: 'tributary_finetune_pending_items',
+  finetuneWindows: 'tributary_finetune_windows_total',
+  finetuneJobStates: 'tributary_finetune_job_states_total',
+  finetuneLaunchSeconds: 'tributary_finetune_launch_seconds',
+  finetuneWindowToLaunchSeconds: 'tributary_finetune_window_to_launch_seconds',
 } as const;
 
 /** Structured log event names. */
@@ -89,6 +94,11 @@ export class Metrics {
   readonly inferenceEjections = new Counter({ name: MetricNames.inferenceEjections, help: 'Times an upstream was ejected (circuit opened)', labelNames: ['upstream'], registers: [this.registry] });
   readonly inferenceUpstreamUp = new Gauge({ name: MetricNames.inferenceUpstreamUp, help: '1 while the upstream takes traffic (circuit closed or half-open), 0 while ejected', labelNames: ['upstream'], registers: [this.registry] });
   readonly authRejections = new Counter({ name: MetricNames.authRejections, help: 'Requests refused by access control', labelNames: ['reason'], registers: [this.registry] });
+  readonly finetunePending = new Gauge({ name: MetricNames.finetunePending, help: 'Net-new items counted toward a dataset\'s threshold since its last window', labelNames: ['dataset'], registers: [this.registry] });
+  readonly finetuneWindows = new Counter({ name: MetricNames.finetuneWindows, help: 'Fine-tuning windows opened, by what opened them and what became of them (job, empty, failed)', labelNames: ['dataset', 'trigger', 'outcome'], registers: [this.registry] });
+  readonly finetuneJobStates = new Counter({ name: MetricNames.finetuneJobStates, help: 'Fine-tune jobs entering a state', labelNames: ['dataset', 'state'], registers: [this.registry] });
+  readonly finetuneLaunchSeconds = new Histogram({ name: MetricNames.finetuneLaunchSeconds, help: 'One launch call (a launcher finding or starting the job of a version)', labelNames: ['launcher'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry] });
+  readonly finetuneWindowToLaunchSeconds = new Histogram({ name: MetricNames.finetuneWindowToLaunchSeconds, help: 'From a window opening to its job accepted by the launcher (pin and launch)', labelNames: ['dataset'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'tributary_' });

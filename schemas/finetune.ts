@@ -14,6 +14,8 @@ export const webhookLauncherSchema = z.strictObject({
   url: z.url().refine((u) => /^https?:\/\//.test(u), 'must be an http:// or https:// URL'),
   /** Signs each request body: header X-Tributary-Signature: sha256=<hex HMAC-SHA256(secret, body)>. */
   secret: z.string().min(16, 'must be at least 16 characters (it signs the request body with HMAC-SHA256)').optional(),
+  /** The environment variable holding the secret instead (keeps it out of the dataset list, e.g. in a Kubernetes Secret). */
+  secretEnv: z.string().regex(ENV_NAME, 'must be an environment variable name').optional(),
   /** Per-request timeout. */
   timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
   /** File contents are sent inline up to this many bytes in total; a bigger version is sent with names, hashes and paths only. */
@@ -46,7 +48,11 @@ export const commandLauncherSchema = z.strictObject({
   pollMs: z.number().int().min(10).max(3_600_000).default(1_000),
 });
 
-export const launcherConfigSchema = z.discriminatedUnion('type', [webhookLauncherSchema, openaiLauncherSchema, commandLauncherSchema]);
+export const launcherConfigSchema = z.discriminatedUnion('type', [
+  webhookLauncherSchema.refine((w) => !(w.secret && w.secretEnv), { message: 'set either secret or secretEnv, not both', path: ['secretEnv'] }),
+  openaiLauncherSchema,
+  commandLauncherSchema,
+]);
 export type LauncherConfig = z.infer<typeof launcherConfigSchema>;
 export type LauncherType = LauncherConfig['type'];
 

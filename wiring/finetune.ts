@@ -39,7 +39,14 @@ export function createDatasetRegistry(config: Config): DatasetRegistry {
 export function createLauncher(dataset: FinetuneDataset, env: NodeJS.ProcessEnv = process.env): FinetuneLauncher {
   const l = dataset.launcher;
   switch (l.type) {
-    case 'webhook': return new WebhookLauncher(l);
+    case 'webhook': {
+      if (!l.secretEnv) return new WebhookLauncher(l);
+      const secret = env[l.secretEnv];
+      if (!secret || secret.length < 16) {
+        throw new TributaryError('INVALID_CONFIG', `TRIBUTARY_FINETUNE_DATASETS (finetuneDatasets): dataset ${dataset.name} signs its webhook with the secret in ${l.secretEnv}, which is ${secret ? 'shorter than 16 characters' : 'not set'}`);
+      }
+      return new WebhookLauncher({ ...l, secret });
+    }
     case 'openai': return new OpenAiLauncher(l, { env });
     case 'command': return new CommandLauncher(l);
   }

@@ -72,6 +72,8 @@ export class FinetuneTrigger {
   private stopped = false;
   private loops: Promise<void>[] = [];
   private readonly waiters = new Set<() => void>();
+  /** When the window of a job pinned in this process opened (for the window-to-launch histogram). */
+  private readonly openedAt = new Map<string, number>();
   private lastError: string | null = null;
 
   constructor(options: FinetuneTriggerOptions) {
@@ -262,6 +264,7 @@ export class FinetuneTrigger {
   private async evaluate(): Promise<void> {
     let opened = false;
     for (const { dataset, decision } of this.o.state.decisions()) {
+      this.o.metrics.finetunePending.set({ dataset: dataset.name }, this.o.state.status(dataset.name)?.pending ?? 0);
       if (!decision.fire) continue;
       const w = this.o.state.fireIfDue(dataset.name);
       if (w) {
@@ -293,6 +296,7 @@ export class FinetuneTrigger {
       const built = await this.buildVersion(d, w);
       if (built.samples === 0) {
         state.windowEmpty(w.id, built.emptyReason);
+        this.o.metrics.finetuneWindows.inc({ dataset: d.name, trigger: w.trigger, outcome: 'empty' });
         this.o.logger.warn({ event: 'finetune.window_empty', dataset: d.name, window: w.id, reason: built.emptyReason });
         this.kick();
         return;
@@ -302,6 +306,8 @@ export class FinetuneTrigger {
         counts: built.counts, sources: built.sources, createdAtMs: w.openedAtMs,
       });
       const job = state.windowPinned(w.id, { version: manifest.version, items: built.samples, launcher: d.launcher.type });
+      this.o.metrics.finetuneWindows.inc({ dataset: d.name, trigger: w.trigger, outcome: 'job' });
+      this.openedAt.set(job.id, w.openedAtMs);
       this.o.logger.info({ event: 'finetune.version_pinned', dataset: d.name, version: manifest.version, created, samples: built.samples, job: job.id, jobState: job.state });
       state.prune(d.name);
       this.kick();
@@ -310,6 +316,7 @@ export class FinetuneTrigger {
       const te = findTributaryError(e) ?? toTributaryError(e);
       if (!te.retryable) {
         state.windowFailed(w.id, `${te.code}: ${te.message}`);
+        this.o.metrics.finetuneWindows.inc({ dataset: d.name, trigger: w.trigger, outcome: 'failed' });
         this.o.logger.error({ event: 'finetune.window_failed', dataset: d.name, window: w.id, code: te.code, err: te.message });
         return;
       }
@@ -396,8 +403,15 @@ export class FinetuneTrigger {
         state.updateJob(j.id, { state: 'launching', attempt: true });
         const started = performance.now();
         status = await launcher.launch(req, this.abort.signal);
+        this.o.metrics.finetuneLaunchSeconds.observe({ launcher: launcher.type }, (performance.now() - started) / 1000);
+        const opened = this.openedAt.get(j.id);
+        if (opened !== undefined) {
+          this.openedAt.delete(j.id);
+          this.o.metrics.finetuneWindowToLaunchSeconds.observe({ dataset: j.dataset }, Math.max(0, this.now() - opened) / 1000);
+        }
         this.o.logger.info({ event: 'finetune.launched', dataset: j.dataset, job: j.id, version: j.datasetVersion, launcher: launcher.type, state: status.state, externalId: status.externalId, ms: Math.round(performance.now() - started) });
       }
+      if (status.state !== j.state) this.o.metrics.finetuneJobStates.inc({ dataset: j.dataset, state: status.state });
       state.updateJob(j.id, {
         state: status.state, externalId: status.externalId ?? j.externalId, model: status.model ?? j.model,
         error: status.error ?? (status.state === 'failed' ? j.error : null), nextAttemptAtMs: this.now() + interval,
@@ -408,6 +422,7 @@ export class FinetuneTrigger {
       const te = findTributaryError(e) ?? toTributaryError(e);
       if (!te.retryable) {
         state.updateJob(j.id, { state: 'failed', error: `${te.code}: ${te.message}` });
+        this.o.metrics.finetuneJobStates.inc({ dataset: j.dataset, state: 'failed' });
         this.o.logger.error({ event: 'finetune.launch_failed', dataset: j.dataset, job: j.id, code: te.code, err: te.message });
         return;
       }

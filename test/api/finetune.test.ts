@@ -4,6 +4,7 @@ import { startApiHarness, waitFor, type ApiHarness } from '../helpers/api-system
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
 import { verifyWebhookSignature } from '../../adapters/finetune-launcher/webhook/webhook-launcher.ts';
 import type { FinetuneJob } from '../../schemas/finetune.ts';
+import { startOpenAiFinetuneServer } from '../fixtures/openai-finetune-server.ts';
 
 /**
  * The finetune trigger in the embedded system, end to end: content and feedback through the API,
@@ -199,5 +200,34 @@ describe('continuous training: the finetune trigger in the embedded system', () 
     expect((await dataset('all-content')).pending).toBe(3);
     await publish([doc(4), doc(5)]);
     await waitFor('the window', async () => rx!.keys().length === 1);
+  });
+
+  it('the OpenAI launcher through the trigger: upload, create (a create whose answer is lost is found by its key), poll to success, the model recorded', async () => {
+    const server = await startOpenAiFinetuneServer({ retrievalsToFinish: 2 });
+    process.env['TRIBUTARY_TEST_OPENAI_KEY'] = server.apiKey;
+    try {
+      server.fault('POST /v1/fine_tuning/jobs', { kind: 'reset-after-acting' });
+      await start(() => [{ name: 'oa', source: 'content', threshold: 2, settleMs: SETTLE, launcher: { type: 'openai', baseUrl: server.baseUrl, apiKeyEnv: 'TRIBUTARY_TEST_OPENAI_KEY', model: 'gpt-test', pollMs: 50 } }]);
+      await publish([doc(1), doc(2)]);
+      const [job] = await waitFor('the job succeeded', async () => { const j = await jobs(); return j[0]?.state === 'succeeded' ? j : null; }, 20_000);
+      expect(server.jobs).toHaveLength(1);
+      expect(server.files).toHaveLength(1);
+      expect(job).toMatchObject({ launcher: 'openai', externalId: server.jobs[0]!.id, model: server.jobs[0]!.fine_tuned_model, dataset: 'oa' });
+      expect(server.jobs[0]!.metadata).toMatchObject({ tributary_key: job!.datasetVersion });
+      const file = await h!.app.inject({ method: 'GET', url: `/v1/finetune/datasets/oa/versions/${job!.datasetVersion}/files/train.jsonl` });
+      expect(server.files[0]!.content.equals(file.rawPayload)).toBe(true);
+    } finally {
+      delete process.env['TRIBUTARY_TEST_OPENAI_KEY'];
+      await server.close();
+    }
+  });
+
+  it('the command launcher through the trigger: the command gets the dataset path, its exit and model are recorded', async () => {
+    const script = "const fs=require('fs');const p=process.argv[1];const n=fs.readFileSync(p+'/train.jsonl','utf8').trim().split('\\n').length;fs.writeFileSync(process.env.TRIBUTARY_MODEL_FILE,'local-model-'+n)";
+    await start(() => [{ name: 'cmd', source: 'content', threshold: 2, settleMs: SETTLE, launcher: { type: 'command', command: [process.execPath, '-e', script, '{datasetPath}'], pollMs: 50 } }]);
+    await publish([doc(1), doc(2)]);
+    const [job] = await waitFor('the command finished', async () => { const j = await jobs(); return j[0]?.state === 'succeeded' ? j : null; }, 20_000);
+    expect(job).toMatchObject({ launcher: 'command', model: `local-model-${job!.items}` });
+    expect(job!.externalId).toMatch(/^\d+$/);
   });
 });
