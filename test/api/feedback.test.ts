@@ -65,6 +65,11 @@ describe('POST /v1/feedback and the traceId of every RAG answer', () => {
       [{ traceId: 'abcdefgh1', rating: 'up', stars: 5 }, ['stars']],
       [{ traceId: 'no spaces allowed', rating: 'up' }, ['traceId']],
       [{ query: 'q', rating: 'up', tags: ['Not A Tag'] }, ['tags.0']],
+      // huge fields: each has a bound, and the one over it is named
+      [{ query: 'q', answer: 'a'.repeat(32_001), rating: 'down' }, ['answer']],
+      [{ query: 'q'.repeat(4001), rating: 'down' }, ['query']],
+      [{ query: 'q', rating: 'down', correction: 'c'.repeat(32_001), comment: 'x'.repeat(4001) }, ['correction', 'comment']],
+      [{ query: 'q', rating: 'up', tags: Array.from({ length: 21 }, (_, i) => `t${i}`) }, ['tags']],
     ];
     for (const [payload, paths] of cases) {
       const res = await h.app.inject({ method: 'POST', url: '/v1/feedback', payload });
@@ -73,6 +78,10 @@ describe('POST /v1/feedback and the traceId of every RAG answer', () => {
       const details = JSON.stringify((res.json() as ErrorBody).error.details);
       for (const p of paths) expect(details, JSON.stringify(payload)).toContain(p);
     }
+    // a body over the API's limit is refused before it is parsed
+    const huge = await h.app.inject({ method: 'POST', url: '/v1/feedback', payload: { query: 'q', rating: 'up', comment: 'x'.repeat(20 * 1024 * 1024) } });
+    expect(huge.statusCode).toBe(413);
+    expect((huge.json() as ErrorBody).error.code).toBe('PAYLOAD_TOO_LARGE');
     expect((await feedbackRecords(h)).length).toBe(before);
   });
 });
