@@ -12,7 +12,7 @@ import { chunkDocument } from '../streams/chunk/index.ts';
  * `npm run bench`: every speed and memory target, measured on this machine, written as JSON
  * (bench/results/latest.json) and printed as a table of ratios against the targets.
  *   --quick        smaller sizes (a smoke run; figures not comparable with targets)
- *   --only a,b     run only some groups: freshness, throughput, search, qdrant, mongodb, onnx, proxy, kafka, llm
+ *   --only a,b     run only some groups: freshness, throughput, search, qdrant, mongodb, onnx, proxy, kafka, llm, finetune
  * With QDRANT_URL answering, the qdrant group measures Qdrant beside the embedded index (search at
  * 10k and 100k chunks, freshness and chunks/s with Qdrant as the index) and the kafka group adds Kafka + Qdrant.
  */
@@ -204,6 +204,15 @@ if (want('llm')) {
   }
 }
 
+let finetuneText: string | null = null;
+if (want('finetune')) {
+  log('finetune: the trigger\'s added cost on the embedded pipeline and the time from the crossing item to the launch…');
+  const { finetuneTable, runFinetuneBench } = await import('./finetune-bench.ts');
+  const r = await runFinetuneBench({ quick, log: (l) => log(`finetune: ${l}`) });
+  results['finetune'] = r;
+  finetuneText = finetuneTable(r);
+}
+
 const machine = {
   cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30),
   platform: `${platform()}-${arch()}`, node: process.version, date: new Date().toISOString(), quick,
@@ -226,3 +235,4 @@ for (const t of table) {
   console.log(`${t.metric.padEnd(w)}  ${String(t.value).padStart(10)}  ${t.unit.padEnd(8)}  ${(t.better === 'lower' ? '≤' : '≥') + String(t.target).padStart(7)}  ${t.ratio.toFixed(2).padStart(5)}  ${t.met ? 'yes' : 'NO'}`);
 }
 if (llmText) console.log(`\n${llmText}`);
+if (finetuneText) console.log(`\n${finetuneText}`);

@@ -72,6 +72,8 @@ export class FinetuneTrigger {
   private stopped = false;
   private loops: Promise<void>[] = [];
   private readonly waiters = new Set<() => void>();
+  /** Counts kicks, so a loop kicked while it was running runs again at once instead of sleeping. */
+  private kicks = 0;
   /** When the window of a job pinned in this process opened (for the window-to-launch histogram). */
   private readonly openedAt = new Map<string, number>();
   private lastError: string | null = null;
@@ -121,6 +123,7 @@ export class FinetuneTrigger {
 
   /** Wakes the loops now (after a batch, a window, a job change). */
   kick(): void {
+    this.kicks++;
     const ws = [...this.waiters];
     this.waiters.clear();
     for (const w of ws) w();
@@ -128,6 +131,7 @@ export class FinetuneTrigger {
 
   private async loop(name: string, everyMs: number, body: () => Promise<unknown>): Promise<void> {
     while (!this.stopped) {
+      const seen = this.kicks;
       try {
         await body();
         if (name !== 'publish') this.lastError = null;
@@ -137,6 +141,7 @@ export class FinetuneTrigger {
         this.lastError = `${te.code}: ${te.message}`;
         this.o.logger.warn({ event: 'finetune.loop_error', loop: name, code: te.code, err: te.message });
       }
+      if (this.kicks !== seen) continue;
       await new Promise<void>((resolve) => {
         const done = () => { clearTimeout(t); this.waiters.delete(done); resolve(); };
         const t = setTimeout(done, everyMs);
