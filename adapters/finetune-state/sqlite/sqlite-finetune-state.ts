@@ -170,6 +170,7 @@ export class SqliteFinetuneState implements FinetuneState {
             if (d.source === 'content' && this.removeItem(d, r.doc.docId, r.doc.version, partition, r.offset)) changed = true;
             continue;
           }
+          let mine = false;
           const body: DatasetDocument = { docId: r.doc.docId, version: r.doc.version, category: r.doc.category, author: r.doc.author, title: r.doc.title, url: r.doc.url, text: r.doc.text, contentHash: r.doc.contentHash };
           const json = JSON.stringify(body);
           const latest = this.stmts['latestItem']!.get(d.name, r.doc.docId) as { item_version: number; deleted: number; body: string | null } | undefined;
@@ -177,14 +178,17 @@ export class SqliteFinetuneState implements FinetuneState {
           if (!latest || latest.body !== json) {
             this.stmts['addItem']!.run(d.name, r.doc.docId, r.doc.version, 0, json, partition, r.offset);
             if (!latest || latest.deleted === 1) this.db.prepare('UPDATE ft_datasets SET total = total + 1 WHERE name = ?').run(d.name);
-            changed = true;
+            mine = true;
           }
           if (this.stmts['counted']!.get(d.name, r.doc.contentHash) === undefined) {
             this.stmts['addCounted']!.run(d.name, r.doc.contentHash);
             this.countOne(d, now);
-            changed = true;
+            mine = true;
           }
-          if (changed) this.db.prepare('UPDATE ft_datasets SET dirty = 1 WHERE name = ?').run(d.name);
+          if (mine) {
+            changed = true;
+            this.db.prepare('UPDATE ft_datasets SET dirty = 1 WHERE name = ?').run(d.name);
+          }
         }
         return changed;
       }
@@ -354,12 +358,13 @@ export class SqliteFinetuneState implements FinetuneState {
     });
   }
 
-  /** Drops item versions no window can still need (every window is pinned): superseded versions and deletions. */
+  /** Drops item versions no window can still need (every window is pinned): superseded versions. */
   prune(dataset: string): void {
     transaction(this.db, () => {
       if (this.db.prepare(`SELECT 1 FROM ft_windows WHERE dataset = ? AND outcome = 'pending' LIMIT 1`).get(dataset)) return;
       this.db.prepare(`DELETE FROM ft_items WHERE dataset = ? AND seq NOT IN (SELECT MAX(seq) FROM ft_items WHERE dataset = ? GROUP BY item_key)`).run(dataset, dataset);
-      this.db.prepare('DELETE FROM ft_items WHERE dataset = ? AND deleted = 1').run(dataset);
+      // the latest row of a deleted item stays: it is the version the deletion happened at, which a stale
+      // older version arriving later must lose to
       this.db.prepare('DELETE FROM ft_failed WHERE at_ms < ?').run(this.now() - 24 * 3600_000);
     });
   }

@@ -530,7 +530,7 @@ describe('updateJob', () => {
 });
 
 describe('prune', () => {
-  it('keeps what a pending window needs, then drops superseded versions and deletions once every window is pinned', () => {
+  it('keeps what a pending window needs, then drops superseded versions once every window is pinned (a deletion\'s own row stays)', () => {
     const { db, state } = open([contentDs()]);
     state.apply(C, 0, [docRec(0, cleaned('d1', 'one')), docRec(1, cleaned('d2', 'two')), docRec(2, cleaned('d3', 'three'))]);
     clock += 1000;
@@ -546,7 +546,7 @@ describe('prune', () => {
 
     state.windowPinned(w.id, { version: 'v1', items: 3, launcher: 'webhook' });
     state.prune('docs');
-    expect(itemRows(db, 'docs')).toBe(2); // d1 v2 and d3
+    expect(itemRows(db, 'docs')).toBe(3); // d1 v2, d3, and d2's deletion (the version it was deleted at)
     expect(state.snapshot('docs', LATEST)).toEqual(latest);
     expect(state.status('docs')).toMatchObject({ total: 2 });
 
@@ -568,13 +568,9 @@ describe('prune', () => {
     expect(itemRows(db, 'docs')).toBe(4);
   });
 
-  // BUG (adapters/finetune-state/sqlite/sqlite-finetune-state.ts, prune): it deletes the deletion rows
-  // (`DELETE FROM ft_items WHERE dataset = ? AND deleted = 1`), which are the only record of the version
-  // a document was deleted at; an older version of that document arriving afterwards is then taken as
-  // new (removeItem/`latest && latest.item_version > version` finds no row) and the deleted document is
-  // back in the dataset, and in the next version trained on. Without a prune in between it is ignored
-  // (see "a version older than a deletion does not bring the document back").
-  it.fails('a version older than a deletion does not bring the document back after a prune', () => {
+  // prune keeps the latest row of a deleted document: it is the only record of the version the
+  // deletion happened at, which an older version arriving later must lose to
+  it('a version older than a deletion does not bring the document back after a prune', () => {
     const { state } = open([contentDs()]);
     state.apply(C, 0, [docRec(0, cleaned('d1', 'one', { version: 1 })), docRec(1, cleaned('d2', 'two')), docRec(2, cleaned('d3', 'three'))]);
     clock += 1000;
