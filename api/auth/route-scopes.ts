@@ -39,6 +39,7 @@ const TABLE: Record<string, Scope | 'open'> = {
   'POST /v1/finetune/trigger': 'admin',
   'GET /v1/finetune/datasets/:name/versions': 'admin',
   'GET /v1/finetune/datasets/:name/versions/:version': 'admin',
+  'GET /v1/finetune/datasets/:name/versions/:version/lineage': 'admin',
   'GET /v1/finetune/datasets/:name/versions/:version/files/:file': 'admin',
 };
 

@@ -107,7 +107,8 @@ export const finetuneRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
     },
   }, async (request, reply) => {
     const ac = new AbortController();
-    request.raw.once('close', () => { if (request.raw.destroyed) ac.abort(); });
+    // the client went away: stop waiting (the trigger still gets the request)
+    reply.raw.once('close', () => { if (!reply.raw.writableEnded) ac.abort(); });
     const outcome = await requestTrigger(ctx, request.body.dataset, request.body.waitMs, ac.signal);
     return reply.status(outcome.outcome === 'pending' ? 202 : 200).send(outcome);
   });
@@ -136,6 +137,29 @@ export const finetuneRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
     const m = await ctx.finetune.registry.manifest(name, v);
     if (!m) throw new TributaryError('NOT_FOUND', `no version ${v} of dataset ${name} in this process's dataset registry (${ctx.finetune.registry.kind})`);
     return m;
+  });
+
+  app.get('/v1/finetune/datasets/:name/versions/:version/lineage', {
+    schema: {
+      tags: ['finetune'],
+      summary: 'Where a version came from and what was trained on it: its sources (input offsets, document versions or feedback ids) and its jobs with their models',
+      params: z.strictObject({ name: datasetName, version }),
+      response: {
+        200: z.object({
+          dataset: z.string(), version: z.string(), format: z.string(), createdAtMs: z.number().int(),
+          counts: z.record(z.string(), z.number()), sources: z.record(z.string(), z.unknown()),
+          jobs: z.array(finetuneJobSchema.pick({ id: true, state: true, launcher: true, externalId: true, model: true, trigger: true, createdAt: true, updatedAt: true })),
+        }),
+        ...notFound, ...commonErrorResponses,
+      },
+    },
+  }, async (request) => {
+    const { name, version: v } = request.params;
+    const m = await ctx.finetune.registry.manifest(name, v);
+    if (!m) throw new TributaryError('NOT_FOUND', `no version ${v} of dataset ${name} in this process's dataset registry (${ctx.finetune.registry.kind})`);
+    const jobs = (await listJobs(ctx, { dataset: name })).filter((j) => j.datasetVersion === v)
+      .map((j) => ({ id: j.id, state: j.state, launcher: j.launcher, externalId: j.externalId, model: j.model, trigger: j.trigger, createdAt: j.createdAt, updatedAt: j.updatedAt }));
+    return { dataset: m.dataset, version: m.version, format: m.format, createdAtMs: m.createdAtMs, counts: m.counts, sources: m.sources, jobs };
   });
 
   app.get('/v1/finetune/datasets/:name/versions/:version/files/:file', {

@@ -5,6 +5,10 @@ import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-r
 import { verifyWebhookSignature } from '../../adapters/finetune-launcher/webhook/webhook-launcher.ts';
 import type { FinetuneJob } from '../../schemas/finetune.ts';
 import { startOpenAiFinetuneServer } from '../fixtures/openai-finetune-server.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../cli/helpers.ts';
 
 /**
  * The finetune trigger in the embedded system, end to end: content and feedback through the API,
@@ -229,5 +233,42 @@ describe('continuous training: the finetune trigger in the embedded system', () 
     const [job] = await waitFor('the command finished', async () => { const j = await jobs(); return j[0]?.state === 'succeeded' ? j : null; }, 20_000);
     expect(job).toMatchObject({ launcher: 'command', model: `local-model-${job!.items}` });
     expect(job!.externalId).toMatch(/^\d+$/);
+  });
+
+  it('the CLI against the real API: trigger, jobs, datasets, lineage with the model, and an export that reproduces the version byte for byte', async () => {
+    await start(articles(100));
+    await publish([doc(1), doc(2), doc(3)]);
+    await pendingIs(3);
+    const url = await h!.app.listen({ port: 0, host: '127.0.0.1' });
+    const env = { TRIBUTARY_URL: url };
+    const trig = await runCli(['finetune', 'trigger', '--dataset', 'articles', '--json'], { env });
+    expect(trig.code).toBe(0);
+    const outcome = JSON.parse(trig.stdout) as { outcome: string; job: FinetuneJob };
+    expect(outcome.outcome).toBe('job');
+    const v = outcome.job.datasetVersion;
+    await waitFor('launched', async () => (await jobs())[0]?.state === 'launched');
+    const listed = await runCli(['finetune', 'jobs'], { env });
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(v);
+    expect((await runCli(['finetune', 'datasets'], { env })).stdout).toMatch(/articles[\s\S]*0\/100/);
+
+    // the receiver reports the model: the version's lineage names it
+    await h!.app.inject({ method: 'POST', url: `/v1/finetune/jobs/${outcome.job.id}/status`, payload: { state: 'succeeded', model: 'ft:articles:1' } });
+    await waitFor('the model', async () => (await jobs())[0]?.model === 'ft:articles:1');
+    const lineage = (await h!.app.inject({ method: 'GET', url: `/v1/finetune/datasets/articles/versions/${v}/lineage` })).json() as { sources: { documents: unknown[]; offsets: Record<string, unknown> }; jobs: Array<{ model: string }> };
+    expect(lineage.sources.documents).toHaveLength(3);
+    expect(Object.keys(lineage.sources.offsets)).toEqual(['tributary.content.cleaned']);
+    expect(lineage.jobs).toEqual([expect.objectContaining({ id: outcome.job.id, state: 'succeeded', model: 'ft:articles:1' })]);
+
+    const out = mkdtempSync(join(tmpdir(), 'tributary-export-'));
+    try {
+      const exp = await runCli(['finetune', 'export', '--dataset', 'articles', '--version', v, '--out', join(out, 'x')], { env });
+      expect(exp.code, exp.stderr).toBe(0);
+      for (const name of ['train.jsonl', 'manifest.json']) {
+        expect(readFileSync(join(out, 'x', name)).equals(readFileSync(join(h!.dir, 'datasets', 'articles', v, name))), name).toBe(true);
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
