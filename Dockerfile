@@ -6,11 +6,11 @@
 #
 # One image, every process: the entrypoint is the `tributary` CLI and the command picks the process
 #   docker run tributary dev                  the API (TRIBUTARY_CONSUMERS=none in the distributed stack)
-#   docker run tributary consume embed        one consumer (clean, embed, archive, lag-monitor)
+#   docker run tributary consume embed        one consumer (clean, embed, archive, finetune-trigger, lag-monitor)
 #   docker run tributary cdc                  the change-stream relay MongoDB → Kafka
 #   docker run tributary topics apply         one-shot: topics as code
-# Targets: `runtime` (the default, last stage; no HEALTHCHECK, because five of the six processes
-# serve no HTTP) and `api` (the same image plus a HEALTHCHECK on GET /healthz and `dev` as command).
+# Targets: `runtime` (the default, last stage; no HEALTHCHECK, because only the API serves
+# HTTP) and `api` (the same image plus a HEALTHCHECK on GET /healthz and `dev` as command).
 
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
@@ -28,8 +28,10 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 # the sources (.dockerignore keeps tests, benchmarks, deploy files and local data out)
 COPY . .
-# ./data is the default data directory (TRIBUTARY_DATA_DIR): the only place the processes may write
-RUN mkdir -p /app/data && chown node:node /app/data
+# ./data is the default data directory (TRIBUTARY_DATA_DIR): the only place the processes may write.
+# data/datasets exists (owned by node) so that a volume mounted there starts writable by node: in
+# docker-compose.yml the finetune-trigger and the API share one for the pinned dataset versions
+RUN mkdir -p /app/data/datasets && chown -R node:node /app/data
 USER node
 ENTRYPOINT ["node", "cli/main.ts"]
 CMD ["--help"]

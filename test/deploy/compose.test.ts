@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { posix } from 'node:path';
 import { Script } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { commandProblem, configFor, unknownVariables } from './tributary-env.ts';
+import { commandProblem, configFor, finetuneTriggerProblem, unknownVariables } from './tributary-env.ts';
 
 /**
  * docker-compose.yml, checked statically (no Docker here): what Tributary's processes are given,
- * the start-up order, the health checks it relies on, and the debezium profile.
+ * the start-up order, the health checks it relies on, and the debezium and training profiles.
  */
 
 const root = new URL('../../', import.meta.url);
@@ -17,6 +18,9 @@ const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8');
 type Env = Record<string, string>;
 interface Service {
   image?: string;
+  container_name?: string;
+  scale?: number;
+  deploy?: { replicas?: number };
   build?: { context: string; target?: string; dockerfile?: string };
   command?: string[];
   entrypoint?: string[];
@@ -32,15 +36,63 @@ interface Compose {
   services: Record<string, Service>;
   volumes?: Record<string, unknown>;
   'x-debezium': { replaces: string; up: string };
+  'x-training': { adds: string; up: string };
 }
 
 // YAML merge keys (<<: *anchor) as Compose reads them
 const compose = parse(composeText, { merge: true }) as Compose;
 const services = Object.entries(compose.services);
 
-/** Compose interpolation of a literal: `$$` is a `$` (the files use no variables). */
-const literal = (s: string) => s.replaceAll('$$', '$');
-const envOf = (s: Service): Env => Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, literal(String(v))]));
+/**
+ * Compose's interpolation as compose-go 2 does it, of the forms the file may use: `$$` is a `$`,
+ * `$NAME` and `${NAME}` the host's value (empty when unset), `${NAME:-default}` the host's value
+ * unless unset or empty, `${NAME-default}` unless unset; the default is interpolated in turn. The
+ * closing brace is found as compose-go finds it: every `{` opens one (and hides the character after
+ * it), every `}` closes one, so a JSON default reads whole only if its braces balance and no `{` is
+ * directly followed by a brace. Any other form (`:?`, `:+`, …) is refused: the file does not use it.
+ */
+export function interpolate(s: string, host: Env, used: Set<string> = new Set()): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] !== '$') { out += s[i]; continue; }
+    if (s[i + 1] === '$') { out += '$'; i++; continue; }
+    const named = /^[_a-zA-Z][_a-zA-Z0-9]*/.exec(s.slice(i + 1));
+    if (named) { used.add(named[0]); out += host[named[0]] ?? ''; i += named[0].length; continue; }
+    if (s[i + 1] !== '{') throw new Error(`invalid interpolation at ${JSON.stringify(s.slice(i))}`);
+    let open = 0;
+    let end = -1;
+    for (let j = i; j < s.length; j++) {
+      if (s[j] === '}' && --open === 0) { end = j; break; }
+      if (s[j] === '{') { open++; j++; }
+    }
+    if (end < 0) throw new Error(`unclosed \${ in ${JSON.stringify(s)}`);
+    const m = /^([_a-zA-Z][_a-zA-Z0-9]*)(?:(:?-)([\s\S]*))?$/.exec(s.slice(i + 2, end));
+    if (!m) throw new Error(`not a form this file may use: ${s.slice(i, end + 1)}`);
+    const [, name, op, fallback] = m as unknown as [string, string, string | undefined, string | undefined];
+    used.add(name);
+    const value = host[name];
+    out += op === undefined ? value ?? '' : (value === undefined || (op === ':-' && value === '')) ? interpolate(fallback!, host, used) : value;
+    i = end;
+  }
+  return out;
+}
+
+/** The host's environment the stack is checked with: nothing set (every default applies). */
+const NO_HOST: Env = {};
+const envOf = (s: Service, host: Env = NO_HOST): Env => Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), host)]));
+/** The variables of the host the file reads, each with what it is for (documented in docker-compose.yml). */
+const HOST_VARIABLES = ['TRIBUTARY_FINETUNE_DATASETS', 'FINETUNE_WEBHOOK_SECRET', 'OPENAI_API_KEY'];
+/** The image's working directory (./Dockerfile): a relative TRIBUTARY_DATA_DIR is under it. */
+const IMAGE_WORKDIR = (() => {
+  const dirs = new Set([...dockerfile.matchAll(/^WORKDIR\s+(\S+)$/gm)].map((m) => m[1]!));
+  if (dirs.size !== 1) throw new Error(`Dockerfile: one WORKDIR expected, found ${[...dirs].join(', ')}`);
+  return [...dirs][0]!;
+})();
+/** A service's volumes as source → target (short syntax, `:ro` dropped) with whether it is read-only. */
+const mountsOf = (s: Service) => (s.volumes ?? []).map((v) => {
+  const [source, target, mode] = v.split(':') as [string, string, string | undefined];
+  return { source, target, readOnly: mode === 'ro' };
+});
 
 /** Services built from ./Dockerfile; of those, the Tributary processes run its entrypoint (node cli/main.ts). */
 const built = services.filter(([, s]) => s.build !== undefined);
@@ -51,7 +103,7 @@ describe('docker-compose.yml', () => {
   it('has the whole stack: servers, one-shot set-up, and every Tributary process', () => {
     const names = Object.keys(compose.services);
     for (const n of ['mongodb', 'mongodb-init', 'mongodb-setup', 'kafka', 'schema-registry', 'qdrant', 'topics-init', 'schemas-init',
-      'api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'connect', 'debezium-register']) {
+      'api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger', 'connect', 'debezium-register']) {
       expect(names, n).toContain(n);
     }
     expect(compose.services['qdrant']!.image).toBe('qdrant/qdrant:v1.16.3');
@@ -60,7 +112,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('builds every Tributary service from ./Dockerfile, one image per target', () => {
-    expect(processes.map(([n]) => n).sort()).toEqual(['api', 'archive', 'cdc', 'clean', 'debezium-register', 'embed', 'lag-monitor', 'mongodb-setup', 'schemas-init', 'topics-init']);
+    expect(processes.map(([n]) => n).sort()).toEqual(['api', 'archive', 'cdc', 'clean', 'debezium-register', 'embed', 'finetune-trigger', 'lag-monitor', 'mongodb-setup', 'schemas-init', 'topics-init']);
     const imageOfTarget = new Map<string, string>();
     for (const [name, s] of built) {
       expect(s.build!.context, name).toBe('.');
@@ -108,9 +160,9 @@ describe('docker-compose.yml', () => {
     const env = (n: string) => envOf(compose.services[n]!);
     for (const n of ['api', 'cdc', 'archive', 'mongodb-setup']) expect(env(n)['MONGODB_URL'], n).toMatch(/^mongodb:\/\/mongodb:27017\/\?replicaSet=rs0$/);
     for (const n of ['api', 'embed']) expect(env(n)['QDRANT_URL'], n).toBe('http://qdrant:6333');
-    for (const n of ['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'topics-init']) expect(env(n)['KAFKA_BROKERS'], n).toBe('kafka:19092');
+    for (const n of ['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger', 'topics-init']) expect(env(n)['KAFKA_BROKERS'], n).toBe('kafka:19092');
     // one wire format on every topic: every process on Kafka (and the one that registers the schemas) names the same registry
-    const registries = new Set(['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'schemas-init'].map((n) => env(n)['SCHEMA_REGISTRY_URL']));
+    const registries = new Set(['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger', 'schemas-init'].map((n) => env(n)['SCHEMA_REGISTRY_URL']));
     expect([...registries]).toEqual(['http://schema-registry:8080/apis/ccompat/v7']);
   });
 
@@ -131,11 +183,11 @@ describe('docker-compose.yml', () => {
       if (s.ports) expect(s.healthcheck, `${name} publishes a port: it needs a healthcheck`).toBeDefined();
       if (s.restart === 'no') expect(s.ports, `${name} is a one-shot`).toBeUndefined();
     }
-    for (const n of ['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor']) expect(compose.services[n]!.restart, n).toBe('unless-stopped');
+    for (const n of ['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger']) expect(compose.services[n]!.restart, n).toBe('unless-stopped');
   });
 
   it('the processes start after the topics and the schemas exist, and the store after the replica set', () => {
-    for (const n of ['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor']) {
+    for (const n of ['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger']) {
       const deps = compose.services[n]!.depends_on ?? {};
       expect(deps['topics-init']?.condition, n).toBe('service_completed_successfully');
       expect(deps['schemas-init']?.condition, n).toBe('service_completed_successfully');
@@ -149,7 +201,7 @@ describe('docker-compose.yml', () => {
 
   it('the mongosh set-up script is valid JavaScript', () => {
     for (const n of ['mongodb-init']) {
-      const script = literal(compose.services[n]!.command!.join('\n'));
+      const script = interpolate(compose.services[n]!.command!.join('\n'), NO_HOST);
       expect(() => new Script(script, { filename: n }), n).not.toThrow();
     }
   });
@@ -164,22 +216,126 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  describe('profile debezium', () => {
-    const inProfile = services.filter(([, s]) => s.profiles !== undefined);
-    const connectorFile = 'connectors/debezium/mongodb-source.json';
-    const connector = JSON.parse(readFileSync(new URL(connectorFile, root), 'utf8')) as { name: string; config: Record<string, string> };
-
-    it('is the only profile, and holds Kafka Connect and the registration', () => {
-      expect(inProfile.map(([n]) => n).sort()).toEqual(['connect', 'debezium-register']);
-      for (const [, s] of inProfile) expect(s.profiles).toEqual(['debezium']);
+  describe('profiles', () => {
+    it('are exactly debezium (Kafka Connect and the registration) and training (the finetune-trigger), each service in one', () => {
+      const byProfile: Record<string, string[]> = {};
+      for (const [name, s] of services) {
+        if (s.profiles === undefined) continue;
+        expect(s.profiles, name).toHaveLength(1);
+        (byProfile[s.profiles[0]!] ??= []).push(name);
+      }
+      expect(Object.fromEntries(Object.entries(byProfile).map(([p, names]) => [p, names.sort()]))).toEqual({
+        debezium: ['connect', 'debezium-register'],
+        training: ['finetune-trigger'],
+      });
     });
 
-    it('no service outside the profile depends on one inside it', () => {
+    it('each is documented: an x-<profile> entry whose command is in the header comment', () => {
+      for (const p of ['debezium', 'training'] as const) {
+        const { up } = compose[`x-${p}`];
+        expect(up, p).toContain(`--profile ${p}`);
+        expect(composeText.split('\n').filter((l) => l.startsWith('#')).join('\n'), p).toContain(up);
+      }
+      expect(compose['x-training'].adds).toBe('finetune-trigger');
+    });
+
+    it('no service outside a profile depends on one inside it', () => {
       for (const [name, s] of services) {
         if (s.profiles) continue;
         for (const target of Object.keys(s.depends_on ?? {})) expect(compose.services[target]!.profiles, `${name} → ${target}`).toBeUndefined();
       }
     });
+  });
+
+  describe('variables from the host', () => {
+    it('are only the documented ones, each documented in the header comment', () => {
+      const used = new Set<string>();
+      const walk = (v: unknown): void => {
+        if (typeof v === 'string') interpolate(v, NO_HOST, used);
+        else if (Array.isArray(v)) v.forEach(walk);
+        else if (v !== null && typeof v === 'object') Object.values(v).forEach(walk);
+      };
+      walk(parse(composeText, { merge: true }));
+      expect([...used].sort()).toEqual([...HOST_VARIABLES].sort());
+      const header = composeText.split('\n').filter((l) => l.startsWith('#')).join('\n');
+      for (const name of HOST_VARIABLES) expect(header, name).toContain(name);
+    });
+
+    it('interpolation (compose-go 2) reads the JSON default whole, and a value from the host replaces it whole', () => {
+      const raw = String(compose.services['finetune-trigger']!.environment!['TRIBUTARY_FINETUNE_DATASETS']);
+      const fallback = interpolate(raw, NO_HOST);
+      expect(() => JSON.parse(fallback) as unknown, fallback).not.toThrow();
+      const mine = '[{"name":"mine","source":"feedback","threshold":5,"launcher":{"type":"webhook","url":"https://example.com/hook"}}]';
+      expect(interpolate(raw, { TRIBUTARY_FINETUNE_DATASETS: mine })).toBe(mine);
+      expect(interpolate(raw, { TRIBUTARY_FINETUNE_DATASETS: '' })).toBe(fallback);
+      // the emulation reads balanced JSON as compose-go 2 does, and refuses what compose-go misreads ("{" then a brace)
+      expect(interpolate('${X:-[{"a":{"b":1}}]}', NO_HOST)).toBe('[{"a":{"b":1}}]');
+      expect(() => interpolate('${X:-{}}', NO_HOST)).toThrow(/unclosed/);
+    });
+  });
+
+  describe('profile training: the finetune-trigger', () => {
+    const trigger = compose.services['finetune-trigger']!;
+    const api = compose.services['api']!;
+
+    it('runs `consume finetune-trigger` from the consumers\' image, and starts with the default example', async () => {
+      expect(trigger.command).toEqual(['consume', 'finetune-trigger']);
+      expect(trigger.build?.target).toBe(compose.services['clean']!.build?.target);
+      expect(trigger.image).toBe(compose.services['clean']!.image);
+      expect(await finetuneTriggerProblem(envOf(trigger))).toBeNull();
+      // and with an openai launcher once the host gives the key (its default apiKeyEnv)
+      const openai = '[{"name":"support-sft","source":"content","threshold":10,"launcher":{"type":"openai","model":"gpt-4.1-mini-2025-04-14"}}]';
+      expect(await finetuneTriggerProblem(envOf(trigger, { TRIBUTARY_FINETUNE_DATASETS: openai }))).toMatch(/OPENAI_API_KEY/);
+      expect(await finetuneTriggerProblem(envOf(trigger, { TRIBUTARY_FINETUNE_DATASETS: openai, OPENAI_API_KEY: 'sk-test' }))).toBeNull();
+    });
+
+    it('runs exactly one container: a fixed container name (Compose refuses to scale it), no replicas', () => {
+      expect(trigger.container_name).toMatch(/^[a-z0-9][a-z0-9_.-]+$/);
+      expect(trigger.scale ?? 1).toBe(1);
+      expect(trigger.deploy?.replicas ?? 1).toBe(1);
+      const running = services.filter(([, s]) => s.command?.[0] === 'consume' && s.command[1] === 'finetune-trigger').map(([n]) => n);
+      expect(running).toEqual(['finetune-trigger']);
+    });
+
+    it('keeps its data directory on a named volume of its own', () => {
+      const loaded = configFor(envOf(trigger));
+      if ('error' in loaded) throw new Error(loaded.error);
+      const dataDir = posix.resolve(IMAGE_WORKDIR, loaded.config.dataDir);
+      const data = mountsOf(trigger).find((m) => m.target === dataDir);
+      expect(data, `a volume at the data directory ${dataDir}`).toBeDefined();
+      expect(data!.readOnly).toBe(false);
+      expect(Object.keys(compose.volumes ?? {})).toContain(data!.source);
+      const others = services.filter(([n, s]) => n !== 'finetune-trigger' && mountsOf(s).some((m) => m.source === data!.source)).map(([n]) => n);
+      expect(others, `${data!.source} is the trigger's only`).toEqual([]);
+    });
+
+    it('shares its pinned versions with the API (read-only there), which serves them for export', () => {
+      const ofTrigger = configFor(envOf(trigger));
+      const ofApi = configFor(envOf(api));
+      if ('error' in ofTrigger) throw new Error(ofTrigger.error);
+      if ('error' in ofApi) throw new Error(ofApi.error);
+      // <data dir>/datasets: wiring/finetune.ts datasetsDirOf
+      const versions = mountsOf(trigger).find((m) => m.target === posix.join(posix.resolve(IMAGE_WORKDIR, ofTrigger.config.dataDir), 'datasets'));
+      expect(versions, 'a volume at the trigger\'s datasets directory').toBeDefined();
+      expect(versions!.readOnly).toBe(false);
+      const atApi = mountsOf(api).find((m) => m.target === posix.join(posix.resolve(IMAGE_WORKDIR, ofApi.config.dataDir), 'datasets'));
+      expect(atApi, 'the same volume at the API\'s datasets directory').toEqual({ ...versions, readOnly: true });
+      expect(Object.keys(compose.volumes ?? {})).toContain(versions!.source);
+      // a volume mounted there starts owned by the image's directory: the image makes it node's
+      expect(dockerfile).toMatch(/^RUN mkdir -p \/app\/data\/datasets && chown -R node:node \/app\/data$/m);
+    });
+
+    it('the API is given the same datasets, so it lists the ones the trigger keeps, whatever the host sets', () => {
+      for (const host of [NO_HOST, { TRIBUTARY_FINETUNE_DATASETS: '[{"name":"mine","source":"feedback","threshold":5,"launcher":{"type":"command","command":["true"]}}]' }]) {
+        expect(envOf(api, host)['TRIBUTARY_FINETUNE_DATASETS']).toBe(envOf(trigger, host)['TRIBUTARY_FINETUNE_DATASETS']);
+      }
+      expect(api.depends_on?.['finetune-trigger']).toBeUndefined();
+    });
+  });
+
+  describe('profile debezium', () => {
+    const connectorFile = 'connectors/debezium/mongodb-source.json';
+    const connector = JSON.parse(readFileSync(new URL(connectorFile, root), 'utf8')) as { name: string; config: Record<string, string> };
 
     it('replaces the relay: the documented command scales cdc to zero, so changes are not captured twice', () => {
       const { replaces, up } = compose['x-debezium'];

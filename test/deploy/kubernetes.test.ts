@@ -1,15 +1,15 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
-import { Deployment } from 'kubernetes-models/apps/v1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { hashApiKey } from '../../api/auth/api-key-config.ts';
 import { kafkaConnectorFrom, readConnectorJson } from '../../deploy/generate.ts';
-import { commandProblem, configFor, unknownVariables } from './tributary-env.ts';
+import { commandProblem, configFor, finetuneTriggerProblem, unknownVariables } from './tributary-env.ts';
 
 /**
  * deploy/, validated offline: the Kubernetes kinds against the Kubernetes OpenAPI schemas
@@ -17,7 +17,8 @@ import { commandProblem, configFor, unknownVariables } from './tributary-env.ts'
  * (io.strimzi:api from Maven Central, fetched and cached by test/deploy/fetch-strimzi-api.sh, read by
  * test/deploy/strimzi-model-check.java), and what Tributary needs of them: the connector config is
  * the one in connectors/debezium/, every process is given real settings it accepts, every container
- * asks for resources, the API has both probes.
+ * asks for resources, the API has both probes, the finetune-trigger is one replica with its data
+ * directory on a volume of its own.
  */
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -49,8 +50,16 @@ interface Container {
   startupProbe?: Probe;
   volumeMounts?: Array<{ name: string; mountPath: string }>;
 }
-interface PodSpec { containers: Container[]; initContainers?: Container[]; volumes?: Array<{ name: string; secret?: { secretName: string } }> }
+interface PodSpec { containers: Container[]; initContainers?: Container[]; volumes?: Array<{ name: string; secret?: { secretName: string }; emptyDir?: object }> }
 interface DeploymentManifest extends Manifest { spec: { replicas?: number; template: { spec: PodSpec } } }
+interface StatefulSetManifest extends DeploymentManifest {
+  spec: DeploymentManifest['spec'] & {
+    serviceName?: string;
+    updateStrategy?: { type?: string };
+    persistentVolumeClaimRetentionPolicy?: { whenDeleted?: string; whenScaled?: string };
+    volumeClaimTemplates?: Array<{ metadata: { name: string }; spec: { accessModes?: string[]; resources?: { requests?: Record<string, string> } } }>;
+  };
+}
 
 function yamlFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? yamlFiles(join(dir, e.name)) : e.name.endsWith('.yaml') ? [join(dir, e.name)] : []));
@@ -66,12 +75,16 @@ const manifests: Array<{ file: string; doc: Manifest }> = manifestFiles.flatMap(
 const of = (kind: string) => manifests.filter((m) => m.doc.kind === kind).map((m) => m.doc);
 const byName = (kind: string, name: string) => of(kind).find((m) => m.metadata.name === name);
 const deployments = of('Deployment') as DeploymentManifest[];
+const statefulSets = of('StatefulSet') as StatefulSetManifest[];
+/** Every workload running Tributary's pods: the Deployments and the StatefulSet (the finetune-trigger). */
+const workloads: DeploymentManifest[] = [...deployments, ...statefulSets];
 const configMaps = new Map(of('ConfigMap').map((c) => [c.metadata.name, c.data ?? {}]));
 const secrets = new Map(of('Secret').map((s) => [s.metadata.name, s.stringData ?? {}]));
 
 /** The Kubernetes kinds deploy/ uses, each with its OpenAPI validator. */
 const KUBERNETES_KINDS: Record<string, (doc: Manifest) => void> = {
   'apps/v1 Deployment': (doc) => new Deployment(doc as never).validate(),
+  'apps/v1 StatefulSet': (doc) => new StatefulSet(doc as never).validate(),
   'v1 Service': (doc) => new Service(doc as never).validate(),
   'v1 ConfigMap': (doc) => new ConfigMap(doc as never).validate(),
   'v1 Secret': (doc) => new Secret(doc as never).validate(),
@@ -81,6 +94,12 @@ const STRIMZI_KINDS = ['Kafka', 'KafkaNodePool', 'KafkaConnect', 'KafkaConnector
 
 /** Tributary's image, as kustomization.yaml's `images` renames it. */
 const TRIBUTARY_IMAGE = 'tributary';
+/** The image's working directory (./Dockerfile): a relative TRIBUTARY_DATA_DIR is under it. */
+const IMAGE_WORKDIR = (() => {
+  const dirs = new Set([...readFileSync(join(root, 'Dockerfile'), 'utf8').matchAll(/^WORKDIR\s+(\S+)$/gm)].map((m) => m[1]!));
+  if (dirs.size !== 1) throw new Error(`Dockerfile: one WORKDIR expected, found ${[...dirs].join(', ')}`);
+  return [...dirs][0]!;
+})();
 
 describe('deploy/ (Kubernetes, kustomize)', () => {
   it('kustomization.yaml lists every manifest file once, and nothing else', () => {
@@ -112,6 +131,9 @@ describe('deploy/ (Kubernetes, kustomize)', () => {
     const two = structuredClone(byName('Deployment', 'tributary-embed')!) as DeploymentManifest;
     (two.spec as Record<string, unknown>)['replicas'] = 'two';
     expect(() => KUBERNETES_KINDS['apps/v1 Deployment']!(two)).toThrow(/integer/);
+    const trigger = structuredClone(byName('StatefulSet', 'tributary-finetune-trigger')!) as StatefulSetManifest;
+    (trigger.spec.volumeClaimTemplates![0]!.spec as Record<string, unknown>)['accessModes'] = 'ReadWriteOnce';
+    expect(() => KUBERNETES_KINDS['apps/v1 StatefulSet']!(trigger)).toThrow(/array/);
   });
 
   describe('Strimzi resources against Strimzi\'s API model (io.strimzi:api)', () => {
@@ -210,7 +232,7 @@ describe('deploy/ (Kubernetes, kustomize)', () => {
     });
   });
 
-  describe('Tributary\'s Deployments', () => {
+  describe('Tributary\'s workloads (Deployments, and the finetune-trigger\'s StatefulSet)', () => {
     const tributaryContainers = (d: DeploymentManifest) => [...(d.spec.template.spec.initContainers ?? []), ...d.spec.template.spec.containers].filter((c) => c.image === TRIBUTARY_IMAGE);
     let keysDir = '';
     beforeAll(() => { keysDir = mkdtempSync(join(tmpdir(), 'tributary-deploy-')); });
@@ -229,7 +251,8 @@ describe('deploy/ (Kubernetes, kustomize)', () => {
         else if (v.valueFrom?.secretKeyRef) {
           const { name, key } = v.valueFrom.secretKeyRef;
           expect(secrets.get(name)?.[key], `${v.name}: Secret ${name} key ${key}`).toBeDefined();
-          env[v.name] = v.name === 'MONGODB_URL' ? 'mongodb://mongodb-0.mongodb:27017/?replicaSet=rs0' : 'secret';
+          // a stand-in long enough to be a webhook's signing secret (16 characters at least)
+          env[v.name] = v.name === 'MONGODB_URL' ? 'mongodb://mongodb-0.mongodb:27017/?replicaSet=rs0' : 'stand-in-for-a-secret-0123456789';
         }
       }
       if (env['TRIBUTARY_API_KEYS_FILE']) {
@@ -240,14 +263,15 @@ describe('deploy/ (Kubernetes, kustomize)', () => {
       return env;
     }
 
-    it('are the API and the processes of the distributed mode, embed with 2 replicas', () => {
+    it('are the API and the processes of the distributed mode, embed with 2 replicas, the finetune-trigger a StatefulSet', () => {
       const names = deployments.map((d) => d.metadata.name).sort();
       expect(names).toEqual(['tributary-api', 'tributary-archive', 'tributary-cdc', 'tributary-clean', 'tributary-embed', 'tributary-lag-monitor']);
+      expect(statefulSets.map((d) => d.metadata.name)).toEqual(['tributary-finetune-trigger']);
       expect(byName('Deployment', 'tributary-embed')!.spec!['replicas']).toBe(2);
       expect(byName('Deployment', 'tributary-cdc')!.spec!['replicas']).toBe(1);
     });
 
-    it.each(deployments.map((d) => [d.metadata.name, d] as const))('%s: every container asks for CPU and memory and has a memory limit', (_n, d) => {
+    it.each(workloads.map((d) => [d.metadata.name, d] as const))('%s: every container asks for CPU and memory and has a memory limit', (_n, d) => {
       for (const c of [...(d.spec.template.spec.initContainers ?? []), ...d.spec.template.spec.containers]) {
         expect(c.resources?.requests?.['cpu'], `${c.name} requests.cpu`).toBeDefined();
         expect(c.resources?.requests?.['memory'], `${c.name} requests.memory`).toBeDefined();
@@ -255,7 +279,7 @@ describe('deploy/ (Kubernetes, kustomize)', () => {
       }
     });
 
-    it.each(deployments.map((d) => [d.metadata.name, d] as const))('%s: runs tributary commands, with real settings in a combination Tributary accepts', (_n, d) => {
+    it.each(workloads.map((d) => [d.metadata.name, d] as const))('%s: runs tributary commands, with real settings in a combination Tributary accepts', (_n, d) => {
       const containers = tributaryContainers(d);
       expect(containers.length).toBeGreaterThan(0);
       for (const c of containers) {
@@ -268,7 +292,7 @@ describe('deploy/ (Kubernetes, kustomize)', () => {
       }
     });
 
-    it.each(deployments.map((d) => [d.metadata.name, d] as const))('%s: registers the schemas before it starts (init container)', (_n, d) => {
+    it.each(workloads.map((d) => [d.metadata.name, d] as const))('%s: registers the schemas before it starts (init container)', (_n, d) => {
       const init = d.spec.template.spec.initContainers ?? [];
       expect(init.map((c) => c.args)).toContainEqual(['schemas', 'apply']);
     });
@@ -303,6 +327,78 @@ describe('deploy/ (Kubernetes, kustomize)', () => {
       const example = JSON.parse(secrets.get('tributary-api-keys')!['api-keys.json']!) as Array<{ sha256: string }>;
       expect(example.length).toBeGreaterThan(0);
       for (const k of example) expect(k.sha256).not.toMatch(/^(sha256:)?[0-9a-fA-F]{64}$/);
+    });
+
+    describe('the finetune-trigger', () => {
+      const isTrigger = (c: Container) => c.args?.[0] === 'consume' && c.args[1] === 'finetune-trigger';
+      const trigger = byName('StatefulSet', 'tributary-finetune-trigger') as StatefulSetManifest;
+      const container = () => trigger.spec.template.spec.containers.find(isTrigger)!;
+
+      it('runs in exactly one pod: one StatefulSet of one replica, the only workload running it', () => {
+        expect(trigger, 'StatefulSet tributary-finetune-trigger').toBeDefined();
+        expect(trigger.spec.replicas).toBe(1);
+        // OnDelete would leave an old pod running a previous version; RollingUpdate (the default) stops it first
+        expect(trigger.spec.updateStrategy?.type ?? 'RollingUpdate').toBe('RollingUpdate');
+        const running = workloads.flatMap((w) => w.spec.template.spec.containers.filter(isTrigger).map(() => w.metadata.name));
+        expect(running).toEqual(['tributary-finetune-trigger']);
+      });
+
+      it('keeps its data directory (state and pinned versions) on a claim of its own, kept when the StatefulSet is deleted or scaled', () => {
+        const c = container();
+        const loaded = configFor(envOf(c));
+        if ('error' in loaded) throw new Error(loaded.error);
+        const dataDir = posix.resolve(IMAGE_WORKDIR, loaded.config.dataDir);
+        const mount = c.volumeMounts?.find((m) => m.mountPath === dataDir);
+        expect(mount, `a volume mounted at the data directory ${dataDir}`).toBeDefined();
+        expect(trigger.spec.template.spec.volumes?.map((v) => v.name), 'a claim, not a pod volume').not.toContain(mount!.name);
+        const claim = trigger.spec.volumeClaimTemplates?.find((t) => t.metadata.name === mount!.name);
+        expect(claim, `a volumeClaimTemplate named ${mount!.name}`).toBeDefined();
+        expect(claim!.spec.accessModes).toEqual(['ReadWriteOnce']);
+        expect(claim!.spec.resources?.requests?.['storage']).toMatch(/^[0-9]+(Mi|Gi|Ti)$/);
+        // nothing below the data directory is mounted from elsewhere (the state and the versions stay on the claim)
+        expect(c.volumeMounts!.filter((m) => m.mountPath.startsWith(`${dataDir}/`))).toEqual([]);
+        expect(trigger.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: 'Retain', whenScaled: 'Retain' });
+      });
+
+      it('has its governing Service: headless, selecting its pods', () => {
+        const service = byName('Service', trigger.spec.serviceName ?? '') as Manifest & { spec: { clusterIP?: string; selector: Record<string, string> } } | undefined;
+        expect(service, `Service ${trigger.spec.serviceName}`).toBeDefined();
+        expect(service!.spec.clusterIP).toBe('None');
+        const labels = (trigger.spec.template as unknown as { metadata: { labels: Record<string, string> } }).metadata.labels;
+        for (const [k, v] of Object.entries(service!.spec.selector)) expect(labels[k]).toBe(v);
+      });
+
+      it('starts with the example settings: the datasets from the ConfigMap, each launcher\'s variable from a Secret', async () => {
+        const c = container();
+        expect(c.envFrom?.map((f) => f.configMapRef?.name)).toContain('tributary-config');
+        expect(configMaps.get('tributary-config')!['TRIBUTARY_FINETUNE_DATASETS'], 'an example dataset list in the shared ConfigMap').toBeDefined();
+        expect(await finetuneTriggerProblem(envOf(c))).toBeNull();
+        // without its Secret the trigger would refuse: the variable is needed, not decoration
+        const without = envOf({ ...c, env: c.env?.filter((v) => !v.valueFrom?.secretKeyRef) });
+        expect(await finetuneTriggerProblem(without)).toMatch(/not set/);
+      });
+
+      it('the webhook secret is an example: its placeholder is too short to sign with, so the trigger refuses to start until it is replaced', async () => {
+        const c = container();
+        const secretVar = c.env!.find((v) => v.valueFrom?.secretKeyRef?.name === 'tributary-finetune')!;
+        const { name, key } = secretVar.valueFrom!.secretKeyRef!;
+        const env = { ...envOf(c), [secretVar.name]: secrets.get(name)![key]! };
+        expect(await finetuneTriggerProblem(env)).toMatch(/shorter than 16 characters/);
+      });
+
+      it('the API is given the same datasets (it lists them); it does not see the pinned versions, which stay on the trigger\'s claim', () => {
+        const api = byName('Deployment', 'tributary-api') as DeploymentManifest;
+        const apiContainer = api.spec.template.spec.containers.find((x) => x.args?.[0] === 'dev')!;
+        const ofApi = configFor(envOf(apiContainer));
+        const ofTrigger = configFor(envOf(container()));
+        if ('error' in ofApi) throw new Error(ofApi.error);
+        if ('error' in ofTrigger) throw new Error(ofTrigger.error);
+        expect(ofApi.config.finetuneDatasets).toEqual(ofTrigger.config.finetuneDatasets);
+        // documented in finetune-trigger.yaml: exports are copied from the trigger's pod (the API's data directory is an emptyDir)
+        const apiData = apiContainer.volumeMounts!.find((m) => m.mountPath === posix.resolve(IMAGE_WORKDIR, ofApi.config.dataDir))!;
+        expect(api.spec.template.spec.volumes!.find((v) => v.name === apiData.name)!.emptyDir).toBeDefined();
+        expect(readFileSync(join(deployDir, 'finetune-trigger.yaml'), 'utf8')).toContain('kubectl -n tributary cp tributary-finetune-trigger-0:/app/data/datasets/');
+      });
     });
   });
 });

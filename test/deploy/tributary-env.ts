@@ -1,5 +1,8 @@
+import { z } from 'zod';
 import { findTributaryError } from '../../ports/errors.ts';
+import { finetuneDatasetSchema } from '../../schemas/finetune.ts';
 import { ENV_NAMES, loadConfig, type Config } from '../../wiring/config.ts';
+import { createLauncher } from '../../wiring/finetune.ts';
 import { COMMANDS } from '../../cli/main.ts';
 import { CONSUMER_NAMES } from '../../wiring/consumers.ts';
 
@@ -14,12 +17,50 @@ const SETTINGS = new Set<string>(Object.values(ENV_NAMES));
  * setting and what `tributary schemas` reads): a new name must be a setting or be added here with
  * its reader.
  *  - KAFKA_CONNECT_URL: `tributary connectors` (cli/commands/connectors.ts), the Connect worker's REST URL.
+ *  - OPENAI_API_KEY: the openai fine-tuning launcher's key when its dataset names no apiKeyEnv
+ *    (schemas/finetune.ts, the finetune-trigger).
+ * The variables a dataset of TRIBUTARY_FINETUNE_DATASETS names (a webhook's secretEnv, an openai
+ * launcher's apiKeyEnv) are read too: launcherVariables.
  */
-const OTHER_VARIABLES = new Set<string>(['KAFKA_CONNECT_URL']);
+const OTHER_VARIABLES = new Set<string>(['KAFKA_CONNECT_URL', 'OPENAI_API_KEY']);
+
+/** The variables the launchers of `env`'s TRIBUTARY_FINETUNE_DATASETS read (none if the list does not parse: configFor says why). */
+export function launcherVariables(env: Record<string, string>): string[] {
+  const raw = env[ENV_NAMES.finetuneDatasets];
+  if (!raw) return [];
+  let json: unknown;
+  try { json = JSON.parse(raw); } catch { return []; }
+  const parsed = z.array(finetuneDatasetSchema).safeParse(json);
+  if (!parsed.success) return [];
+  return parsed.data.flatMap((d) => (d.launcher.type === 'webhook' ? (d.launcher.secretEnv ? [d.launcher.secretEnv] : []) : d.launcher.type === 'openai' ? [d.launcher.apiKeyEnv] : []));
+}
 
 /** Names in `env` that Tributary does not know: neither a setting (ENV_NAMES) nor a variable it reads. */
 export function unknownVariables(env: Record<string, string>): string[] {
-  return Object.keys(env).filter((k) => !SETTINGS.has(k) && !OTHER_VARIABLES.has(k));
+  const launchers = new Set(launcherVariables(env));
+  return Object.keys(env).filter((k) => !SETTINGS.has(k) && !OTHER_VARIABLES.has(k) && !launchers.has(k));
+}
+
+/**
+ * Why `tributary consume finetune-trigger` would refuse to start with `env`, or null: the
+ * configuration (configFor), at least one dataset (wiring/consumer-process.ts), and every dataset's
+ * launcher built as the trigger builds it (wiring/finetune.ts createLauncher: a webhook's secretEnv
+ * set and long enough, an openai launcher's key present).
+ */
+export async function finetuneTriggerProblem(env: Record<string, string>): Promise<string | null> {
+  const loaded = configFor(env);
+  if ('error' in loaded) return loaded.error;
+  if (loaded.config.finetuneDatasets.length === 0) return `${ENV_NAMES.finetuneDatasets}: no dataset (the finetune-trigger refuses to start without one)`;
+  for (const d of loaded.config.finetuneDatasets) {
+    try {
+      await createLauncher(d, env).close();
+    } catch (e) {
+      const te = findTributaryError(e);
+      if (te) return te.message;
+      throw e;
+    }
+  }
+  return null;
 }
 
 /**
