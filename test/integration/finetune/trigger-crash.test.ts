@@ -120,7 +120,7 @@ describe('finetune trigger: kill -9 at random moments', () => {
 
     // let it finish: every item counted, every window pinned and launched
     const deadline = Date.now() + 60_000;
-    let jobs: FinetuneJob[] = [];
+    let jobs: FinetuneJob[];
     for (;;) {
       const ds = (await get<{ datasets: Array<{ total: number; lastWindow: { outcome: string } | null; updatedAt: string | null }> }>('/v1/finetune/datasets')).datasets[0]!;
       jobs = (await get<{ jobs: FinetuneJob[] }>('/v1/finetune/jobs')).jobs;
