@@ -14,6 +14,8 @@ export const ErrorCodes = {
   NOT_FOUND: { status: 404, retryable: false },
   UNAUTHORIZED: { status: 401, retryable: false },
   FORBIDDEN: { status: 403, retryable: false },
+  /** The request contradicts the resource's state (e.g. a report on a job that is already final). */
+  CONFLICT: { status: 409, retryable: false },
   // change events and records on the log
   MALFORMED_EVENT: { status: 422, retryable: false },
   SCHEMA_VIOLATION: { status: 422, retryable: false },

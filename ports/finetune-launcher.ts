@@ -1,8 +1,8 @@
 import type { DatasetManifest } from './dataset-registry.ts';
 
 /**
- * Starts a fine-tune job on a pinned dataset version, exactly once per version. The version id is
- * the idempotency key: `launch` first asks what became of that key (a job found by it is returned,
+ * Starts a fine-tune job on a pinned dataset version, exactly once per idempotency key (the version
+ * id, or a retry's key): `launch` first asks what became of that key (a job found by it is returned,
  * never a second one started), and only starts a job when none exists. So after a crash anywhere
  * the trigger calls `launch` again with the same request and gets the one job.
  *
@@ -24,8 +24,13 @@ export interface LaunchRequest {
   /** Tributary's job id (stable for a dataset version). */
   jobId: string;
   dataset: string;
-  /** The pinned version: the idempotency key. */
+  /** The pinned version. */
   datasetVersion: string;
+  /**
+   * The launch's idempotency key: the dataset version for the version's job; `<version>-r<n>` for a
+   * retry a person asked for after that job failed (default: the version).
+   */
+  idempotencyKey?: string;
   format: 'chat-sft' | 'dpo';
   /** Training records in the version. */
   items: number;
@@ -52,7 +57,7 @@ export interface FinetuneLauncher {
   readonly type: 'webhook' | 'openai' | 'command';
   /** Finds the job of `req.datasetVersion`, or starts it if there is none; returns its status. */
   launch(req: LaunchRequest, signal: AbortSignal): Promise<LaunchStatus>;
-  /** The status of a job `launch` returned as running (polled until it is final). */
+  /** The status of a job `launch` returned as running (polled until it is final). `req.files` carry no contents here (empty). */
   poll(req: LaunchRequest, current: LaunchStatus, signal: AbortSignal): Promise<LaunchStatus>;
   close(): Promise<void>;
 }

@@ -46,6 +46,10 @@ export interface JobRow {
   id: string;
   dataset: string;
   datasetVersion: string;
+  /** The launch's idempotency key: the version, or `<version>-r<n>` for a retry after a failed job. */
+  idempotencyKey: string;
+  /** Bumped by every change: a writer that read an older revision does not overwrite a newer one. */
+  rev: number;
   items: number;
   state: JobState;
   launcher: 'webhook' | 'openai' | 'command';
@@ -86,7 +90,11 @@ export interface FinetuneState {
   snapshot(dataset: string, cutSeq: number): { items: unknown[]; versions: Array<{ key: string; version: number }> };
   documentsAt(dataset: string, cutSeq: number): DatasetDocument[];
   feedbackAt(dataset: string, cutSeq: number): FeedbackItem[];
-  /** Records the window's job (new, or the existing job of that version) before any launch. */
+  /**
+   * Records the window's job before any launch: a new one for a new version; the version's existing
+   * job otherwise — except for a manual trigger of a version whose job failed or was cancelled, which
+   * gets a retry job under a new key (`<version>-r<n>`).
+   */
   windowPinned(windowId: number, pinned: { version: string; items: number; launcher: JobRow['launcher'] }): JobRow;
   windowEmpty(windowId: number, message: string): void;
   windowRetry(windowId: number, message: string, nextAtMs: number): void;
@@ -95,8 +103,14 @@ export interface FinetuneState {
   job(id: string): JobRow | null;
   jobs(): JobRow[];
   activeJobs(): JobRow[];
-  updateJob(id: string, patch: Partial<Pick<JobRow, 'state' | 'externalId' | 'model' | 'error' | 'nextAttemptAtMs'>> & { attempt?: true; launched?: true }): JobRow;
+  /**
+   * Changes a job; null (and nothing written) when the job is final, or when `ifRev` is given and the
+   * job changed since that revision was read.
+   */
+  updateJob(id: string, patch: Partial<Pick<JobRow, 'state' | 'externalId' | 'model' | 'error' | 'nextAttemptAtMs'>> & { attempt?: true; launched?: true }, opts?: { ifRev?: number }): JobRow | null;
   status(name: string): FinetuneDatasetStatus | null;
+  /** Puts the status of every changed dataset in the outbox (and marks it published), atomically; returns how many. */
+  enqueueStatuses(): number;
   dirtyDatasets(): string[];
   clearDirty(names: readonly string[]): void;
   markDirty(names: readonly string[]): void;

@@ -65,7 +65,7 @@ export const finetuneDatasetSchema = z.strictObject({
   filter: z.strictObject({ category: oneOrMany.optional(), author: oneOrMany.optional() }).optional(),
   /** Net-new items that start a fine-tune job. */
   threshold: z.number().int().min(1).max(100_000_000),
-  /** After a launch, the next one waits at least this long (items keep counting meanwhile). */
+  /** After a window opens (by the threshold or by hand), the next threshold window waits at least this long (items keep counting meanwhile). */
   cooldownMs: z.number().int().min(0).max(365 * 24 * 3600_000).default(0),
   /** The trigger fires once no new item has arrived for this long (a burst becomes one window), or 30 × this after the crossing under a steady stream. */
   settleMs: z.number().int().min(0).max(3_600_000).default(1_000),
@@ -92,8 +92,10 @@ const isoTime = z.iso.datetime();
 export const finetuneJobSchema = z.object({
   id: z.string().min(1),
   dataset: z.string().min(1),
-  /** The pinned dataset version, and the launch's idempotency key. */
+  /** The pinned dataset version. */
   datasetVersion: z.string().min(1),
+  /** The launch's idempotency key: the version; `<version>-r<n>` for a retry a manual trigger asked for after the version's job failed. */
+  idempotencyKey: z.string().min(1),
   /** Training records in the version (lines of its files). */
   items: z.number().int().nonnegative(),
   state: z.enum(JOB_STATES),

@@ -44,9 +44,19 @@ export interface RunnableConsumer {
   stop(): Promise<void>;
 }
 
-/** The consumers this configuration runs by default: the trigger only when datasets are configured. */
+/** The consumers this configuration runs: the trigger only when datasets are configured. */
 export function defaultConsumers(config: Config): ConsumerName[] {
   return CONSUMER_NAMES.filter((n) => n !== 'finetune-trigger' || config.finetuneDatasets.length > 0);
+}
+
+/**
+ * What TRIBUTARY_CONSUMERS=all means for a Kafka-mode API process: every consumer but the finetune
+ * trigger, which keeps its state on its disk and must run exactly once. Every API replica has the
+ * dataset list (to serve it), so "all" taking the trigger too would start one per replica: it is named
+ * explicitly (TRIBUTARY_CONSUMERS=…,finetune-trigger) or run as `tributary consume finetune-trigger`.
+ */
+export function allForApiProcess(config: Config): ConsumerName[] {
+  return defaultConsumers(config).filter((n) => n !== 'finetune-trigger');
 }
 
 export function isConsumerName(name: string): name is ConsumerName {
@@ -55,7 +65,7 @@ export function isConsumerName(name: string): name is ConsumerName {
 
 /** TRIBUTARY_CONSUMERS → names: "all", "none", or a comma-separated list. */
 export function parseConsumerList(spec: string, config?: Config): ConsumerName[] {
-  if (spec === 'all') return config ? defaultConsumers(config) : [...CONSUMER_NAMES];
+  if (spec === 'all') return config ? allForApiProcess(config) : CONSUMER_NAMES.filter((n) => n !== 'finetune-trigger');
   if (spec === 'none') return [];
   const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
   const bad = names.filter((n) => !isConsumerName(n));

@@ -58,7 +58,7 @@ export const finetuneRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
       querystring: z.strictObject({
         dataset: datasetName.optional(),
         state: z.enum(JOB_STATES).optional(),
-        limit: z.coerce.number().int().min(1).max(1000).default(100),
+        limit: z.coerce.number().int().min(1).max(10_000).default(1000),
       }),
       response: { 200: z.object({ jobs: z.array(finetuneJobSchema) }), ...commonErrorResponses },
     },
@@ -89,7 +89,7 @@ export const finetuneRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
         error: z.string().trim().min(1).max(4000).optional(),
         externalId: z.string().trim().min(1).max(500).optional(),
       }),
-      response: { 202: z.object({ id: z.string().describe('The report\'s id') }), ...notFound, ...commonErrorResponses },
+      response: { 202: z.object({ id: z.string().describe('The report\'s id') }), ...notFound, 409: errorBodySchema, ...commonErrorResponses },
     },
   }, async (request, reply) => reply.status(202).send(await reportJobStatus(ctx, request.params.id, request.body)));
 

@@ -23,27 +23,63 @@ export interface FinetuneView {
 
 const READ_CHUNK = 1000;
 
-/** The latest value per key of a compacted topic with a schema (records that don't decode are skipped). */
-async function latestByKey<T extends SchemaTopic>(log: EventLog, codec: ValueCodec, topic: T): Promise<Map<string, TopicValue<T>>> {
-  const out = new Map<string, TopicValue<T>>();
-  let parts;
-  try { parts = await log.offsets(topic); } catch (e) {
-    if (findTributaryError(e)?.code === 'NOT_FOUND') return out;
-    throw e;
+/**
+ * The latest value per key of a compacted topic with a schema, kept up to date incrementally: each
+ * call reads only what was appended since the last one (records that don't decode are skipped).
+ */
+class LatestByKey<T extends SchemaTopic> {
+  private readonly latest = new Map<string, TopicValue<T>>();
+  private readonly next = new Map<number, number>();
+  private refreshing: Promise<void> = Promise.resolve();
+  private readonly log: EventLog;
+  private readonly codec: ValueCodec;
+  private readonly topic: T;
+
+  constructor(log: EventLog, codec: ValueCodec, topic: T) {
+    this.log = log;
+    this.codec = codec;
+    this.topic = topic;
   }
-  for (const p of parts) {
-    for (let at = p.start; at < p.end;) {
-      const recs = await log.read(topic, p.partition, at, Math.min(READ_CHUNK, p.end - at));
-      if (recs.length === 0) break;
-      for (const r of recs) {
-        if (r.key === null) continue;
-        if (r.value === null) { out.delete(r.key); continue; }
-        try { out.set(r.key, await codec.decode(topic, r.value)); } catch { /* a record of another shape: not ours to serve */ }
+
+  async get(): Promise<Map<string, TopicValue<T>>> {
+    // one refresh at a time; a caller arriving meanwhile waits for it and then reads what is new
+    this.refreshing = this.refreshing.catch(() => undefined).then(() => this.refresh());
+    await this.refreshing;
+    return this.latest;
+  }
+
+  private async refresh(): Promise<void> {
+    let parts;
+    try { parts = await this.log.offsets(this.topic); } catch (e) {
+      if (findTributaryError(e)?.code === 'NOT_FOUND') return;
+      throw e;
+    }
+    for (const p of parts) {
+      // records below the partition's start were read before, or compacted away behind a later one with the same key
+      for (let at = Math.max(this.next.get(p.partition) ?? 0, p.start); at < p.end;) {
+        const recs = await this.log.read(this.topic, p.partition, at, Math.min(READ_CHUNK, p.end - at));
+        if (recs.length === 0) break;
+        for (const r of recs) {
+          if (r.key === null) continue;
+          if (r.value === null) { this.latest.delete(r.key); continue; }
+          try { this.latest.set(r.key, await this.codec.decode(this.topic, r.value)); } catch { /* a record of another shape: not ours to serve */ }
+        }
+        at = recs[recs.length - 1]!.offset + 1;
+        this.next.set(p.partition, at);
       }
-      at = recs[recs.length - 1]!.offset + 1;
     }
   }
-  return out;
+}
+
+const views = new WeakMap<EventLog, Map<string, LatestByKey<SchemaTopic>>>();
+
+/** The shared incremental view of a topic, per event log. */
+function latestByKey<T extends SchemaTopic>(log: EventLog, codec: ValueCodec, topic: T): Promise<Map<string, TopicValue<T>>> {
+  let byTopic = views.get(log);
+  if (!byTopic) views.set(log, byTopic = new Map());
+  let view = byTopic.get(topic) as LatestByKey<T> | undefined;
+  if (!view) byTopic.set(topic, (view = new LatestByKey(log, codec, topic)) as unknown as LatestByKey<SchemaTopic>);
+  return view.get();
 }
 
 export async function listJobs(ctx: FinetuneView, filter: { dataset?: string; state?: string; limit?: number } = {}): Promise<FinetuneJob[]> {
@@ -140,7 +176,10 @@ async function triggerOutcome(ctx: FinetuneView, dataset: string, requestId: str
 export async function reportJobStatus(ctx: FinetuneView, id: string, report: { state: 'running' | 'succeeded' | 'failed' | 'cancelled'; model?: string; error?: string; externalId?: string }): Promise<{ id: string }> {
   const job = await getJob(ctx, id);
   if (FINAL_JOB_STATES.includes(job.state)) {
-    throw new TributaryError('INVALID_INPUT', `job ${id} is already ${job.state}; a final state is not changed`);
+    throw new TributaryError('CONFLICT', `job ${id} is already ${job.state}; a final state is not changed`);
+  }
+  if (job.state !== 'launched' && job.state !== 'running') {
+    throw new TributaryError('CONFLICT', `job ${id} is ${job.state}: it has not been launched yet, so there is nothing to report on (try again once it is launched)`);
   }
   const requestId = randomUUID();
   const command: FinetuneCommand = { kind: 'job-status', id: requestId, jobId: id, dataset: job.dataset, ...report, requestedAtMs: Date.now() };

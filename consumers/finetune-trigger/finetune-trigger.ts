@@ -60,6 +60,7 @@ export interface FinetuneTriggerOptions {
 }
 
 const READ_CHUNK = 500;
+const STATUS_EVERY_MS = 1000;
 
 export class FinetuneTrigger {
   readonly name = NAME;
@@ -74,9 +75,13 @@ export class FinetuneTrigger {
   private readonly waiters = new Set<() => void>();
   /** Counts kicks, so a loop kicked while it was running runs again at once instead of sleeping. */
   private kicks = 0;
+  /** When dataset status was last put in the outbox. */
+  private statusAt = 0;
+  /** Why each loop, and each job that is being retried, last failed (for the consumer's status). */
+  private readonly loopErrors = new Map<string, string>();
+  private readonly jobErrors = new Map<string, string>();
   /** When the window of a job pinned in this process opened (for the window-to-launch histogram). */
   private readonly openedAt = new Map<string, number>();
-  private lastError: string | null = null;
 
   constructor(options: FinetuneTriggerOptions) {
     this.o = options;
@@ -92,7 +97,8 @@ export class FinetuneTrigger {
   get running(): boolean { return this.consumer.running; }
   get status(): { name: string; group: string; running: boolean; degraded: boolean; lastError: string | null } {
     const s = this.consumer.status;
-    return { ...s, degraded: s.degraded || this.lastError !== null, lastError: s.lastError ?? this.lastError };
+    const own = [...this.loopErrors.values(), ...this.jobErrors.values()][0] ?? null;
+    return { ...s, degraded: s.degraded || own !== null, lastError: s.lastError ?? own };
   }
 
   /** Catches up, gathers new datasets, then consumes; the evaluator, runner and publisher start with it. */
@@ -134,11 +140,11 @@ export class FinetuneTrigger {
       const seen = this.kicks;
       try {
         await body();
-        if (name !== 'publish') this.lastError = null;
+        this.loopErrors.delete(name);
       } catch (e) {
         if (this.stopped) return;
         const te = toTributaryError(e);
-        this.lastError = `${te.code}: ${te.message}`;
+        this.loopErrors.set(name, `${te.code}: ${te.message}`);
         this.o.logger.warn({ event: 'finetune.loop_error', loop: name, code: te.code, err: te.message });
       }
       if (this.kicks !== seen) continue;
@@ -154,10 +160,11 @@ export class FinetuneTrigger {
     for (let attempt = 1; !this.stopped; attempt++) {
       try {
         await fn();
+        this.loopErrors.delete(what);
         return;
       } catch (e) {
         const te = toTributaryError(e);
-        this.lastError = `${te.code}: ${te.message}`;
+        this.loopErrors.set(what, `${te.code}: ${te.message}`);
         const delay = backoffDelay(attempt, this.o.retry, te.retryAfterMs);
         this.o.logger.warn({ event: 'finetune.start_retry', step: what, code: te.code, err: te.message, delayMs: Math.round(delay) });
         await sleep(delay, this.abort.signal);
@@ -283,15 +290,21 @@ export class FinetuneTrigger {
   /** One pass of the runner: pin open windows, then launch or poll jobs that are due. */
   async runOnce(): Promise<void> {
     const now = this.now();
+    // windows of one dataset are pinned in the order they opened: a later one waits for an earlier one's retry
+    const held = new Set<string>();
     for (const w of this.o.state.pendingWindows()) {
       if (this.stopped) return;
-      if (w.nextAttemptAtMs <= now) await this.pinWindow(w);
+      if (held.has(w.dataset)) continue;
+      if (w.nextAttemptAtMs > now) { held.add(w.dataset); continue; }
+      await this.pinWindow(w);
+      if (this.o.state.window(w.id)?.outcome === 'pending') held.add(w.dataset);
     }
     for (const j of this.o.state.activeJobs()) {
       if (this.stopped) return;
       if (j.nextAttemptAtMs <= this.now()) await this.advanceJob(j);
     }
   }
+
 
   private async pinWindow(w: WindowRow): Promise<void> {
     const { state, registry } = this.o;
@@ -315,6 +328,7 @@ export class FinetuneTrigger {
       this.openedAt.set(job.id, w.openedAtMs);
       this.o.logger.info({ event: 'finetune.version_pinned', dataset: d.name, version: manifest.version, created, samples: built.samples, job: job.id, jobState: job.state });
       state.prune(d.name);
+      this.loopErrors.delete(`window ${w.id}`);
       this.kick();
     } catch (e) {
       if (this.stopped) return;
@@ -325,6 +339,7 @@ export class FinetuneTrigger {
         this.o.logger.error({ event: 'finetune.window_failed', dataset: d.name, window: w.id, code: te.code, err: te.message });
         return;
       }
+      this.loopErrors.set(`window ${w.id}`, `${te.code}: ${te.message}`);
       const delay = backoffDelay(w.attempts + 1, this.o.retry, te.retryAfterMs);
       state.windowRetry(w.id, `${te.code}: ${te.message}`, this.now() + delay);
       this.o.logger.warn({ event: 'finetune.pin_retry', dataset: d.name, window: w.id, code: te.code, err: te.message, delayMs: Math.round(delay) });
@@ -374,11 +389,18 @@ export class FinetuneTrigger {
       let instruction = this.o.state.instruction(cacheKey);
       if (instruction === null) {
         const prompt = instructionPrompt(p);
-        const reply = await llm.chat([{ role: 'system', content: prompt.system }, { role: 'user', content: prompt.user }], {
-          maxTokens: 160, temperature: 0, signal: this.abort.signal,
-          ...(llm.structuredOutput ? { responseSchema: { name: 'instruction', schema: INSTRUCTION_SCHEMA } } : {}),
-        });
-        instruction = parseInstruction(reply.text) ?? templateInstruction(p);
+        let reply: string | null = null;
+        try {
+          reply = (await llm.chat([{ role: 'system', content: prompt.system }, { role: 'user', content: prompt.user }], {
+            maxTokens: 160, temperature: 0, signal: this.abort.signal,
+            ...(llm.structuredOutput ? { responseSchema: { name: 'instruction', schema: INSTRUCTION_SCHEMA } } : {}),
+          })).text;
+        } catch (e) {
+          // unreachable: the pin is retried; refused (this passage, for good): the template stands in
+          if (findTributaryError(e)?.retryable !== false) throw e;
+          this.o.logger.warn({ event: 'finetune.instruction_refused', doc: p.doc.docId, passage: p.index, err: (e as Error).message });
+        }
+        instruction = (reply === null ? null : parseInstruction(reply)) ?? templateInstruction(p);
         this.o.state.saveInstruction(cacheKey, instruction);
       }
       out.set(key, instruction);
@@ -391,21 +413,27 @@ export class FinetuneTrigger {
     const d = this.datasets.get(j.dataset);
     const launcher = this.o.launchers.get(j.dataset);
     if (!d || !launcher) {
-      state.updateJob(j.id, { state: 'failed', error: `dataset ${j.dataset} is no longer configured; the job was not ${j.state === 'running' ? 'followed' : 'launched'} further` });
+      state.updateJob(j.id, { state: 'failed', error: `dataset ${j.dataset} is no longer configured; the job was not ${j.state === 'running' ? 'followed' : 'launched'} further` }, { ifRev: j.rev });
       return;
     }
     if (launcher.type !== j.launcher) {
-      state.updateJob(j.id, { state: 'failed', error: `the dataset's launcher changed from ${j.launcher} to ${launcher.type}; not launched again, so the version is never trained twice` });
+      state.updateJob(j.id, { state: 'failed', error: `the dataset's launcher changed from ${j.launcher} to ${launcher.type}; not launched again, so the version is never trained twice` }, { ifRev: j.rev });
       return;
     }
     const interval = 'pollMs' in d.launcher ? d.launcher.pollMs : 30_000;
+    const polling = j.state === 'running';
+    // every write below is conditional on the revision this pass read: a report (POST …/status) that
+    // arrived meanwhile wins, and the next pass starts from it
+    let rev = j.rev;
     try {
-      const req = await this.launchRequest(j);
       let status: LaunchStatus;
-      if (j.state === 'running') {
-        status = await launcher.poll(req, { state: 'running', externalId: j.externalId, model: j.model, error: j.error }, this.abort.signal);
+      if (polling) {
+        status = await launcher.poll(await this.launchRequest(j, false), { state: 'running', externalId: j.externalId, model: j.model, error: j.error }, this.abort.signal);
       } else {
-        state.updateJob(j.id, { state: 'launching', attempt: true });
+        const req = await this.launchRequest(j, true);
+        const launching = state.updateJob(j.id, { state: 'launching', attempt: true }, { ifRev: rev });
+        if (!launching) return;
+        rev = launching.rev;
         const started = performance.now();
         status = await launcher.launch(req, this.abort.signal);
         this.o.metrics.finetuneLaunchSeconds.observe({ launcher: launcher.type }, (performance.now() - started) / 1000);
@@ -414,37 +442,41 @@ export class FinetuneTrigger {
           this.openedAt.delete(j.id);
           this.o.metrics.finetuneWindowToLaunchSeconds.observe({ dataset: j.dataset }, Math.max(0, this.now() - opened) / 1000);
         }
-        this.o.logger.info({ event: 'finetune.launched', dataset: j.dataset, job: j.id, version: j.datasetVersion, launcher: launcher.type, state: status.state, externalId: status.externalId, ms: Math.round(performance.now() - started) });
+        this.o.logger.info({ event: 'finetune.launched', dataset: j.dataset, job: j.id, version: j.datasetVersion, key: j.idempotencyKey, launcher: launcher.type, state: status.state, externalId: status.externalId, ms: Math.round(performance.now() - started) });
       }
-      if (status.state !== j.state) this.o.metrics.finetuneJobStates.inc({ dataset: j.dataset, state: status.state });
-      state.updateJob(j.id, {
+      const updated = state.updateJob(j.id, {
         state: status.state, externalId: status.externalId ?? j.externalId, model: status.model ?? j.model,
         error: status.error ?? (status.state === 'failed' ? j.error : null), nextAttemptAtMs: this.now() + interval,
-        ...(j.state !== 'running' ? { launched: true } : {}),
-      });
+        ...(polling ? {} : { launched: true }),
+      }, { ifRev: rev });
+      if (updated && status.state !== j.state) this.o.metrics.finetuneJobStates.inc({ dataset: j.dataset, state: status.state });
+      this.jobErrors.delete(j.id);
     } catch (e) {
       if (this.stopped) return;
       const te = findTributaryError(e) ?? toTributaryError(e);
-      if (!te.retryable) {
-        state.updateJob(j.id, { state: 'failed', error: `${te.code}: ${te.message}` });
-        this.o.metrics.finetuneJobStates.inc({ dataset: j.dataset, state: 'failed' });
+      this.jobErrors.set(j.id, `job ${j.id}: ${te.code}: ${te.message}`);
+      // a refused launch fails the job; a failed poll of a running job is tried again (the job may still finish remotely)
+      if (!te.retryable && !polling) {
+        if (state.updateJob(j.id, { state: 'failed', error: `${te.code}: ${te.message}` }, { ifRev: rev })) this.o.metrics.finetuneJobStates.inc({ dataset: j.dataset, state: 'failed' });
+        this.jobErrors.delete(j.id);
         this.o.logger.error({ event: 'finetune.launch_failed', dataset: j.dataset, job: j.id, code: te.code, err: te.message });
         return;
       }
       const delay = backoffDelay(Math.max(1, j.attempts), this.o.retry, te.retryAfterMs);
-      state.updateJob(j.id, { error: `${te.code}: ${te.message}`, nextAttemptAtMs: this.now() + delay });
-      this.o.logger.warn({ event: 'finetune.launch_retry', dataset: j.dataset, job: j.id, code: te.code, err: te.message, delayMs: Math.round(delay) });
+      state.updateJob(j.id, { error: `${te.code}: ${te.message}`, nextAttemptAtMs: this.now() + delay }, { ifRev: rev });
+      this.o.logger.warn({ event: polling ? 'finetune.poll_retry' : 'finetune.launch_retry', dataset: j.dataset, job: j.id, code: te.code, err: te.message, delayMs: Math.round(delay) });
     }
   }
 
-  private async launchRequest(j: JobRow): Promise<LaunchRequest> {
+  /** What a launcher gets: the version's manifest and files (their contents only for a launch, not for a poll). */
+  private async launchRequest(j: JobRow, withContents: boolean): Promise<LaunchRequest> {
     const { registry } = this.o;
     const manifest: DatasetManifest | null = await registry.manifest(j.dataset, j.datasetVersion);
     if (!manifest) throw new TributaryError('DATASET_CORRUPT', `job ${j.id} names ${j.dataset}@${j.datasetVersion}, which the dataset registry does not hold`);
     const files = [];
-    for (const f of manifest.files) files.push({ ...f, content: await registry.readFile(j.dataset, j.datasetVersion, f.name) });
+    for (const f of manifest.files) files.push({ ...f, content: withContents ? await registry.readFile(j.dataset, j.datasetVersion, f.name) : new Uint8Array(0) });
     return {
-      jobId: j.id, dataset: j.dataset, datasetVersion: j.datasetVersion, format: manifest.format as 'chat-sft' | 'dpo',
+      jobId: j.id, dataset: j.dataset, datasetVersion: j.datasetVersion, idempotencyKey: j.idempotencyKey, format: manifest.format as 'chat-sft' | 'dpo',
       items: j.items, manifest, files, workDir: join(this.o.jobsDir, j.id),
     };
   }
@@ -453,28 +485,30 @@ export class FinetuneTrigger {
 
   private async publish(): Promise<void> {
     const { state, log, codec } = this.o;
+    // dataset status goes out through the same outbox as job states (so a crash cannot lose it), at most once a second
+    if (this.now() - this.statusAt >= STATUS_EVERY_MS) {
+      this.statusAt = this.now();
+      state.enqueueStatuses();
+    }
     for (;;) {
       const rows = state.outbox(100);
       if (rows.length === 0) break;
       const byTopic = new Map<string, Array<{ key: string; value: Uint8Array }>>();
       for (const r of rows) {
-        const value = await codec.encode(r.topic as SchemaTopic, JSON.parse(r.value) as never);
+        let value: Uint8Array;
+        try {
+          value = await codec.encode(r.topic as SchemaTopic, JSON.parse(r.value) as never);
+        } catch (e) {
+          const te = findTributaryError(e) ?? toTributaryError(e);
+          if (te.retryable) throw te;
+          // a record its own schema refuses is a bug; it must not hold back every later state change
+          this.o.logger.error({ event: 'finetune.publish_dropped', topic: r.topic, key: r.key, code: te.code, err: te.message });
+          continue;
+        }
         byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), { key: r.key, value }]);
       }
       for (const [topic, recs] of byTopic) await log.append(topic, recs);
       state.ackOutbox(rows[rows.length - 1]!.seq);
-    }
-    const names = state.dirtyDatasets();
-    if (names.length === 0) return;
-    const statuses = names.map((n) => state.status(n)!).filter(Boolean);
-    state.clearDirty(names);
-    try {
-      const recs = [];
-      for (const s of statuses) recs.push({ key: s.name, value: await codec.encode(Topics.finetuneDatasets, s) });
-      await log.append(Topics.finetuneDatasets, recs);
-    } catch (e) {
-      this.o.state.markDirty(names);
-      throw e;
     }
   }
 }

@@ -16,7 +16,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** A job as published on tributary.finetune.jobs and served by the API. */
 export function toJobRecord(j: JobRow): FinetuneJob {
   return {
-    id: j.id, dataset: j.dataset, datasetVersion: j.datasetVersion, items: j.items, state: j.state, launcher: j.launcher,
+    id: j.id, dataset: j.dataset, datasetVersion: j.datasetVersion, idempotencyKey: j.idempotencyKey, items: j.items, state: j.state, launcher: j.launcher,
     externalId: j.externalId, model: j.model, error: j.error, attempts: j.attempts, trigger: j.trigger, requestIds: j.requestIds,
     createdAt: iso(j.createdAtMs), updatedAt: iso(j.updatedAtMs),
   };

@@ -182,8 +182,8 @@ describe('continuous training: the finetune trigger in the embedded system', () 
     await waitFor('the model recorded', async () => (await jobs())[0]?.model === 'ft:small:prefs-1');
     expect((await jobs())[0]).toMatchObject({ state: 'succeeded', model: 'ft:small:prefs-1' });
     const late = await h!.app.inject({ method: 'POST', url: `/v1/finetune/jobs/${job!.id}/status`, payload: { state: 'failed' } });
-    expect(late.statusCode).toBe(400);
-    expect(late.json()).toMatchObject({ error: { code: 'INVALID_INPUT', message: expect.stringContaining('already succeeded') } });
+    expect(late.statusCode).toBe(409);
+    expect(late.json()).toMatchObject({ error: { code: 'CONFLICT', message: expect.stringContaining('already succeeded') } });
   });
 
   it('counts survive a restart, and a dataset configured later gathers what was already published', async () => {
@@ -250,6 +250,7 @@ describe('continuous training: the finetune trigger in the embedded system', () 
     const listed = await runCli(['finetune', 'jobs'], { env });
     expect(listed.code).toBe(0);
     expect(listed.stdout).toContain(v);
+    await waitFor('the status after the window', async () => (await dataset()).lastWindow?.outcome === 'job');
     expect((await runCli(['finetune', 'datasets'], { env })).stdout).toMatch(/articles[\s\S]*0\/100/);
 
     // the receiver reports the model: the version's lineage names it

@@ -39,7 +39,7 @@ const MANIFEST: DatasetManifest = {
 };
 
 const job = (over: Partial<FinetuneJob>): FinetuneJob => ({
-  id: `${DATASET}-${VERSION}`, dataset: DATASET, datasetVersion: VERSION, items: 3, state: 'running', launcher: 'openai',
+  id: `${DATASET}-${VERSION}`, dataset: DATASET, datasetVersion: VERSION, idempotencyKey: over.datasetVersion ?? VERSION, items: 3, state: 'running', launcher: 'openai',
   externalId: 'ftjob-abc123', model: null, error: null, attempts: 1, trigger: 'threshold', requestIds: [],
   createdAt: '2025-06-15T14:00:00.000Z', updatedAt: '2025-06-15T14:05:09.000Z', ...over,
 });

@@ -70,7 +70,7 @@ export class OpenAiLauncher implements FinetuneLauncher {
 
   async launch(req: LaunchRequest, signal: AbortSignal): Promise<LaunchStatus> {
     signal.throwIfAborted();
-    const existing = await this.call(req, 'could not look up the job', signal, () => this.findJob(req.datasetVersion, signal));
+    const existing = await this.call(req, 'could not look up the job', signal, () => this.findJob(keyOf(req), signal));
     if (existing) return toStatus(existing);
 
     const training = req.files.find((f) => f.name === TRAINING_FILE) ?? req.files[0];
@@ -83,15 +83,15 @@ export class OpenAiLauncher implements FinetuneLauncher {
       model: this.config.model,
       training_file: ids.get(training.name)!,
       suffix: suffixOf(req.datasetVersion),
-      metadata: { [KEY_METADATA]: req.datasetVersion, tributary_dataset: req.dataset, tributary_job: req.jobId },
+      metadata: { [KEY_METADATA]: keyOf(req), tributary_dataset: req.dataset, tributary_job: req.jobId },
       method: this.method(req.format),
     };
     if (validation) params.validation_file = ids.get(validation.name)!;
     const job = await this.call(req, 'could not create the fine-tuning job', signal, () => this.client.fineTuning.jobs.create(params, {
       signal,
-      idempotencyKey: req.datasetVersion,
+      idempotencyKey: keyOf(req),
       // the OpenAI client sends no idempotency header of its own (it defines none): send it ourselves
-      headers: { 'Idempotency-Key': req.datasetVersion },
+      headers: { 'Idempotency-Key': keyOf(req) },
     }));
     return toStatus(job);
   }
@@ -101,7 +101,7 @@ export class OpenAiLauncher implements FinetuneLauncher {
     const id = current.externalId;
     if (id === null) {
       // not one of ours (launch always names the job): look it up by its key
-      const found = await this.call(req, 'could not look up the job', signal, () => this.findJob(req.datasetVersion, signal));
+      const found = await this.call(req, 'could not look up the job', signal, () => this.findJob(keyOf(req), signal));
       if (!found) throw new TributaryError('LAUNCH_REJECTED', `${this.where(req)}: no fine-tuning job carries this version's key, and none was launched`);
       return toStatus(found);
     }
@@ -214,4 +214,9 @@ function toLauncherError(err: unknown, what: string): TributaryError {
   // the transport broke under the SDK
   const message = err instanceof Error ? err.message : String(err);
   return new TributaryError('LAUNCHER_UNAVAILABLE', `${what}: ${message}`, { cause: err });
+}
+
+/** The launch's idempotency key (the version, or a retry's key). */
+function keyOf(req: LaunchRequest): string {
+  return req.idempotencyKey ?? req.datasetVersion;
 }

@@ -23,6 +23,8 @@ export function webhookBody(req: LaunchRequest, inlineMaxBytes: number): Buffer 
     jobId: req.jobId,
     dataset: req.dataset,
     datasetVersion: req.datasetVersion,
+    // only a retry's key differs from the version (the first job's body is as documented)
+    ...(req.idempotencyKey !== undefined && req.idempotencyKey !== req.datasetVersion ? { idempotencyKey: req.idempotencyKey } : {}),
     format: req.format,
     items: req.items,
     manifest: req.manifest,
@@ -77,7 +79,7 @@ export class WebhookLauncher implements FinetuneLauncher {
     const body = webhookBody(req, this.config.inlineMaxBytes);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      'Idempotency-Key': req.datasetVersion,
+      'Idempotency-Key': req.idempotencyKey ?? req.datasetVersion,
       'user-agent': 'tributary',
       'X-Tributary-Dataset': req.dataset,
     };

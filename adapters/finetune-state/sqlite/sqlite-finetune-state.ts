@@ -34,14 +34,17 @@ CREATE TABLE IF NOT EXISTS ft_windows (
   attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0);
 CREATE UNIQUE INDEX IF NOT EXISTS ft_windows_by_request ON ft_windows (request_id) WHERE request_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS ft_jobs (
-  id TEXT PRIMARY KEY, dataset TEXT NOT NULL, dataset_version TEXT NOT NULL, items INTEGER NOT NULL, state TEXT NOT NULL,
+  id TEXT PRIMARY KEY, dataset TEXT NOT NULL, dataset_version TEXT NOT NULL, idempotency_key TEXT NOT NULL, rev INTEGER NOT NULL DEFAULT 0,
+  items INTEGER NOT NULL, state TEXT NOT NULL,
   launcher TEXT NOT NULL, external_id TEXT, model TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, trigger TEXT NOT NULL,
   request_ids TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL DEFAULT 0,
-  UNIQUE (dataset, dataset_version));
+  UNIQUE (dataset, idempotency_key));
+CREATE INDEX IF NOT EXISTS ft_jobs_by_version ON ft_jobs (dataset, dataset_version);
 CREATE TABLE IF NOT EXISTS ft_instructions (cache_key TEXT PRIMARY KEY, instruction TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ft_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL);
 `;
 
+const FINAL = new Set<JobState>(['succeeded', 'failed', 'cancelled']);
 const iso = (ms: number) => new Date(ms).toISOString();
 const asList = (v: string | string[] | undefined) => (v === undefined ? null : Array.isArray(v) ? v : [v]);
 
@@ -194,7 +197,7 @@ export class SqliteFinetuneState implements FinetuneState {
       }
       case 'deletion': {
         let changed = false;
-        for (const d of targets) if (d.source === 'content' && this.removeItem(d, r.docId, r.version ?? Number.MAX_SAFE_INTEGER, partition, r.offset)) changed = true;
+        for (const d of targets) if (d.source === 'content' && this.removeItem(d, r.docId, r.version, partition, r.offset)) changed = true;
         return changed;
       }
       case 'feedback': {
@@ -219,7 +222,8 @@ export class SqliteFinetuneState implements FinetuneState {
       }
       case 'job-status': {
         const job = this.job(r.jobId);
-        if (!job || ['succeeded', 'failed', 'cancelled'].includes(job.state)) return false;
+        // a report is about a job its launcher accepted: one not launched yet, or final, is left alone
+        if (!job || (job.state !== 'launched' && job.state !== 'running')) return false;
         this.updateJob(job.id, {
           state: r.state,
           ...(r.model !== undefined ? { model: r.model } : {}),
@@ -231,10 +235,11 @@ export class SqliteFinetuneState implements FinetuneState {
     }
   }
 
-  private removeItem(d: FinetuneDataset, docId: string, version: number, partition: number, offset: number): boolean {
+  /** `version` null (a tombstone without its version header): deleted at the version the item has now. */
+  private removeItem(d: FinetuneDataset, docId: string, version: number | null, partition: number, offset: number): boolean {
     const latest = this.stmts['latestItem']!.get(d.name, docId) as { item_version: number; deleted: number } | undefined;
-    if (!latest || latest.deleted === 1 || latest.item_version > version) return false;
-    this.stmts['addItem']!.run(d.name, docId, version, 1, null, partition, offset);
+    if (!latest || latest.deleted === 1 || (version !== null && latest.item_version > version)) return false;
+    this.stmts['addItem']!.run(d.name, docId, version ?? latest.item_version, 1, null, partition, offset);
     this.db.prepare('UPDATE ft_datasets SET total = total - 1, dirty = 1 WHERE name = ?').run(d.name);
     return true;
   }
@@ -317,24 +322,35 @@ export class SqliteFinetuneState implements FinetuneState {
     return transaction(this.db, () => {
       const w = this.window(windowId)!;
       const now = this.now();
-      const id = jobIdOf(w.dataset, pinned.version);
-      let job = this.job(id);
-      if (!job) {
-        this.db.prepare(`INSERT INTO ft_jobs (id, dataset, dataset_version, items, state, launcher, trigger, request_ids, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)`)
-          .run(id, w.dataset, pinned.version, pinned.items, pinned.launcher, w.trigger, JSON.stringify(w.requestId ? [w.requestId] : []), now, now);
+      const forVersion = (this.db.prepare('SELECT * FROM ft_jobs WHERE dataset = ? AND dataset_version = ? ORDER BY created_at, rowid')
+        .all(w.dataset, pinned.version) as Array<Record<string, unknown>>).map(toJob);
+      let job = forVersion.at(-1) ?? null;
+      let message: string | null = null;
+      // a manual trigger of a version whose job failed or was cancelled is a retry: a new job under a new key
+      const retry = job !== null && w.trigger === 'manual' && (job.state === 'failed' || job.state === 'cancelled');
+      if (!job || retry) {
+        const n = forVersion.length + 1;
+        const id = n === 1 ? jobIdOf(w.dataset, pinned.version) : `${jobIdOf(w.dataset, pinned.version)}-r${n}`;
+        const key = n === 1 ? pinned.version : `${pinned.version}-r${n}`;
+        if (retry) message = `version ${pinned.version}'s job ${job!.id} ${job!.state}: retried as job ${id} (key ${key})`;
+        this.db.prepare(`INSERT INTO ft_jobs (id, dataset, dataset_version, idempotency_key, items, state, launcher, trigger, request_ids, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)`)
+          .run(id, w.dataset, pinned.version, key, pinned.items, pinned.launcher, w.trigger, JSON.stringify(w.requestId ? [w.requestId] : []), now, now);
         job = this.job(id)!;
         this.enqueueJob(job);
-      } else if (w.requestId && !job.requestIds.includes(w.requestId)) {
-        this.db.prepare('UPDATE ft_jobs SET request_ids = ?, updated_at = ? WHERE id = ?').run(JSON.stringify([...job.requestIds, w.requestId]), now, id);
-        job = this.job(id)!;
-        this.enqueueJob(job);
+      } else {
+        message = `version ${pinned.version} already has job ${job.id} (${job.state})`;
+        if (w.requestId && !job.requestIds.includes(w.requestId)) {
+          this.db.prepare('UPDATE ft_jobs SET request_ids = ?, updated_at = ?, rev = rev + 1 WHERE id = ?').run(JSON.stringify([...job.requestIds, w.requestId]), now, job.id);
+          job = this.job(job.id)!;
+          this.enqueueJob(job);
+        }
       }
-      this.db.prepare(`UPDATE ft_windows SET outcome = 'job', dataset_version = ?, job_id = ?, message = ? WHERE id = ?`)
-        .run(pinned.version, id, job.createdAtMs < now && job.state !== 'pending' ? `version ${pinned.version} already has job ${id}` : null, windowId);
+      this.db.prepare(`UPDATE ft_windows SET outcome = 'job', dataset_version = ?, job_id = ?, message = ? WHERE id = ?`).run(pinned.version, job.id, message, windowId);
       this.db.prepare('UPDATE ft_datasets SET last_version = ?, dirty = 1 WHERE name = ?').run(pinned.version, w.dataset);
       return job;
     });
   }
+
 
   /** A window that holds nothing trainable (no samples, no pairs) launches nothing. */
   windowEmpty(windowId: number, message: string): void {
@@ -383,10 +399,12 @@ export class SqliteFinetuneState implements FinetuneState {
     return (this.db.prepare(`SELECT * FROM ft_jobs WHERE state IN ('pending', 'launching', 'running') ORDER BY created_at, id`).all() as Array<Record<string, unknown>>).map(toJob);
   }
 
-  updateJob(id: string, patch: Partial<Pick<JobRow, 'state' | 'externalId' | 'model' | 'error' | 'nextAttemptAtMs'>> & { attempt?: true; launched?: true }): JobRow {
+  updateJob(id: string, patch: Partial<Pick<JobRow, 'state' | 'externalId' | 'model' | 'error' | 'nextAttemptAtMs'>> & { attempt?: true; launched?: true }, opts: { ifRev?: number } = {}): JobRow | null {
     return transaction(this.db, () => {
       const now = this.now();
-      const job = this.job(id)!;
+      const job = this.job(id);
+      // a final state never changes; a writer that read an older revision (a report arrived meanwhile) loses
+      if (!job || FINAL.has(job.state) || (opts.ifRev !== undefined && job.rev !== opts.ifRev)) return null;
       const next: JobRow = {
         ...job,
         ...(patch.state !== undefined ? { state: patch.state } : {}),
@@ -396,15 +414,17 @@ export class SqliteFinetuneState implements FinetuneState {
         ...(patch.nextAttemptAtMs !== undefined ? { nextAttemptAtMs: patch.nextAttemptAtMs } : {}),
         attempts: job.attempts + (patch.attempt ? 1 : 0),
         updatedAtMs: now,
+        rev: job.rev + 1,
       };
-      this.db.prepare('UPDATE ft_jobs SET state = ?, external_id = ?, model = ?, error = ?, attempts = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?')
-        .run(next.state, next.externalId, next.model, next.error, next.attempts, next.nextAttemptAtMs, now, id);
+      this.db.prepare('UPDATE ft_jobs SET state = ?, external_id = ?, model = ?, error = ?, attempts = ?, next_attempt_at = ?, updated_at = ?, rev = ? WHERE id = ?')
+        .run(next.state, next.externalId, next.model, next.error, next.attempts, next.nextAttemptAtMs, now, next.rev, id);
       if (patch.launched) this.db.prepare('UPDATE ft_datasets SET last_launch_at = ?, dirty = 1 WHERE name = ?').run(now, job.dataset);
       const visible = next.state !== job.state || next.externalId !== job.externalId || next.model !== job.model || next.error !== job.error || next.attempts !== job.attempts;
       if (visible) this.enqueueJob(next);
       return next;
     });
   }
+
 
   private enqueueJob(job: JobRow): void {
     this.stmts['outbox']!.run(Topics.finetuneJobs, job.id, JSON.stringify(toJobRecord(job)));
@@ -425,6 +445,16 @@ export class SqliteFinetuneState implements FinetuneState {
   }
 
   /** Datasets whose status changed since it was last published; `clear` marks them published. */
+  /** Puts the status of every changed dataset in the outbox and marks it published, in one transaction. */
+  enqueueStatuses(): number {
+    return transaction(this.db, () => {
+      const names = this.dirtyDatasets();
+      for (const n of names) this.stmts['outbox']!.run(Topics.finetuneDatasets, n, JSON.stringify(this.status(n)));
+      this.clearDirty(names);
+      return names.length;
+    });
+  }
+
   dirtyDatasets(): string[] {
     return (this.db.prepare('SELECT name FROM ft_datasets WHERE dirty = 1').all() as Array<{ name: string }>).map((r) => r.name).filter((n) => this.datasets.has(n));
   }
@@ -473,7 +503,8 @@ function toWindow(r: Record<string, unknown>): WindowRow {
 
 function toJob(r: Record<string, unknown>): JobRow {
   return {
-    id: String(r['id']), dataset: String(r['dataset']), datasetVersion: String(r['dataset_version']), items: Number(r['items']),
+    id: String(r['id']), dataset: String(r['dataset']), datasetVersion: String(r['dataset_version']), idempotencyKey: String(r['idempotency_key']),
+    rev: Number(r['rev']), items: Number(r['items']),
     state: r['state'] as JobState, launcher: r['launcher'] as JobRow['launcher'], externalId: (r['external_id'] as string | null) ?? null,
     model: (r['model'] as string | null) ?? null, error: (r['error'] as string | null) ?? null, attempts: Number(r['attempts']),
     trigger: r['trigger'] as JobRow['trigger'], requestIds: JSON.parse(String(r['request_ids'])) as string[],

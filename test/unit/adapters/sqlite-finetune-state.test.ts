@@ -349,7 +349,7 @@ describe('windows and jobs', () => {
     const w = crossAndFire(state, 0, 1);
     const job = state.windowPinned(w.id, { version: 'v1', items: 3, launcher: 'webhook' });
     expect(job).toEqual({
-      id: 'docs-v1', dataset: 'docs', datasetVersion: 'v1', items: 3, state: 'pending', launcher: 'webhook', externalId: null, model: null,
+      id: 'docs-v1', dataset: 'docs', datasetVersion: 'v1', idempotencyKey: 'v1', rev: 0, items: 3, state: 'pending', launcher: 'webhook', externalId: null, model: null,
       error: null, attempts: 0, trigger: 'threshold', requestIds: [], createdAtMs: clock, updatedAtMs: clock, nextAttemptAtMs: 0,
     });
     expect(state.window(w.id)).toMatchObject({ outcome: 'job', datasetVersion: 'v1', jobId: 'docs-v1', message: null });
@@ -382,7 +382,7 @@ describe('windows and jobs', () => {
     state.updateJob(job.id, { state: 'launched', launched: true });
     const w3 = crossAndFire(state, 6, 7);
     state.windowPinned(w3.id, { version: 'v1', items: 3, launcher: 'webhook' });
-    expect(state.window(w3.id)!.message).toBe('version v1 already has job docs-v1');
+    expect(state.window(w3.id)!.message).toMatch(/^version v1 already has job docs-v1 \(\w+\)$/);
     expect(state.jobs()).toHaveLength(1);
 
     // another version is another job
@@ -467,22 +467,58 @@ describe('commands', () => {
     const { state } = open([contentDs()]);
     const w = crossAndFire(state, 0, 1);
     state.windowPinned(w.id, { version: 'v1', items: 3, launcher: 'webhook' });
-    state.ackOutbox(state.outbox(10).at(-1)!.seq);
-
     const status = (offset: number, s: 'running' | 'succeeded' | 'failed' | 'cancelled', extra: Record<string, string> = {}, jobId = 'docs-v1'): InputRecord =>
       ({ kind: 'job-status', offset, requestId: `s-${offset}`, jobId, state: s, ...extra });
 
-    expect(state.apply(CMD, 0, [status(0, 'running', { externalId: 'ext-1' })]).changed).toBe(true);
+    // a report on a job not launched yet is left alone (a receiver cannot start what was never sent)
+    expect(state.apply(CMD, 0, [{ ...status(0, 'running'), offset: 0 }]).changed).toBe(false);
+    expect(state.job('docs-v1')!.state).toBe('pending');
+    state.updateJob('docs-v1', { state: 'launched' });
+    state.ackOutbox(state.outbox(10).at(-1)!.seq);
+    expect(state.apply(CMD, 1, [status(0, 'running', { externalId: 'ext-1' })]).changed).toBe(true);
     expect(state.job('docs-v1')).toMatchObject({ state: 'running', externalId: 'ext-1', model: null });
-    expect(state.apply(CMD, 0, [status(1, 'succeeded', { model: 'ft:base:docs-v1' })]).changed).toBe(true);
+    expect(state.apply(CMD, 1, [status(1, 'succeeded', { model: 'ft:base:docs-v1' })]).changed).toBe(true);
     expect(state.job('docs-v1')).toMatchObject({ state: 'succeeded', externalId: 'ext-1', model: 'ft:base:docs-v1', error: null });
 
-    expect(state.apply(CMD, 0, [status(2, 'failed', { error: 'too late' }), status(3, 'cancelled'), status(4, 'running')]).changed).toBe(false);
+    expect(state.apply(CMD, 1, [status(2, 'failed', { error: 'too late' }), status(3, 'cancelled'), status(4, 'running')]).changed).toBe(false);
     expect(state.job('docs-v1')).toMatchObject({ state: 'succeeded', model: 'ft:base:docs-v1', error: null });
-    expect(state.apply(CMD, 0, [status(5, 'running', {}, 'docs-nope')]).changed).toBe(false);
-    expect(state.position(CMD, 0)).toBe(6);
+    expect(state.apply(CMD, 1, [status(5, 'running', {}, 'docs-nope')]).changed).toBe(false);
+    expect(state.position(CMD, 1)).toBe(6);
     expect(state.outbox(10).map((r) => (JSON.parse(r.value) as { state: string }).state)).toEqual(['running', 'succeeded']);
     expect(state.activeJobs()).toEqual([]);
+  });
+
+  it('a writer that read an older revision does not overwrite a newer state, and a final job never changes', () => {
+    const { state } = open([contentDs()]);
+    const w = crossAndFire(state, 0, 1);
+    const job = state.windowPinned(w.id, { version: 'v1', items: 3, launcher: 'webhook' });
+    const launching = state.updateJob(job.id, { state: 'launching', attempt: true }, { ifRev: job.rev })!;
+    expect(launching.rev).toBe(job.rev + 1);
+    expect(state.updateJob(job.id, { state: 'launched' }, { ifRev: job.rev })).toBeNull(); // stale
+    state.updateJob(job.id, { state: 'running' }, { ifRev: launching.rev });
+    state.updateJob(job.id, { state: 'succeeded', model: 'm1' });
+    expect(state.updateJob(job.id, { state: 'running', model: null })).toBeNull();
+    expect(state.job(job.id)).toMatchObject({ state: 'succeeded', model: 'm1' });
+  });
+
+  it('a manual trigger of a version whose job failed is a retry under a new key; of one whose job succeeded, that job', () => {
+    const { state } = open([contentDs()]);
+    const w1 = crossAndFire(state, 0, 1);
+    const first = state.windowPinned(w1.id, { version: 'v1', items: 3, launcher: 'webhook' });
+    state.updateJob(first.id, { state: 'failed', error: 'LAUNCH_REJECTED: 422' });
+    // the threshold opening a window on the same bytes gets the failed job back (no retry without a person)
+    const again = crossAndFire(state, 3, 4);
+    expect(state.windowPinned(again.id, { version: 'v1', items: 3, launcher: 'webhook' }).id).toBe(first.id);
+    state.apply(CMD, 0, [{ kind: 'trigger', offset: 0, requestId: 'r-1', dataset: 'docs', atMs: clock }]);
+    const manual = state.pendingWindows().at(-1)!;
+    const retry = state.windowPinned(manual.id, { version: 'v1', items: 3, launcher: 'webhook' });
+    expect(retry).toMatchObject({ id: 'docs-v1-r2', idempotencyKey: 'v1-r2', datasetVersion: 'v1', state: 'pending', trigger: 'manual', requestIds: ['r-1'] });
+    expect(state.window(manual.id)!.message).toMatch(/job docs-v1 failed: retried as job docs-v1-r2/);
+    state.updateJob(retry.id, { state: 'succeeded', model: 'm' });
+    state.apply(CMD, 0, [{ kind: 'trigger', offset: 1, requestId: 'r-2', dataset: 'docs', atMs: clock }]);
+    const later = state.pendingWindows().at(-1)!;
+    expect(state.windowPinned(later.id, { version: 'v1', items: 3, launcher: 'webhook' })).toMatchObject({ id: 'docs-v1-r2', requestIds: ['r-1', 'r-2'] });
+    expect(state.jobs().map((j) => j.id)).toEqual(['docs-v1', 'docs-v1-r2']);
   });
 });
 
