@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EmbeddedEventLog } from '../../adapters/event-log/embedded/embedded-event-log.ts';
 import { openDatabase } from '../../adapters/sqlite/open-database.ts';
 import { toDlqRecord } from '../../consumers/runtime/dlq.ts';
-import { CDC_TOPIC, Topics } from '../../schemas/topics.ts';
+import { CDC_TOPIC, Topics, topicSpecs } from '../../schemas/topics.ts';
 import { runCli } from './helpers.ts';
 
 /** topics apply/list and dlq --direct on the embedded log (the Kafka side is in test/kafka/cli.test.ts). */
@@ -18,7 +18,7 @@ describe('tributary topics / dlq --direct (embedded log)', () => {
     const first = await runCli(['topics', 'apply', '--data-dir', dir]);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/tributary\.content\.cleaned\s+4\s+created/);
-    expect(first.stdout).toContain('8 topics changed on the embedded log.');
+    expect(first.stdout).toContain(`${topicSpecs(4).length} topics changed on the embedded log.`);
     const again = await runCli(['topics', 'apply', '--data-dir', dir]);
     expect(again.stdout).toContain('Every topic on the embedded log is up to date.');
     const grow = await runCli(['topics', 'apply', '--data-dir', dir, '--partitions', '6', '--json']);

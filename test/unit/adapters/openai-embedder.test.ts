@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OpenAiEmbedder, type OpenAiEmbedderOptions } from '../../../adapters/embedder/openai/openai-embedder.ts';
-import { errorCode, findTributaryError, isRetryable, type TributaryError } from '../../../ports/errors.ts';
+import { errorCode, isRetryable } from '../../../ports/errors.ts';
 import { EMBEDDINGS, fakeVector, startOpenAiCompatibleServer, type OpenAiCompatibleServer } from '../../fixtures/openai-compatible-server.ts';
 import { freePort } from '../../helpers/free-port.ts';
+import { failure } from '../../helpers/failure.ts';
 
 let server: OpenAiCompatibleServer;
 
@@ -23,17 +24,6 @@ function embedder(overrides: Partial<OpenAiEmbedderOptions> = {}): OpenAiEmbedde
     maxBatch: 16, timeoutMs: 2_000, maxRetries: 3, retryBaseMs: 10, retryMaxMs: 2_000,
     ...overrides,
   });
-}
-
-async function failure(p: Promise<unknown>): Promise<TributaryError> {
-  try {
-    await p;
-  } catch (e) {
-    const te = findTributaryError(e);
-    if (!te) throw new Error(`expected a TributaryError, got ${String(e)}`, { cause: e });
-    return te;
-  }
-  throw new Error('expected the call to fail');
 }
 
 const norm = (v: Float32Array) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));

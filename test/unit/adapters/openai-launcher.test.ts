@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { APIUserAbortError } from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OpenAiLauncher, type OpenAiLauncherConfig, type OpenAiLauncherOptions } from '../../../adapters/finetune-launcher/openai/openai-launcher.ts';
-import { findTributaryError, type TributaryError } from '../../../ports/errors.ts';
+import { findTributaryError } from '../../../ports/errors.ts';
 import type { LaunchFile, LaunchRequest, LaunchStatus } from '../../../ports/finetune-launcher.ts';
 import { FILES, JOBS, startOpenAiFinetuneServer, type OpenAiFinetuneServer } from '../../fixtures/openai-finetune-server.ts';
+import { failure } from '../../helpers/failure.ts';
 
 const KEY_ENV = 'TRIBUTARY_TEST_OPENAI_KEY';
 const MODEL = 'gpt-4.1-mini-2025-04-14';
@@ -74,17 +75,6 @@ function request(opts: { dataset?: string; format?: 'chat-sft' | 'dpo'; files?: 
 }
 
 const signal = (): AbortSignal => new AbortController().signal;
-
-async function failure(p: Promise<unknown>): Promise<TributaryError> {
-  try {
-    await p;
-  } catch (e) {
-    const te = findTributaryError(e);
-    if (!te) throw new Error(`expected a TributaryError, got ${String(e)}`, { cause: e });
-    return te;
-  }
-  throw new Error('expected the call to fail');
-}
 
 async function pollToEnd(l: OpenAiLauncher, req: LaunchRequest, first: LaunchStatus): Promise<LaunchStatus[]> {
   const seen: LaunchStatus[] = [];

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OpenAiLlm, type OpenAiLlmOptions } from '../../../adapters/llm/openai/openai-llm.ts';
-import { findTributaryError, type TributaryError } from '../../../ports/errors.ts';
 import type { ChatMessage } from '../../../ports/llm.ts';
 import { CHAT, cannedAnswer, startOpenAiCompatibleServer, type OpenAiCompatibleServer } from '../../fixtures/openai-compatible-server.ts';
+import { failure } from '../../helpers/failure.ts';
 
 let server: OpenAiCompatibleServer;
 
@@ -27,17 +27,6 @@ const messages: ChatMessage[] = [
   { role: 'user', content: 'what is CDC' },
 ];
 const answer = cannedAnswer('what is CDC');
-
-async function failure(p: Promise<unknown>): Promise<TributaryError> {
-  try {
-    await p;
-  } catch (e) {
-    const te = findTributaryError(e);
-    if (!te) throw new Error(`expected a TributaryError, got ${String(e)}`, { cause: e });
-    return te;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** Consumes a stream, keeping what arrived before it failed. */
 async function drain(it: AsyncIterable<string>, got: string[]): Promise<string> {

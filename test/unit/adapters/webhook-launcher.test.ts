@@ -3,8 +3,9 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { verifyWebhookSignature, webhookBody, WebhookLauncher, type WebhookLauncherConfig } from '../../../adapters/finetune-launcher/webhook/webhook-launcher.ts';
-import { findTributaryError, type TributaryError } from '../../../ports/errors.ts';
+import { findTributaryError } from '../../../ports/errors.ts';
 import type { LaunchRequest } from '../../../ports/finetune-launcher.ts';
+import { failure } from '../../helpers/failure.ts';
 
 /** What the receiver does with the next request. */
 type Answer = { status: number; headers?: Record<string, string>; body?: string } | { hang: true };
@@ -71,17 +72,6 @@ function request(): LaunchRequest {
     files,
     workDir: '/nonexistent/not-used-by-the-webhook',
   };
-}
-
-async function failure(p: Promise<unknown>): Promise<TributaryError> {
-  try {
-    await p;
-  } catch (e) {
-    const te = findTributaryError(e);
-    if (!te) throw new Error(`expected a TributaryError, got ${String(e)}`, { cause: e });
-    return te;
-  }
-  throw new Error('expected the call to fail');
 }
 
 const signal = (): AbortSignal => new AbortController().signal;
