@@ -4,6 +4,7 @@ import type { ApiContext } from '../context.ts';
 import { commonErrorResponses, toHttpError } from '../errors.ts';
 import { queryTextSchema, searchFilterSchema } from '../schemas.ts';
 import { answerQuestion, type RagRequest } from '../services/rag.ts';
+import { SEARCH_MODES } from '../services/search.ts';
 import { abortOnDisconnect, SseWriter } from '../sse.ts';
 
 const stepSchema = z.looseObject({ status: z.enum(['applied', 'skipped']), reason: z.string().optional() });
@@ -16,6 +17,7 @@ const ragBodySchema = z.strictObject({
   expand: z.boolean().default(true).describe('Query expansion (needs an LLM)'),
   selfQuery: z.boolean().default(true).describe('Extract author/category filters from the question'),
   rerank: z.boolean().default(true).describe('Rerank candidates (needs an LLM)'),
+  mode: z.enum(SEARCH_MODES).default('hybrid').describe('Retrieval: hybrid (dense + keyword, fused), dense (meaning only) or keyword (BM25 only)'),
 });
 
 const sourceSchema = z.object({
@@ -30,7 +32,7 @@ const ragResponseSchema = z.object({
   steps: z.looseObject({
     selfQuery: stepSchema,
     expansion: stepSchema,
-    search: z.looseObject({ variants: z.number(), candidates: z.number() }),
+    search: z.looseObject({ mode: z.enum(SEARCH_MODES), variants: z.number(), candidates: z.number() }),
     rerank: stepSchema,
     llm: z.looseObject({ model: z.string() }).optional(),
     extractive: z.looseObject({ reason: z.string() }).optional(),

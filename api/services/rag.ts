@@ -1,3 +1,4 @@
+import { modeRequest, type SearchMode } from './search.ts';
 import { randomUUID } from 'node:crypto';
 import { findTributaryError, toTributaryError } from '../../ports/errors.ts';
 import type { ChatOptions, FinishInfo, Llm } from '../../ports/llm.ts';
@@ -28,6 +29,8 @@ export interface RagRequest {
   expand: boolean;
   selfQuery: boolean;
   rerank: boolean;
+  /** Which side of the index retrieves (default hybrid). */
+  mode?: SearchMode;
 }
 
 export interface RagSource {
@@ -45,7 +48,7 @@ type Skipped = { status: 'skipped'; reason: string };
 export type RagSteps = {
   selfQuery: { status: 'applied'; method: 'rules' | 'llm'; filters: ExtractedFilters; query: string } | Skipped;
   expansion: { status: 'applied'; variants: string[] } | Skipped;
-  search: { variants: number; candidates: number; filter: SearchFilter | null; ms: number };
+  search: { mode: SearchMode; variants: number; candidates: number; filter: SearchFilter | null; ms: number };
   rerank: { status: 'applied'; method: 'llm'; candidates: number } | Skipped;
   llm?: {
     model: string; promptTokens: number; contextChunks: number; truncated: boolean; omitted: number; completionTokens?: number;
@@ -175,13 +178,15 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   const wantRerank = req.rerank && deps.llm !== null;
   const perVariant = wantRerank ? Math.max(req.k, Math.min(RERANK_MAX_CANDIDATES, req.k * 3)) : req.k;
   const started = performance.now();
-  const vectors = await deps.embedder.embed(ex.variants, signal);
-  const lists = await Promise.all(ex.variants.map((text, i) => deps.index.search({ vector: vectors[i]!, text, k: perVariant, ...(hasFilter ? { filter } : {}) })));
+  const mode = req.mode ?? 'hybrid';
+  // a keyword search embeds nothing
+  const vectors = mode === 'keyword' ? [] : await deps.embedder.embed(ex.variants, signal);
+  const lists = await Promise.all(ex.variants.map((text, i) => deps.index.search({ ...modeRequest(mode, vectors[i], text), k: perVariant, ...(hasFilter ? { filter } : {}) })));
   deps.metrics.searchSeconds.observe((performance.now() - started) / 1000);
   let candidates: Array<{ hit: SearchHit; score: number }> = lists.length === 1
     ? lists[0]!.map((hit) => ({ hit, score: hit.score }))
     : reciprocalRankFusion(lists, (h) => h.id, { limit: perVariant }).map((f) => ({ hit: f.item, score: f.score }));
-  const searchStep: RagSteps['search'] = { variants: ex.variants.length, candidates: candidates.length, filter: hasFilter ? filter : null, ms: Math.round(performance.now() - started) };
+  const searchStep: RagSteps['search'] = { mode, variants: ex.variants.length, candidates: candidates.length, filter: hasFilter ? filter : null, ms: Math.round(performance.now() - started) };
   throwIfAborted(signal);
 
   let rerankStep: RagSteps['rerank'];

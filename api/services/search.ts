@@ -18,17 +18,41 @@ export function toHitView(h: SearchHit, score = h.score): HitView {
   return { docId: p.doc_id, chunkIndex: p.chunk_index, score, text: p.text, category: p.category, author: p.author, title: p.title, url: p.url };
 }
 
+/** Which side of the index answers: both fused (hybrid), meaning only (dense), or keywords only (BM25). */
+export const SEARCH_MODES = ['hybrid', 'dense', 'keyword'] as const;
+export type SearchMode = (typeof SEARCH_MODES)[number];
+
 export interface SearchQuery {
   query: string;
   k: number;
   filter?: SearchFilter;
+  /** Default hybrid. */
+  mode?: SearchMode;
+  /** Candidates per side before fusion (the index's default when unset). */
+  candidates?: number;
+}
+
+/** The index request for a mode: a keyword search needs no vector, a dense one no text. */
+export function modeRequest(mode: SearchMode, vector: Float32Array | undefined, text: string): { vector?: Float32Array; text?: string } {
+  if (mode === 'keyword') return { text };
+  if (mode === 'dense') return { vector: vector! };
+  return { vector: vector!, text };
+}
+
+/** Searches in one mode; the query is embedded (one embedder call) unless the mode is keyword. */
+export async function searchInMode(ctx: Pick<ApiContext, 'embedder' | 'index' | 'metrics'>, q: SearchQuery, signal?: AbortSignal): Promise<SearchHit[]> {
+  const mode = q.mode ?? 'hybrid';
+  const started = performance.now();
+  const vector = mode === 'keyword' ? undefined : (await ctx.embedder.embed([q.query], signal))[0];
+  const hits = await ctx.index.search({
+    ...modeRequest(mode, vector, q.query), k: q.k,
+    ...(q.filter ? { filter: q.filter } : {}), ...(q.candidates !== undefined ? { candidates: q.candidates } : {}),
+  });
+  ctx.metrics.searchSeconds.observe((performance.now() - started) / 1000);
+  return hits;
 }
 
 /** Embeds the query (one embedder call) and runs a hybrid search: dense + keyword, fused by the index. */
-export async function hybridSearch(ctx: Pick<ApiContext, 'embedder' | 'index' | 'metrics'>, q: SearchQuery, signal?: AbortSignal): Promise<SearchHit[]> {
-  const started = performance.now();
-  const [vector] = await ctx.embedder.embed([q.query], signal);
-  const hits = await ctx.index.search({ vector: vector!, text: q.query, k: q.k, ...(q.filter ? { filter: q.filter } : {}) });
-  ctx.metrics.searchSeconds.observe((performance.now() - started) / 1000);
-  return hits;
+export function hybridSearch(ctx: Pick<ApiContext, 'embedder' | 'index' | 'metrics'>, q: SearchQuery, signal?: AbortSignal): Promise<SearchHit[]> {
+  return searchInMode(ctx, { ...q, mode: 'hybrid' }, signal);
 }

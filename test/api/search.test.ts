@@ -11,6 +11,44 @@ describe('search API', () => {
 
   const search = (payload: unknown) => h.app.inject({ method: 'POST', url: '/v1/search', payload: payload as object });
 
+  it('searches in one mode: keyword (BM25 only, nothing embedded), dense (vectors only) or hybrid (both, fused)', async () => {
+    const res = await h.app.inject({
+      method: 'POST', url: '/v1/content', payload: {
+        items: [
+          { category: 'article', author: 'Alice', content: 'The zyxquorum protocol elects a leader among replicas.' },
+          { category: 'post', author: 'Bob', content: 'Sourdough bread needs a lively starter and a long, cold fermentation.' },
+        ],
+      },
+    });
+    const [aliceId] = (res.json() as { ids: string[] }).ids;
+    await h.system.start();
+    await waitFor('indexed', async () => (await h.system.index.count()) >= 2);
+    let embedCalls = 0;
+    const embed = h.system.embedder.embed.bind(h.system.embedder);
+    (h.system.embedder as { embed: typeof embed }).embed = (texts, signal) => { embedCalls++; return embed(texts, signal); };
+
+    const keyword = (await search({ query: 'zyxquorum', mode: 'keyword' })).json() as { mode: string; hits: Hit[] };
+    expect(keyword.mode).toBe('keyword');
+    expect(keyword.hits.map((x) => x.docId)).toEqual([aliceId]); // BM25 finds only the document with the word
+    expect(embedCalls).toBe(0);
+    const dense = (await search({ query: 'zyxquorum', mode: 'dense', k: 5 })).json() as { mode: string; hits: Hit[] };
+    expect(dense.mode).toBe('dense');
+    expect(dense.hits).toHaveLength(2); // every vector has a nearest-neighbour score
+    expect(embedCalls).toBe(1);
+    const hybrid = (await search({ query: 'zyxquorum', k: 5 })).json() as { mode: string; hits: Hit[] };
+    expect(hybrid.mode).toBe('hybrid');
+    expect(hybrid.hits[0]!.docId).toBe(aliceId);
+    expect(embedCalls).toBe(2);
+
+    const bad = await search({ query: 'zyxquorum', mode: 'sparse' });
+    expect(bad.statusCode).toBe(400);
+    expect(JSON.stringify(bad.json())).toContain('mode');
+
+    const rag = (await h.app.inject({ method: 'POST', url: '/v1/rag/query', payload: { query: 'zyxquorum protocol', mode: 'keyword' } })).json() as { sources: Array<{ docId: string }>; steps: { search: { mode: string } } };
+    expect(rag.steps.search.mode).toBe('keyword');
+    expect(rag.sources.map((x) => x.docId)).toEqual([aliceId]);
+  });
+
   it('finds published content once the pipeline indexed it, with filters', async () => {
     const res = await h.app.inject({
       method: 'POST', url: '/v1/content', payload: {
