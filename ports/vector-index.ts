@@ -22,6 +22,12 @@ export interface ChunkPoint {
   id: string;
   vector: Float32Array;
   payload: ChunkPayload;
+  /**
+   * What the keyword side indexes for this chunk when it differs from `payload.text`: the chunk in
+   * its context (its document's title; the heading path is already in the chunk). Search returns
+   * `payload.text`, the chunk itself.
+   */
+  indexText?: string;
 }
 
 export interface SearchFilter {

@@ -6,7 +6,7 @@ import type { ApplyOutcome, IndexOperation, VectorIndex } from '../../ports/vect
 import type { CleanedDocument } from '../../schemas/cleaned.ts';
 import { DOC_VERSION_HEADER, Topics } from '../../schemas/topics.ts';
 import { chunkDocument } from '../../streams/chunk/index.ts';
-import { buildPoints, contentHash, latestPerDocument } from '../../streams/embed/points.ts';
+import { buildPoints, contentHash, contextualText, latestPerDocument } from '../../streams/embed/points.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { recordFailure, type RecordFailure, type Stage } from '../runtime/stage-consumer.ts';
 
@@ -26,7 +26,9 @@ function isBatchFailure(err: unknown): boolean {
 interface Plan {
   p: Extract<Parsed, { kind: 'upsert' }>;
   chunks: Array<{ index: number; text: string }>;
-  /** content hash of each chunk (with the model id, the embedding-cache key) */
+  /** what is embedded for each chunk: the chunk in its context (streams/embed/points.ts) */
+  texts: string[];
+  /** content hash of each embedded text (with the model id, the embedding-cache key) */
   keys: string[];
 }
 
@@ -78,7 +80,9 @@ export class EmbedStage implements Stage {
       if (p.kind !== 'upsert') continue;
       try {
         const chunks = chunkDocument(p.doc, this.o.chunking);
-        plans.set(p, { p, chunks, keys: chunks.map((c) => contentHash(c.text)) });
+        // what is embedded (and cached) is the chunk in its context: the document's title, then the chunk
+        const texts = chunks.map((c) => contextualText(p.doc, c.text));
+        plans.set(p, { p, chunks, texts, keys: texts.map((t) => contentHash(t)) });
       } catch (err) {
         failures.push(recordFailure(p.record, err));
       }
@@ -138,7 +142,7 @@ export class EmbedStage implements Stage {
   /** Looks texts up in the cache and embeds the misses in batches of the embedder's max batch. */
   private async embedAll(plans: Plan[], signal: AbortSignal, failures: RecordFailure[]): Promise<Map<string, Float32Array>> {
     const unique = new Map<string, string>();
-    for (const pl of plans) pl.keys.forEach((k, i) => unique.set(k, pl.chunks[i]!.text));
+    for (const pl of plans) pl.keys.forEach((k, i) => unique.set(k, pl.texts[i]!));
     const model = this.o.embedder.id;
     const found = await this.o.cache.getMany(model, [...unique.keys()]);
     this.o.metrics.embedCacheHits.inc(found.size);

@@ -16,17 +16,34 @@ export function contentHash(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** Builds the index points of one document version from its chunks and their vectors (`hashes`: their content hashes, when already known). */
+/**
+ * A chunk in its context, as it is embedded and keyword-indexed: the document's title, then the
+ * chunk (which already starts with its heading path when it begins inside a section). A chunk that
+ * says "it" or "this setting" is then still found by what its document is about; what search
+ * returns stays the chunk itself.
+ */
+export function contextualText(doc: Pick<CleanedDocument, 'title'>, chunkText: string): string {
+  const title = doc.title?.trim();
+  return title ? `${title}\n\n${chunkText}` : chunkText;
+}
+
+/**
+ * Builds the index points of one document version from its chunks and their vectors (`hashes`: the
+ * content hashes of what was embedded — the contextual text — when already known).
+ */
 export function buildPoints(doc: CleanedDocument, chunks: ChunkText[], vectors: Float32Array[], embedModel: string, hashes?: string[]): ChunkPoint[] {
   if (chunks.length !== vectors.length) throw new Error(`buildPoints: ${chunks.length} chunks but ${vectors.length} vectors`);
-  return chunks.map((c, i) => ({
+  return chunks.map((c, i) => {
+    const indexText = contextualText(doc, c.text);
+    return {
     id: chunkPointId(doc.docId, c.index),
     vector: vectors[i]!,
+    ...(indexText !== c.text ? { indexText } : {}),
     payload: {
       doc_id: doc.docId,
       doc_version: doc.version,
       chunk_index: c.index,
-      content_hash: hashes?.[i] ?? contentHash(c.text),
+      content_hash: hashes?.[i] ?? contentHash(indexText),
       category: doc.category,
       author: doc.author,
       source_ts: doc.sourceTsMs,
@@ -35,7 +52,8 @@ export function buildPoints(doc: CleanedDocument, chunks: ChunkText[], vectors: 
       url: doc.url,
       text: c.text,
     },
-  }));
+    };
+  });
 }
 
 /** Keeps only the newest event per document (by version; later offset wins a tie). */

@@ -468,6 +468,21 @@ export function describeVectorIndexConformance(name: string, factory: () => Prom
       expect(await index.search({ k: 5 })).toEqual([]);
     });
 
+    it('keyword-indexes a chunk\'s index text (its context) and returns the chunk\'s own text; a new context replaces the old', async () => {
+      const a = newDoc();
+      const withContext = (indexText: string): ChunkPoint[] => points(a, 0, { texts: ['It lowers the session timeout.'], vectors: [vec(0)] }).map((p) => ({ ...p, indexText }));
+      const v1 = withContext('Zebracorn tuning\n\nIt lowers the session timeout.').map((p) => ({ ...p, payload: { ...p.payload, doc_version: 1 } }));
+      expect(await index.replaceDocument(a, 1, v1)).toBe('applied');
+      const found = await index.search({ k: 5, text: 'zebracorn' });
+      expect(docIds(found)).toEqual([a]);
+      expect(found[0]!.payload.text).toBe('It lowers the session timeout.');
+      // the same chunk text under a new title: the old context is no longer found, the new one is
+      const v2 = withContext('Unicornfish tuning\n\nIt lowers the session timeout.').map((p) => ({ ...p, payload: { ...p.payload, doc_version: 2 } }));
+      expect(await index.replaceDocument(a, 2, v2)).toBe('applied');
+      expect(docIds(await index.search({ k: 5, text: 'zebracorn' }))).toEqual([]);
+      expect(docIds(await index.search({ k: 5, text: 'unicornfish' }))).toEqual([a]);
+    });
+
     it('never throws on keyword queries with odd characters, and still matches their words', async () => {
       const a = newDoc();
       await put(a, 1, { texts: ['Kafka lag monitoring for the café team'], vectors: [vec(0)] });

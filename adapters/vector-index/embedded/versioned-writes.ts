@@ -35,13 +35,14 @@ export function replaceDocument(s: Statements, changeLogKeep: number, docId: str
     if (existing) {
       pk = existing.pk;
       s.updateChunk.run(docId, version, pl.chunk_index, pl.category, pl.author, pk);
-      if (existing.text !== pl.text) {
+      // with an index text (the chunk in its context) the context may have changed while the chunk did not
+      if (existing.text !== pl.text || p.indexText !== undefined) {
         s.deleteFts.run(pk);
-        s.insertFts.run(pk, pl.text);
+        s.insertFts.run(pk, p.indexText ?? pl.text);
       }
     } else {
       pk = (s.insertChunk.get(p.id, docId, version, pl.chunk_index, pl.category, pl.author) as { pk: number }).pk;
-      s.insertFts.run(pk, pl.text);
+      s.insertFts.run(pk, p.indexText ?? pl.text);
       added++;
     }
     s.putPayload.run(pk, pl.content_hash, pl.source_ts, pl.embed_model, pl.title ?? null, pl.url ?? null, pl.text);

@@ -384,7 +384,7 @@ function defaultUpsertPoints(dimension: number): number {
 }
 
 function toQdrantPoint(p: ChunkPoint): Schemas['PointStruct'] {
-  const sparse = documentSparseVector(p.payload.text);
+  const sparse = documentSparseVector(p.indexText ?? p.payload.text);
   return {
     id: p.id,
     vector: sparse.indices.length > 0 ? { [DENSE]: Array.from(p.vector), [SPARSE]: sparse } : { [DENSE]: Array.from(p.vector) },

@@ -11,6 +11,10 @@ import { runCli } from '../../cli/helpers.ts';
  * it) and once with the hashing embedder. Figures that could fail: with a real embedding model,
  * fusing both sides is not below the better side alone; with hashing vectors (lexical, no meaning)
  * the dense side is the weak one, and keyword search alone is the better choice — the README says so.
+ *
+ * Contextual chunks (the title embedded and keyword-indexed with each chunk) moved the figures from
+ * (before → after, MRR@10): ONNX hybrid 0.922 → 0.944, dense 0.903 → 0.878, keyword 0.900 → 0.884;
+ * hashing hybrid 0.714 → 0.766, dense 0.563 → 0.607, keyword 0.900 → 0.884.
  */
 
 type Summary = { queries: number; mrr: number; ndcg: number; recallAt5: number; recallAtK: number };
