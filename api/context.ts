@@ -51,6 +51,8 @@ export interface ApiSettings {
   /** Header whose value pins a session to one upstream; "none" turns affinity off. */
   readonly inferenceAffinityHeader: string;
   readonly inferenceLogPrompts: boolean;
+  /** The RAG answer cache: how long an answer is served again (0: off), and how many are kept. */
+  readonly answerCache: { readonly ttlMs: number; readonly maxEntries: number };
 }
 
 export interface ConsumerView {

@@ -23,6 +23,10 @@ const LOCAL_LLM_ONLY: Array<keyof Config> = ['llmThreads', 'llmConcurrency', 'll
 
 const RULES: Rule[] = [
   {
+    keys: ['answerCacheEntries'],
+    check: (c) => (c.answerCacheTtlMs > 0 ? null : 'applies only while the answer cache is on (TRIBUTARY_ANSWER_CACHE_TTL_MS is 0: off)'),
+  },
+  {
     keys: KAFKA_ONLY,
     check: (c) => (c.mode === 'kafka' ? null : `applies only with TRIBUTARY_MODE=kafka (the mode is ${c.mode}); set TRIBUTARY_MODE=kafka or unset it`),
   },

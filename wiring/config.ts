@@ -113,6 +113,10 @@ export const configSchema = z.object({
    * items and launches one fine-tune job on a pinned version when it reaches its threshold.
    */
   finetuneDatasets: jsonArray(finetuneDatasetSchema).default([]),
+  /** How long a RAG answer is served again for the same question (unless a source changed); 0 turns the answer cache off. */
+  answerCacheTtlMs: int(0, 7 * 24 * 3600_000).default(3_600_000),
+  /** Answers the cache holds (least recently used dropped first). */
+  answerCacheEntries: int(1, 1_000_000).default(1000),
 }).superRefine((c, ctx) => {
   if (c.chunkOverlapTokens >= c.chunkTokens) {
     ctx.addIssue({ code: 'custom', path: ['chunkOverlapTokens'], message: `must be smaller than chunkTokens (${c.chunkTokens})` });
@@ -226,6 +230,8 @@ export const ENV_NAMES: Record<keyof z.input<typeof configSchema>, string> = {
   qdrantTimeoutMs: 'TRIBUTARY_QDRANT_TIMEOUT_MS',
   qdrantFusion: 'TRIBUTARY_QDRANT_FUSION',
   finetuneDatasets: 'TRIBUTARY_FINETUNE_DATASETS',
+  answerCacheTtlMs: 'TRIBUTARY_ANSWER_CACHE_TTL_MS',
+  answerCacheEntries: 'TRIBUTARY_ANSWER_CACHE_ENTRIES',
 };
 
 /** TRIBUTARY_* variables that are not settings but are read elsewhere (the CLI, tests, benchmarks). */

@@ -55,6 +55,7 @@ export function apiSettings(config: Config): ApiSettings {
   return {
     host: config.host, port: config.port, bodyLimitBytes: config.bodyLimitBytes, apiKeys: config.apiKeys,
     inferenceAffinityHeader: config.inferenceAffinityHeader, inferenceLogPrompts: config.inferenceLogPrompts,
+    answerCache: { ttlMs: config.answerCacheTtlMs, maxEntries: config.answerCacheEntries },
   };
 }
 

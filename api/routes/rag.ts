@@ -3,7 +3,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { ApiContext } from '../context.ts';
 import { commonErrorResponses, toHttpError } from '../errors.ts';
 import { queryTextSchema, searchFilterSchema } from '../schemas.ts';
-import { answerQuestion, type RagRequest } from '../services/rag.ts';
+import { randomUUID } from 'node:crypto';
+import { answerQuestion, type RagRequest, type RagResult } from '../services/rag.ts';
+import { AnswerCache, type CacheHit } from '../services/answer-cache.ts';
 import { SEARCH_MODES } from '../services/search.ts';
 import { abortOnDisconnect, SseWriter } from '../sse.ts';
 
@@ -18,7 +20,14 @@ const ragBodySchema = z.strictObject({
   selfQuery: z.boolean().default(true).describe('Extract author/category filters from the question'),
   rerank: z.boolean().default(true).describe('Rerank candidates (needs an LLM)'),
   mode: z.enum(SEARCH_MODES).default('hybrid').describe('Retrieval: hybrid (dense + keyword, fused), dense (meaning only) or keyword (BM25 only)'),
+  cache: z.boolean().default(true).describe('Serve a cached answer to the same question when none of its sources changed (false: always answer afresh)'),
 });
+
+const cacheInfoSchema = z.object({
+  hit: z.boolean(),
+  ageMs: z.number().int().optional().describe('How old the cached answer is'),
+  cachedTraceId: z.string().optional().describe('The traceId of the response the answer was cached from'),
+}).describe('Whether the answer came from the answer cache');
 
 const sourceSchema = z.object({
   docId: z.string(), chunkIndex: z.number().int(), text: z.string(), score: z.number(), title: z.string().nullable(), url: z.string().nullable(),
@@ -26,6 +35,7 @@ const sourceSchema = z.object({
 
 const ragResponseSchema = z.object({
   traceId: z.string().describe('Names this answer: give it to POST /v1/feedback'),
+  cache: cacheInfoSchema,
   answer: z.string().describe('Cites sources as [n] = sources[n-1]. Without an LLM: an extractive answer, labelled as such'),
   mode: z.enum(['extractive', 'llm']),
   sources: z.array(sourceSchema),
@@ -40,32 +50,58 @@ const ragResponseSchema = z.object({
 });
 
 export const ragRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
+  const cache = new AnswerCache({ ttlMs: ctx.settings.answerCache.ttlMs, maxEntries: ctx.settings.answerCache.maxEntries });
   app.post('/v1/rag/query', {
     schema: {
       tags: ['rag'],
       summary: 'Answer a question from the indexed content, with citations',
       description: 'Self-query → query expansion → hybrid search (RRF across variants) → rerank → answer. '
         + 'With `stream: true` the response is `text/event-stream`: event `sources` ({sources}), `delta` ({text}) events, '
-        + 'then `done` ({traceId, answer, mode, steps}); a failure mid-stream sends `error` ({error: {code, message}}) and ends the stream.',
+        + 'then `done` ({traceId, answer, mode, steps, cache}); a failure mid-stream sends `error` ({error: {code, message}}) and ends the stream. '
+        + 'A repeated question whose sources have not changed since is answered from the answer cache (`cache.hit`), each time under a new traceId.',
       body: ragBodySchema,
       response: { 200: ragResponseSchema, ...commonErrorResponses },
     },
   }, async (request, reply) => {
-    const { stream, filter, ...rest } = request.body;
+    const { stream, filter, cache: useCache, ...rest } = request.body;
     const req: RagRequest = { ...rest, ...(filter ? { filter } : {}) };
     const ac = abortOnDisconnect(reply.raw);
-    if (!stream) return answerQuestion(ctx, req, { signal: ac.signal });
+    // the answer cache: a repeated question whose sources did not change is answered from it
+    const key = useCache && cache.enabled ? cache.key(req, ctx.llm?.id ?? null) : null;
+    let cached: CacheHit | null = null;
+    if (key !== null) {
+      const found = await cache.get(key, ctx.index);
+      ctx.metrics.answerCache.inc({ outcome: found.outcome });
+      cached = found.hit;
+    }
+    const fromCache = (hit: CacheHit): RagResult & { cache: z.infer<typeof cacheInfoSchema> } => ({
+      ...hit.result, traceId: randomUUID(), cache: { hit: true, ageMs: Math.round(hit.ageMs), cachedTraceId: hit.result.traceId },
+    });
+    if (!stream) {
+      if (cached) return fromCache(cached);
+      const result = await answerQuestion(ctx, req, { signal: ac.signal });
+      if (key !== null) await cache.put(key, result, ctx.index);
+      return { ...result, cache: { hit: false } };
+    }
 
     reply.hijack();
     const sse = new SseWriter(reply.raw);
     sse.open();
     try {
-      const result = await answerQuestion(ctx, req, {
-        signal: ac.signal,
-        onSources: (sources) => sse.send('sources', { sources }),
-        onDelta: (text) => sse.send('delta', { text }),
-      });
-      sse.send('done', { traceId: result.traceId, answer: result.answer, mode: result.mode, steps: result.steps });
+      if (cached) {
+        const r = fromCache(cached);
+        sse.send('sources', { sources: r.sources });
+        sse.send('delta', { text: r.answer });
+        sse.send('done', { traceId: r.traceId, answer: r.answer, mode: r.mode, steps: r.steps, cache: r.cache });
+      } else {
+        const result = await answerQuestion(ctx, req, {
+          signal: ac.signal,
+          onSources: (sources) => sse.send('sources', { sources }),
+          onDelta: (text) => sse.send('delta', { text }),
+        });
+        if (key !== null) await cache.put(key, result, ctx.index);
+        sse.send('done', { traceId: result.traceId, answer: result.answer, mode: result.mode, steps: result.steps, cache: { hit: false } });
+      }
     } catch (err) {
       if (ac.signal.aborted) {
         request.log.info({ event: 'rag.client_disconnected' }, 'client went away; generation aborted');
