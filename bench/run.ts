@@ -12,7 +12,7 @@ import { chunkDocument } from '../streams/chunk/index.ts';
  * `npm run bench`: every speed and memory target, measured on this machine, written as JSON
  * (bench/results/latest.json) and printed as a table of ratios against the targets.
  *   --quick        smaller sizes (a smoke run; figures not comparable with targets)
- *   --only a,b     run only some groups: freshness, throughput, search, qdrant, mongodb, onnx, proxy, kafka, llm, finetune
+ *   --only a,b     run only some groups: freshness, throughput, search, qdrant, mongodb, onnx, proxy, kafka, llm, finetune, cache
  * With QDRANT_URL answering, the qdrant group measures Qdrant beside the embedded index (search at
  * 10k and 100k chunks, freshness and chunks/s with Qdrant as the index) and the kafka group adds Kafka + Qdrant.
  */
@@ -204,6 +204,15 @@ if (want('llm')) {
   }
 }
 
+let cacheText: string | null = null;
+if (want('cache')) {
+  log('cache: RAG latency on a cache hit vs a miss, and the hit rate when questions repeat…');
+  const { cacheTable, runCacheBench } = await import('./cache-bench.ts');
+  const r = await runCacheBench({ quick, log: (l) => log(`cache: ${l}`) });
+  results['cache'] = r;
+  cacheText = cacheTable(r);
+}
+
 let finetuneText: string | null = null;
 if (want('finetune')) {
   log('finetune: the trigger\'s added cost on the embedded pipeline and the time from the crossing item to the launch…');
@@ -236,3 +245,4 @@ for (const t of table) {
 }
 if (llmText) console.log(`\n${llmText}`);
 if (finetuneText) console.log(`\n${finetuneText}`);
+if (cacheText) console.log(`\n${cacheText}`);
