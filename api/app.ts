@@ -10,6 +10,7 @@ import { registerSwagger } from './plugins/swagger.ts';
 import { contentRoutes } from './routes/content.ts';
 import { feedbackRoutes } from './routes/feedback.ts';
 import { finetuneRoutes } from './routes/finetune.ts';
+import { traceRoutes } from './routes/traces.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inferenceRoutes } from './routes/inference.ts';
 import { opsRoutes } from './routes/ops.ts';
@@ -57,6 +58,7 @@ export async function buildApp(ctx: ApiContext, opts: BuildAppOptions = {}): Pro
   await app.register(ragRoutes, { ctx });
   await app.register(feedbackRoutes, { ctx });
   await app.register(finetuneRoutes, { ctx });
+  await app.register(traceRoutes, { ctx });
   await app.register(opsRoutes, { ctx });
   await app.register(inferenceRoutes, { ctx, gateway, access });
   await app.ready();

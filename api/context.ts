@@ -10,6 +10,7 @@ import type { InferenceGateway } from '../inference/gateway.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { LagReport } from '../consumers/lag-monitor/index.ts';
 import type { DatasetRegistry } from '../ports/dataset-registry.ts';
+import type { TraceStore } from '../ports/trace-store.ts';
 import type { FinetuneDataset } from '../schemas/finetune.ts';
 
 /**
@@ -36,6 +37,8 @@ export interface ApiContext {
   readonly lagMonitor: { latest(): LagReport | null } | null;
   /** Which embedder and LLM this process runs, and why (for /readyz and people). */
   readonly models: ModelsInfo;
+  /** The queryable view of the RAG traces and the feedback naming them (built from the topics). */
+  readonly traces: TraceStore;
   /** The fine-tuning datasets configured, and the registry of their pinned versions. */
   readonly finetune: { readonly datasets: readonly FinetuneDataset[]; readonly registry: DatasetRegistry };
   /** Checks each dependency this process uses (index, event log, …), for /readyz. */

@@ -12,6 +12,8 @@ export const ApiPaths = {
   dlq: '/v1/ops/dlq',
   /** POST `{stage?, sinceMs?, limit?}` → `{replayed, skipped}`. */
   dlqReplay: '/v1/ops/dlq/replay',
+  /** GET `?since&limit` → `{traces: RagTrace[]}` (newest first). */
+  traces: '/v1/traces',
   /** GET → `{datasets: [{name, source, format, pending, threshold, cooldownMs, total, lastVersion, lastLaunchAt, lastWindow, launcher, updatedAt}]}`. */
   finetuneDatasets: '/v1/finetune/datasets',
   /** GET `?dataset&state&limit` → `{jobs: FinetuneJob[]}`, newest first. */

@@ -32,6 +32,7 @@ export const MetricNames = {
   authRejections: 'tributary_auth_rejections_total',
   cdcResnapshots: 'tributary_cdc_resnapshots_total',
   answerCache: 'tributary_answer_cache_total',
+  traceWriteFailures: 'tributary_rag_trace_write_failures_total',
   finetunePending: 'tributary_finetune_pending_items',
   finetuneWindows: 'tributary_finetune_windows_total',
   finetuneJobStates: 'tributary_finetune_job_states_total',
@@ -95,6 +96,7 @@ export class Metrics {
   readonly inferenceEjections = new Counter({ name: MetricNames.inferenceEjections, help: 'Times an upstream was ejected (circuit opened)', labelNames: ['upstream'], registers: [this.registry] });
   readonly inferenceUpstreamUp = new Gauge({ name: MetricNames.inferenceUpstreamUp, help: '1 while the upstream takes traffic (circuit closed or half-open), 0 while ejected', labelNames: ['upstream'], registers: [this.registry] });
   readonly authRejections = new Counter({ name: MetricNames.authRejections, help: 'Requests refused by access control', labelNames: ['reason'], registers: [this.registry] });
+  readonly traceWriteFailures = new Counter({ name: MetricNames.traceWriteFailures, help: 'RAG traces that could not be written to tributary.rag.traces (the answer was still given)', registers: [this.registry] });
   readonly answerCache = new Counter({ name: MetricNames.answerCache, help: 'RAG answer cache lookups: hit, miss, stale (a source changed), expired', labelNames: ['outcome'], registers: [this.registry] });
   readonly finetunePending = new Gauge({ name: MetricNames.finetunePending, help: 'Net-new items counted toward a dataset\'s threshold since its last window', labelNames: ['dataset'], registers: [this.registry] });
   readonly finetuneWindows = new Counter({ name: MetricNames.finetuneWindows, help: 'Fine-tuning windows opened, by what opened them and what became of them (job, empty, failed)', labelNames: ['dataset', 'trigger', 'outcome'], registers: [this.registry] });

@@ -4,6 +4,7 @@ import { TributaryError } from '../ports/errors.ts';
 import { cleanedDocumentSchema } from './cleaned.ts';
 import { contentEventSchema } from './content.ts';
 import { feedbackEventSchema } from './feedback.ts';
+import { ragTraceSchema } from './trace.ts';
 import { finetuneCommandSchema, finetuneDatasetStatusSchema, finetuneJobSchema } from './finetune.ts';
 import { groupLagStatusSchema } from './lag-status.ts';
 import { CDC_TOPIC, Topics } from './topics.ts';
@@ -20,6 +21,7 @@ export const TOPIC_VALUE_SCHEMAS = {
   [Topics.finetuneJobs]: finetuneJobSchema,
   [Topics.finetuneDatasets]: finetuneDatasetStatusSchema,
   [Topics.finetuneCommands]: finetuneCommandSchema,
+  [Topics.ragTraces]: ragTraceSchema,
 } as const;
 
 export type SchemaTopic = keyof typeof TOPIC_VALUE_SCHEMAS;

@@ -16,6 +16,8 @@ export const Topics = {
   /** Operational alerts (e.g. the change-stream relay re-snapshotting after its history was lost). */
   opsEvents: 'tributary.ops.events',
   feedback: 'tributary.feedback',
+  /** One record per RAG query (key = traceId): what each step did (schemas/trace.ts). */
+  ragTraces: 'tributary.rag.traces',
 } as const;
 
 export const Groups = {
@@ -72,6 +74,7 @@ export function topicSpecs(partitions: number): TopicSpec[] {
     { name: Topics.opsLag, partitions: 1, compacted: false, retentionMs: 1 * DAY },
     { name: Topics.opsEvents, partitions: 1, compacted: false, retentionMs: 30 * DAY },
     { name: Topics.feedback, partitions, compacted: false, retentionMs: 30 * DAY },
+    { name: Topics.ragTraces, partitions, compacted: false, retentionMs: 30 * DAY },
   ];
 }
 

@@ -12,6 +12,7 @@ import { checkDependency } from './dependencies.ts';
 import { describeModels, openLanguageModels } from './models.ts';
 import { createValueCodec } from './schema-registry.ts';
 import { createDatasetRegistry } from './finetune.ts';
+import { openTraceStore } from './traces.ts';
 import { openIndexing } from './vector-index.ts';
 
 /**
@@ -99,6 +100,8 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
       })
       : null;
 
+    const traces = openTraceStore(config);
+    closers.push(() => traces.close());
     const datasetRegistry = createDatasetRegistry(config);
     closers.push(() => datasetRegistry.close());
     let maintenance: NodeJS.Timeout | null = null;
@@ -107,6 +110,7 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
       config, settings: apiSettings(config), logger, metrics, log, store, index, embedder, cache, llm, gateway, models, localLlm: languageModels.local, consumers,
       relay: backbone.relay, codec, lagMonitor,
       finetune: { datasets: config.finetuneDatasets, registry: datasetRegistry },
+      traces,
       checkDependencies: () => Promise.all([
         checkDependency('index', index.kind, () => index.ping()),
         checkDependency('log', log.kind, async () => { await log.listTopics(); }),

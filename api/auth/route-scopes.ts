@@ -32,6 +32,9 @@ const TABLE: Record<string, Scope | 'open'> = {
   'GET /v1/ops/dlq': 'admin',
   'POST /v1/ops/dlq/replay': 'admin',
 
+  'GET /v1/traces': 'admin',
+  'GET /v1/traces/:id': 'admin',
+
   'GET /v1/finetune/datasets': 'admin',
   'GET /v1/finetune/jobs': 'admin',
   'GET /v1/finetune/jobs/:id': 'admin',

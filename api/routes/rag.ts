@@ -6,6 +6,7 @@ import { queryTextSchema, searchFilterSchema } from '../schemas.ts';
 import { randomUUID } from 'node:crypto';
 import { answerQuestion, type RagRequest, type RagResult } from '../services/rag.ts';
 import { AnswerCache, type CacheHit } from '../services/answer-cache.ts';
+import { recordTrace, traceOf } from '../services/traces.ts';
 import { SEARCH_MODES } from '../services/search.ts';
 import { abortOnDisconnect, SseWriter } from '../sse.ts';
 
@@ -74,13 +75,27 @@ export const ragRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app,
       ctx.metrics.answerCache.inc({ outcome: found.outcome });
       cached = found.hit;
     }
+    // every response writes its trace; a trace that cannot be written is logged and counted, the answer stands
+    const trace = async (result: RagResult, cacheInfo: { hit: boolean; cachedTraceId?: string }, traceId: string) => {
+      try {
+        await recordTrace(ctx, traceOf(req, result, { logPrompts: ctx.settings.inferenceLogPrompts, cache: cacheInfo, traceId, ...(cacheInfo.hit ? { atMs: Date.now() } : {}) }));
+      } catch (e) {
+        ctx.metrics.traceWriteFailures.inc();
+        request.log.error({ event: 'rag.trace_failed', traceId, err: (e as Error).message }, 'could not write the RAG trace');
+      }
+    };
     const fromCache = (hit: CacheHit): RagResult & { cache: z.infer<typeof cacheInfoSchema> } => ({
       ...hit.result, traceId: randomUUID(), cache: { hit: true, ageMs: Math.round(hit.ageMs), cachedTraceId: hit.result.traceId },
     });
     if (!stream) {
-      if (cached) return fromCache(cached);
+      if (cached) {
+        const r = fromCache(cached);
+        await trace(cached.result, r.cache, r.traceId);
+        return r;
+      }
       const result = await answerQuestion(ctx, req, { signal: ac.signal });
       if (key !== null) await cache.put(key, result, ctx.index);
+      await trace(result, { hit: false }, result.traceId);
       return { ...result, cache: { hit: false } };
     }
 
@@ -93,6 +108,7 @@ export const ragRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app,
         sse.send('sources', { sources: r.sources });
         sse.send('delta', { text: r.answer });
         sse.send('done', { traceId: r.traceId, answer: r.answer, mode: r.mode, steps: r.steps, cache: r.cache });
+        await trace(cached.result, r.cache, r.traceId);
       } else {
         const result = await answerQuestion(ctx, req, {
           signal: ac.signal,
@@ -101,6 +117,7 @@ export const ragRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app,
         });
         if (key !== null) await cache.put(key, result, ctx.index);
         sse.send('done', { traceId: result.traceId, answer: result.answer, mode: result.mode, steps: result.steps, cache: { hit: false } });
+        await trace(result, { hit: false }, result.traceId);
       }
     } catch (err) {
       if (ac.signal.aborted) {

@@ -67,6 +67,18 @@ export interface RagResult {
   mode: 'extractive' | 'llm';
   sources: RagSource[];
   steps: RagSteps;
+  /** What the trace records beyond the response (not part of the response). */
+  trace?: RagTraceDetail;
+}
+
+export interface RagTraceDetail {
+  atMs: number;
+  filter: SearchFilter | null;
+  retrieved: Array<{ docId: string; chunkIndex: number; score: number; denseRank: number | null; sparseRank: number | null }>;
+  reranked: Array<{ docId: string; chunkIndex: number }> | null;
+  /** The prompt messages, for prompt logging. */
+  promptText: string | null;
+  latencyMs: { selfQuery: number; expansion: number; search: number; rerank: number; answer: number; total: number };
 }
 
 export interface RagHooks {
@@ -169,10 +181,16 @@ function toSource(h: SearchHit, score: number): RagSource {
 export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHooks = {}): Promise<RagResult> {
   const { signal } = hooks;
   const traceId = randomUUID();
+  const atMs = Date.now();
+  const t0 = performance.now();
+  let mark = t0;
+  const lap = () => { const now = performance.now(); const ms = Math.round((now - mark) * 10) / 10; mark = now; return ms; };
   const sq = await selfQueryStep(deps, req, signal);
+  const selfQueryMs = lap();
   const filter: SearchFilter = { ...sq.filters, ...req.filter };
   const hasFilter = Object.keys(filter).length > 0;
   const ex = await expansionStep(deps.llm, req, sq.query, signal);
+  const expansionMs = lap();
 
   // search every variant (one embedder call for all of them), fuse with RRF
   const wantRerank = req.rerank && deps.llm !== null;
@@ -188,6 +206,8 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
     : reciprocalRankFusion(lists, (h) => h.id, { limit: perVariant }).map((f) => ({ hit: f.item, score: f.score }));
   const searchStep: RagSteps['search'] = { mode, variants: ex.variants.length, candidates: candidates.length, filter: hasFilter ? filter : null, ms: Math.round(performance.now() - started) };
   throwIfAborted(signal);
+  const searchMs = lap();
+  const retrieved = candidates.map((c) => ({ docId: c.hit.payload.doc_id, chunkIndex: c.hit.payload.chunk_index, score: c.score, denseRank: c.hit.denseRank, sparseRank: c.hit.sparseRank }));
 
   let rerankStep: RagSteps['rerank'];
   if (!req.rerank) rerankStep = { status: 'skipped', reason: 'disabled by request' };
@@ -205,8 +225,18 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
       rerankStep = { status: 'skipped', reason: `${llmSkipReason(e)}; kept the fused retrieval order` };
     }
   }
+  const rerankMs = lap();
   let sources = candidates.slice(0, req.k).map((c) => toSource(c.hit, c.score));
   const steps: RagSteps = { selfQuery: sq.step, expansion: ex.step, search: searchStep, rerank: rerankStep };
+  const detail = (promptText: string | null): RagTraceDetail => {
+    const answerMs = lap();
+    return {
+      atMs, filter: hasFilter ? filter : null, retrieved,
+      reranked: rerankStep.status === 'applied' ? candidates.map((c) => ({ docId: c.hit.payload.doc_id, chunkIndex: c.hit.payload.chunk_index })) : null,
+      promptText,
+      latencyMs: { selfQuery: selfQueryMs, expansion: expansionMs, search: searchMs, rerank: rerankMs, answer: answerMs, total: Math.round((performance.now() - t0) * 10) / 10 },
+    };
+  };
 
   if (!deps.llm) {
     const ext = extractiveAnswer(req.query, sources);
@@ -218,7 +248,7 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
       hooks.onDelta(label ?? EXTRACTIVE_LABEL);
       for (const l of lines) hooks.onDelta(`\n${l}`);
     }
-    return { traceId, answer: ext.answer, mode: 'extractive', sources, steps };
+    return { traceId, answer: ext.answer, mode: 'extractive', sources, steps, trace: detail(null) };
   }
 
   const prompt = buildAnswerPrompt({ question: req.query, chunks: sources, contextTokens: deps.llm.contextTokens, ...(deps.llm.answerTokens ? { answerTokens: deps.llm.answerTokens } : {}) });
@@ -244,5 +274,5 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   if (finish.usage) steps.llm.completionTokens = finish.usage.completionTokens;
   if (finish.finishReason) steps.llm.finishReason = finish.finishReason;
   steps.llm.citations = { cited: citations.cited, removed: citations.removed };
-  return { traceId, answer, mode: 'llm', sources, steps };
+  return { traceId, answer, mode: 'llm', sources, steps, trace: detail(prompt.messages.map((m) => `${m.role}: ${m.content}`).join('\n\n')) };
 }

@@ -1,0 +1,95 @@
+import type { EventLog } from '../../ports/event-log.ts';
+import type { TraceStore } from '../../ports/trace-store.ts';
+import type { ValueCodec } from '../../ports/value-codec.ts';
+import type { FeedbackEvent } from '../../schemas/feedback.ts';
+import type { RagTrace } from '../../schemas/trace.ts';
+import { Topics } from '../../schemas/topics.ts';
+import { findTributaryError } from '../../ports/errors.ts';
+import type { RagRequest, RagResult } from './rag.ts';
+
+/**
+ * RAG traces: every RAG query writes one record to tributary.rag.traces (the record); each API
+ * process reads the topic, and the feedback that names a trace, into its trace store (the view it
+ * queries), catching up on each read — so any replica serves every trace, and feedback joins its
+ * trace by traceId.
+ */
+
+export const PROMPT_TEMPLATE = { id: 'rag-answer', version: 1 } as const;
+
+export interface TraceContext {
+  readonly log: EventLog;
+  readonly codec: ValueCodec;
+  readonly traces: TraceStore;
+}
+
+/** The trace of one response (a cache hit is its own trace, naming the one it was cached from). */
+export function traceOf(req: RagRequest, result: RagResult, opts: { logPrompts: boolean; cache: { hit: boolean; cachedTraceId?: string }; traceId?: string; atMs?: number }): RagTrace {
+  const d = result.trace;
+  const steps = result.steps;
+  return {
+    traceId: opts.traceId ?? result.traceId,
+    at: new Date(opts.atMs ?? d?.atMs ?? Date.now()).toISOString(),
+    query: req.query,
+    mode: req.mode ?? 'hybrid',
+    filter: (d?.filter ?? null) as Record<string, unknown> | null,
+    selfQuery: steps.selfQuery as Record<string, unknown>,
+    expandedQueries: steps.expansion.status === 'applied' ? steps.expansion.variants : [req.query],
+    retrieved: d?.retrieved ?? [],
+    reranked: d?.reranked ?? null,
+    sources: result.sources.map((s) => ({ docId: s.docId, chunkIndex: s.chunkIndex, score: s.score })),
+    prompt: { templateId: PROMPT_TEMPLATE.id, templateVersion: PROMPT_TEMPLATE.version, tokens: steps.llm?.promptTokens ?? null, text: opts.logPrompts ? d?.promptText ?? null : null },
+    answer: result.answer,
+    answerMode: result.mode,
+    citations: steps.llm?.citations ?? (steps.extractive ? { cited: steps.extractive.cited, removed: [] } : null),
+    model: steps.llm?.model ?? null,
+    latencyMs: opts.cache.hit ? { selfQuery: 0, expansion: 0, search: 0, rerank: 0, answer: 0, total: 0 } : d?.latencyMs ?? { selfQuery: 0, expansion: 0, search: 0, rerank: 0, answer: 0, total: 0 },
+    tokens: steps.llm ? { prompt: steps.llm.promptTokens, completion: steps.llm.completionTokens ?? null } : null,
+    cache: opts.cache,
+  };
+}
+
+/** Appends a trace to the topic (resolves once the log has it). */
+export async function recordTrace(ctx: Pick<TraceContext, 'log' | 'codec'>, trace: RagTrace): Promise<void> {
+  await ctx.log.append(Topics.ragTraces, [{ key: trace.traceId, value: await ctx.codec.encode(Topics.ragTraces, trace) }]);
+}
+
+const READ_CHUNK = 500;
+const syncing = new WeakMap<TraceStore, Promise<void>>();
+
+/** Brings the store up to the end of both topics (one sync at a time per store). */
+export function syncTraces(ctx: TraceContext): Promise<void> {
+  const prev = syncing.get(ctx.traces) ?? Promise.resolve();
+  const next = prev.catch(() => undefined).then(() => syncOnce(ctx));
+  syncing.set(ctx.traces, next);
+  return next;
+}
+
+async function syncOnce(ctx: TraceContext): Promise<void> {
+  for (const topic of [Topics.ragTraces, Topics.feedback] as const) {
+    let parts;
+    try { parts = await ctx.log.offsets(topic); } catch (e) {
+      if (findTributaryError(e)?.code === 'NOT_FOUND') continue;
+      throw e;
+    }
+    for (const p of parts) {
+      for (let at = Math.max(ctx.traces.position(topic, p.partition), p.start); at < p.end;) {
+        const recs = await ctx.log.read(topic, p.partition, at, Math.min(READ_CHUNK, p.end - at));
+        if (recs.length === 0) break;
+        const traces: RagTrace[] = [];
+        const feedback: FeedbackEvent[] = [];
+        for (const r of recs) {
+          if (r.value === null) continue;
+          try {
+            if (topic === Topics.ragTraces) traces.push(await ctx.codec.decode(Topics.ragTraces, r.value));
+            else feedback.push(await ctx.codec.decode(Topics.feedback, r.value));
+          } catch (e) {
+            if (findTributaryError(e)?.retryable) throw e;
+            // a record that is not a trace (or feedback) is skipped: the view serves what it can read
+          }
+        }
+        at = recs[recs.length - 1]!.offset + 1;
+        ctx.traces.apply({ traces, feedback, positions: [{ topic, partition: p.partition, next: at }] });
+      }
+    }
+  }
+}
