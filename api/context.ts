@@ -56,6 +56,8 @@ export interface ApiSettings {
   readonly inferenceLogPrompts: boolean;
   /** The RAG answer cache: how long an answer is served again (0: off), and how many are kept. */
   readonly answerCache: { readonly ttlMs: number; readonly maxEntries: number };
+  /** RAG guardrails: prompt-injection detection and PII masking. */
+  readonly guardrails: { readonly injection: 'block' | 'flag' | 'off'; readonly pii: 'mask' | 'off' };
 }
 
 export interface ConsumerView {

@@ -16,6 +16,8 @@ export const ErrorCodes = {
   FORBIDDEN: { status: 403, retryable: false },
   /** The request contradicts the resource's state (e.g. a report on a job that is already final). */
   CONFLICT: { status: 409, retryable: false },
+  /** A guardrail refused the request (e.g. a prompt injection in the question). */
+  GUARDRAIL_BLOCKED: { status: 400, retryable: false },
   // change events and records on the log
   MALFORMED_EVENT: { status: 422, retryable: false },
   SCHEMA_VIOLATION: { status: 422, retryable: false },

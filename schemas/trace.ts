@@ -32,5 +32,7 @@ export const ragTraceSchema = z.object({
   latencyMs: z.object({ selfQuery: z.number(), expansion: z.number(), search: z.number(), rerank: z.number(), answer: z.number(), total: z.number() }),
   tokens: z.object({ prompt: z.number().int(), completion: z.number().int().nullable() }).nullable(),
   cache: z.object({ hit: z.boolean(), cachedTraceId: z.string().optional() }),
+  /** Guardrail verdicts: injection rules tripped by the question and chunks, masks put in the answer. */
+  guardrails: z.record(z.string(), z.unknown()).optional(),
 });
 export type RagTrace = z.infer<typeof ragTraceSchema>;

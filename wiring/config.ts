@@ -117,6 +117,10 @@ export const configSchema = z.object({
   answerCacheTtlMs: int(0, 7 * 24 * 3600_000).default(3_600_000),
   /** Answers the cache holds (least recently used dropped first). */
   answerCacheEntries: int(1, 1_000_000).default(1000),
+  /** Prompt injection in a RAG question: block it (an error), flag it (answered, reported), or off; a flagged retrieved chunk is left out of the context (block) or reported (flag). */
+  guardInjection: z.enum(['block', 'flag', 'off']).default('block'),
+  /** PII and secrets in RAG answers: masked as the answer streams, or off. */
+  guardPii: z.enum(['mask', 'off']).default('mask'),
 }).superRefine((c, ctx) => {
   if (c.chunkOverlapTokens >= c.chunkTokens) {
     ctx.addIssue({ code: 'custom', path: ['chunkOverlapTokens'], message: `must be smaller than chunkTokens (${c.chunkTokens})` });
@@ -232,6 +236,8 @@ export const ENV_NAMES: Record<keyof z.input<typeof configSchema>, string> = {
   finetuneDatasets: 'TRIBUTARY_FINETUNE_DATASETS',
   answerCacheTtlMs: 'TRIBUTARY_ANSWER_CACHE_TTL_MS',
   answerCacheEntries: 'TRIBUTARY_ANSWER_CACHE_ENTRIES',
+  guardInjection: 'TRIBUTARY_GUARD_INJECTION',
+  guardPii: 'TRIBUTARY_GUARD_PII',
 };
 
 /** TRIBUTARY_* variables that are not settings but are read elsewhere (the CLI, tests, benchmarks). */

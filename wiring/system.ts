@@ -57,6 +57,7 @@ export function apiSettings(config: Config): ApiSettings {
     host: config.host, port: config.port, bodyLimitBytes: config.bodyLimitBytes, apiKeys: config.apiKeys,
     inferenceAffinityHeader: config.inferenceAffinityHeader, inferenceLogPrompts: config.inferenceLogPrompts,
     answerCache: { ttlMs: config.answerCacheTtlMs, maxEntries: config.answerCacheEntries },
+    guardrails: { injection: config.guardInjection, pii: config.guardPii },
   };
 }
 

@@ -47,6 +47,12 @@ const ragResponseSchema = z.object({
     rerank: stepSchema,
     llm: z.looseObject({ model: z.string() }).optional(),
     extractive: z.looseObject({ reason: z.string() }).optional(),
+    guardrails: z.looseObject({
+      injection: z.enum(['block', 'flag', 'off']), pii: z.enum(['mask', 'off']),
+      query: z.object({ flagged: z.boolean(), rules: z.array(z.string()) }),
+      chunks: z.object({ flagged: z.number().int(), dropped: z.number().int(), rules: z.array(z.string()) }),
+      answer: z.object({ masked: z.number().int() }),
+    }).optional().describe('What each guardrail found: prompt-injection rules tripped by the question and by retrieved chunks (left out of the context when blocking), masks put in the answer'),
   }).describe('What each retrieval step did, or why it was skipped'),
 });
 
@@ -65,7 +71,7 @@ export const ragRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app,
     },
   }, async (request, reply) => {
     const { stream, filter, cache: useCache, ...rest } = request.body;
-    const req: RagRequest = { ...rest, ...(filter ? { filter } : {}) };
+    const req: RagRequest = { ...rest, ...(filter ? { filter } : {}), guardrails: ctx.settings.guardrails };
     const ac = abortOnDisconnect(reply.raw);
     // the answer cache: a repeated question whose sources did not change is answered from it
     const key = useCache && cache.enabled ? cache.key(req, ctx.llm?.id ?? null) : null;

@@ -1,6 +1,5 @@
-import { modeRequest, type SearchMode } from './search.ts';
 import { randomUUID } from 'node:crypto';
-import { findTributaryError, toTributaryError } from '../../ports/errors.ts';
+import { findTributaryError, toTributaryError, TributaryError } from '../../ports/errors.ts';
 import type { ChatOptions, FinishInfo, Llm } from '../../ports/llm.ts';
 import { CitationFilter } from '../../streams/rag/citations.ts';
 import type { SearchFilter, SearchHit } from '../../ports/vector-index.ts';
@@ -15,6 +14,8 @@ import {
   type ExtractedFilters, type SelfQueryVocabulary,
 } from '../../streams/rag/self-query.ts';
 import type { ApiContext } from '../context.ts';
+import { AnswerMasker, detectInjection } from '../../streams/rag/guardrails.ts';
+import { modeRequest, type SearchMode } from './search.ts';
 
 /**
  * The RAG orchestration: self-query → expansion → hybrid search per variant (RRF-fused) → rerank →
@@ -31,7 +32,27 @@ export interface RagRequest {
   rerank: boolean;
   /** Which side of the index retrieves (default hybrid). */
   mode?: SearchMode;
+  /** Guardrails (default: block prompt injections in the question, mask PII and secrets in the answer). */
+  guardrails?: GuardrailSettings;
 }
+
+export interface GuardrailSettings {
+  /** Prompt injection in the question: block (an error) or flag; in a retrieved chunk: left out of the context (block) or kept and reported (flag). */
+  injection: 'block' | 'flag' | 'off';
+  /** PII and secrets in the answer: masked as it streams. */
+  pii: 'mask' | 'off';
+}
+
+export const DEFAULT_GUARDRAILS: GuardrailSettings = { injection: 'block', pii: 'mask' };
+
+type GuardrailsStep = {
+  injection: GuardrailSettings['injection'];
+  pii: GuardrailSettings['pii'];
+  query: { flagged: boolean; rules: string[] };
+  chunks: { flagged: number; dropped: number; rules: string[] };
+  answer: { masked: number };
+  citations?: { removed: number };
+};
 
 export interface RagSource {
   docId: string;
@@ -58,6 +79,8 @@ export type RagSteps = {
     citations?: { cited: number[]; removed: number[] };
   };
   extractive?: { reason: string; sentences: number; cited: number[] };
+  /** What each guardrail found and did. */
+  guardrails?: GuardrailsStep;
 };
 
 export interface RagResult {
@@ -185,6 +208,14 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   const t0 = performance.now();
   let mark = t0;
   const lap = () => { const now = performance.now(); const ms = Math.round((now - mark) * 10) / 10; mark = now; return ms; };
+  const guard = req.guardrails ?? DEFAULT_GUARDRAILS;
+  const guardStep: GuardrailsStep = { injection: guard.injection, pii: guard.pii, query: { flagged: false, rules: [] }, chunks: { flagged: 0, dropped: 0, rules: [] }, answer: { masked: 0 } };
+  if (guard.injection !== 'off') {
+    guardStep.query = detectInjection(req.query);
+    if (guardStep.query.flagged && guard.injection === 'block') {
+      throw new TributaryError('GUARDRAIL_BLOCKED', `the question was refused by the prompt-injection guardrail (${guardStep.query.rules.join(', ')}): ask it without instructions to the model (TRIBUTARY_GUARD_INJECTION=flag lets it through, reported)`, { details: { rules: guardStep.query.rules } });
+    }
+  }
   const sq = await selfQueryStep(deps, req, signal);
   const selfQueryMs = lap();
   const filter: SearchFilter = { ...sq.filters, ...req.filter };
@@ -208,6 +239,20 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   throwIfAborted(signal);
   const searchMs = lap();
   const retrieved = candidates.map((c) => ({ docId: c.hit.payload.doc_id, chunkIndex: c.hit.payload.chunk_index, score: c.score, denseRank: c.hit.denseRank, sparseRank: c.hit.sparseRank }));
+  if (guard.injection !== 'off') {
+    // a retrieved chunk that carries instructions for the model is left out of its context (or reported)
+    const rules = new Set<string>();
+    candidates = candidates.filter((c) => {
+      const v = detectInjection(c.hit.payload.text);
+      if (!v.flagged) return true;
+      guardStep.chunks.flagged++;
+      for (const r of v.rules) rules.add(r);
+      if (guard.injection === 'flag') return true;
+      guardStep.chunks.dropped++;
+      return false;
+    });
+    guardStep.chunks.rules = [...rules];
+  }
 
   let rerankStep: RagSteps['rerank'];
   if (!req.rerank) rerankStep = { status: 'skipped', reason: 'disabled by request' };
@@ -227,7 +272,8 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   }
   const rerankMs = lap();
   let sources = candidates.slice(0, req.k).map((c) => toSource(c.hit, c.score));
-  const steps: RagSteps = { selfQuery: sq.step, expansion: ex.step, search: searchStep, rerank: rerankStep };
+  const steps: RagSteps = { selfQuery: sq.step, expansion: ex.step, search: searchStep, rerank: rerankStep, guardrails: guardStep };
+  const masker = guard.pii === 'mask' ? new AnswerMasker() : null;
   const detail = (promptText: string | null): RagTraceDetail => {
     const answerMs = lap();
     return {
@@ -241,14 +287,16 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   if (!deps.llm) {
     const ext = extractiveAnswer(req.query, sources);
     steps.extractive = { reason: 'no LLM configured', sentences: ext.sentences.length, cited: ext.cited };
+    const text = masker ? masker.push(ext.answer) + masker.end() : ext.answer;
+    guardStep.answer.masked = masker?.masked ?? 0;
     hooks.onSources?.(sources);
     if (hooks.onDelta) {
       // the label first, then one sentence per event
-      const [label, ...lines] = ext.answer.split('\n');
+      const [label, ...lines] = text.split('\n');
       hooks.onDelta(label ?? EXTRACTIVE_LABEL);
       for (const l of lines) hooks.onDelta(`\n${l}`);
     }
-    return { traceId, answer: ext.answer, mode: 'extractive', sources, steps, trace: detail(null) };
+    return { traceId, answer: text, mode: 'extractive', sources, steps, trace: detail(null) };
   }
 
   const prompt = buildAnswerPrompt({ question: req.query, chunks: sources, contextTokens: deps.llm.contextTokens, ...(deps.llm.answerTokens ? { answerTokens: deps.llm.answerTokens } : {}) });
@@ -260,17 +308,22 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   // citations of sources the model was not given are taken out as the answer streams
   const citations = new CitationFilter(sources.length);
   let answer = '';
-  const emit = (text: string) => {
+  const out = (text: string) => {
     if (!text) return;
     answer += text;
     hooks.onDelta?.(text);
   };
+  // PII and secrets are masked as the answer streams (at sentence boundaries)
+  const emit = (text: string) => out(masker ? masker.push(text) : text);
   if (hooks.onDelta) {
     for await (const delta of deps.llm.stream(prompt.messages, opts)) emit(citations.push(delta));
   } else {
     emit(citations.push((await deps.llm.chat(prompt.messages, opts)).text));
   }
   emit(citations.end());
+  if (masker) out(masker.end());
+  guardStep.answer.masked = masker?.masked ?? 0;
+  guardStep.citations = { removed: citations.removed.length };
   if (finish.usage) steps.llm.completionTokens = finish.usage.completionTokens;
   if (finish.finishReason) steps.llm.finishReason = finish.finishReason;
   steps.llm.citations = { cited: citations.cited, removed: citations.removed };

@@ -45,6 +45,7 @@ export function traceOf(req: RagRequest, result: RagResult, opts: { logPrompts: 
     latencyMs: opts.cache.hit ? { selfQuery: 0, expansion: 0, search: 0, rerank: 0, answer: 0, total: 0 } : d?.latencyMs ?? { selfQuery: 0, expansion: 0, search: 0, rerank: 0, answer: 0, total: 0 },
     tokens: steps.llm ? { prompt: steps.llm.promptTokens, completion: steps.llm.completionTokens ?? null } : null,
     cache: opts.cache,
+    ...(steps.guardrails ? { guardrails: steps.guardrails as unknown as Record<string, unknown> } : {}),
   };
 }
 

@@ -1,0 +1,74 @@
+import { EMAIL_MASK, maskSensitive, PHONE_MASK, SECRET_MASK } from '../clean/mask.ts';
+
+/**
+ * RAG guardrails, pure.
+ *
+ * Prompt injection: a documented rule set over the question and over every retrieved chunk — text
+ * that tries to override the instructions, change the model's role, extract the system prompt, or
+ * smuggle chat-template markers. A rule names what it caught. On the question the configured
+ * action is to block (an error to the caller) or to flag; a retrieved chunk that trips a rule is
+ * left out of the context (block) or kept and reported (flag).
+ *
+ * PII and secrets: the answer goes through the same masker as ingestion (e-mails, phone numbers,
+ * credentials and key-like tokens) — as it streams, released at word boundaries (a phone number is
+ * held until it ends), so an address, number or key split across deltas is still masked.
+ */
+
+export interface InjectionRule { id: string; description: string; pattern: RegExp }
+
+export const INJECTION_RULES: readonly InjectionRule[] = [
+  { id: 'override-instructions', description: 'asks to ignore, forget or override the instructions', pattern: /\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}\b(?:previous|prior|above|earlier|all|any|your|the|system)\b[^.\n]{0,30}\b(?:instructions?|prompts?|rules?|directions?|guidelines?)\b/i },
+  { id: 'new-instructions', description: 'announces new instructions that replace the system\'s', pattern: /\b(?:new|updated|real|actual)\s+(?:system\s+)?instructions?\s*(?::|are\b|follow\b)/i },
+  { id: 'role-change', description: 'tells the model it is now something else (an unrestricted persona, developer mode)', pattern: /\b(?:you\s+are\s+now|from\s+now\s+on\s+you\s+(?:are|will)|act\s+as\s+(?:an?\s+)?(?:unrestricted|unfiltered|jailbroken|evil)|developer\s+mode|\bDAN\b\s+mode|jailbreak)/i },
+  { id: 'prompt-extraction', description: 'asks for the system prompt or hidden instructions', pattern: /\b(?:reveal|show|print|repeat|output|leak|tell\s+me)\b[^.\n]{0,30}\b(?:system\s+prompt|hidden\s+(?:prompt|instructions?)|initial\s+(?:prompt|instructions?)|your\s+(?:prompt|instructions))/i },
+  { id: 'template-markers', description: 'contains chat-template or role markers meant for the model', pattern: /<\|(?:im_start|im_end|system|endoftext|start_header_id|eot_id)\|>|\[\/?INST\]|<<\/?SYS>>|^\s*#{2,}\s*(?:system|instruction)s?\s*:?\s*$|^\s*(?:system|assistant)\s*:\s/im },
+];
+
+export interface InjectionVerdict { flagged: boolean; rules: string[] }
+
+export function detectInjection(text: string): InjectionVerdict {
+  const rules = INJECTION_RULES.filter((r) => r.pattern.test(text)).map((r) => r.id);
+  return { flagged: rules.length > 0, rules };
+}
+
+const MASKS = [EMAIL_MASK, PHONE_MASK, SECRET_MASK];
+const countMasks = (s: string) => MASKS.reduce((n, m) => n + s.split(m).length - 1, 0);
+
+/**
+ * Masks an answer as it streams. Text is released up to the last whitespace — an e-mail address, a
+ * key or a credential never contains one, so none is split — except that a trailing run of digits
+ * and phone punctuation is held back until it ends (a phone number may contain spaces), with the
+ * three words before it (the cue the masker reads a bare number by).
+ */
+export class AnswerMasker {
+  private held = '';
+  /** Masks put in by this masker (not those already in the text). */
+  masked = 0;
+
+  push(delta: string): string {
+    this.held += delta;
+    const ws = Math.max(this.held.lastIndexOf(' '), this.held.lastIndexOf('\n'), this.held.lastIndexOf('\t'));
+    if (ws < 0) return this.held.length > 4000 ? this.release(this.held.length) : '';
+    let cut = ws + 1;
+    // the text ends in a run of digits, spaces and phone punctuation: a number that may go on
+    const phoneTail = /[+(]?\d[\d\s().-]*$/.exec(this.held);
+    if (phoneTail) {
+      // with the words before it: the masker reads a bare number as a phone number after a cue ("call me at")
+      const context = /(?:\S+\s+){0,3}$/.exec(this.held.slice(0, phoneTail.index))!;
+      cut = Math.min(cut, context.index);
+    }
+    return cut > 0 ? this.release(cut) : '';
+  }
+
+  end(): string {
+    return this.release(this.held.length);
+  }
+
+  private release(n: number): string {
+    const part = this.held.slice(0, n);
+    this.held = this.held.slice(n);
+    const out = maskSensitive(part);
+    this.masked += Math.max(0, countMasks(out) - countMasks(part));
+    return out;
+  }
+}
