@@ -58,6 +58,8 @@ export interface ApiSettings {
   readonly answerCache: { readonly ttlMs: number; readonly maxEntries: number };
   /** RAG guardrails: prompt-injection detection and PII masking. */
   readonly guardrails: { readonly injection: 'block' | 'flag' | 'off'; readonly pii: 'mask' | 'off' };
+  /** Whether RAG responses write traces. */
+  readonly ragTraces: boolean;
 }
 
 export interface ConsumerView {

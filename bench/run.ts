@@ -12,7 +12,7 @@ import { chunkDocument } from '../streams/chunk/index.ts';
  * `npm run bench`: every speed and memory target, measured on this machine, written as JSON
  * (bench/results/latest.json) and printed as a table of ratios against the targets.
  *   --quick        smaller sizes (a smoke run; figures not comparable with targets)
- *   --only a,b     run only some groups: freshness, throughput, search, qdrant, mongodb, onnx, proxy, kafka, llm, finetune, cache
+ *   --only a,b     run only some groups: freshness, throughput, search, qdrant, mongodb, onnx, proxy, kafka, llm, finetune, cache, traces
  * With QDRANT_URL answering, the qdrant group measures Qdrant beside the embedded index (search at
  * 10k and 100k chunks, freshness and chunks/s with Qdrant as the index) and the kafka group adds Kafka + Qdrant.
  */
@@ -204,6 +204,15 @@ if (want('llm')) {
   }
 }
 
+let tracesText: string | null = null;
+if (want('traces')) {
+  log('traces: the pipeline\'s chunks/s and the RAG latency with tracing on vs off…');
+  const { runTracesBench, tracesTable } = await import('./traces-bench.ts');
+  const r = await runTracesBench({ quick, log: (l) => log(`traces: ${l}`) });
+  results['traces'] = r;
+  tracesText = tracesTable(r);
+}
+
 let cacheText: string | null = null;
 if (want('cache')) {
   log('cache: RAG latency on a cache hit vs a miss, and the hit rate when questions repeat…');
@@ -246,3 +255,4 @@ for (const t of table) {
 if (llmText) console.log(`\n${llmText}`);
 if (finetuneText) console.log(`\n${finetuneText}`);
 if (cacheText) console.log(`\n${cacheText}`);
+if (tracesText) console.log(`\n${tracesText}`);

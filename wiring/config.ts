@@ -121,6 +121,8 @@ export const configSchema = z.object({
   guardInjection: z.enum(['block', 'flag', 'off']).default('block'),
   /** PII and secrets in RAG answers: masked as the answer streams, or off. */
   guardPii: z.enum(['mask', 'off']).default('mask'),
+  /** RAG traces (tributary.rag.traces, GET /v1/traces): on, or off (no trace is written). */
+  ragTraces: z.enum(['on', 'off']).default('on'),
 }).superRefine((c, ctx) => {
   if (c.chunkOverlapTokens >= c.chunkTokens) {
     ctx.addIssue({ code: 'custom', path: ['chunkOverlapTokens'], message: `must be smaller than chunkTokens (${c.chunkTokens})` });
@@ -238,6 +240,7 @@ export const ENV_NAMES: Record<keyof z.input<typeof configSchema>, string> = {
   answerCacheEntries: 'TRIBUTARY_ANSWER_CACHE_ENTRIES',
   guardInjection: 'TRIBUTARY_GUARD_INJECTION',
   guardPii: 'TRIBUTARY_GUARD_PII',
+  ragTraces: 'TRIBUTARY_RAG_TRACES',
 };
 
 /** TRIBUTARY_* variables that are not settings but are read elsewhere (the CLI, tests, benchmarks). */

@@ -58,6 +58,7 @@ export function apiSettings(config: Config): ApiSettings {
     inferenceAffinityHeader: config.inferenceAffinityHeader, inferenceLogPrompts: config.inferenceLogPrompts,
     answerCache: { ttlMs: config.answerCacheTtlMs, maxEntries: config.answerCacheEntries },
     guardrails: { injection: config.guardInjection, pii: config.guardPii },
+    ragTraces: config.ragTraces === 'on',
   };
 }
 

@@ -83,6 +83,7 @@ export const ragRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app,
     }
     // every response writes its trace; a trace that cannot be written is logged and counted, the answer stands
     const trace = async (result: RagResult, cacheInfo: { hit: boolean; cachedTraceId?: string }, traceId: string) => {
+      if (!ctx.settings.ragTraces) return;
       try {
         await recordTrace(ctx, traceOf(req, result, { logPrompts: ctx.settings.inferenceLogPrompts, cache: cacheInfo, traceId, ...(cacheInfo.hit ? { atMs: Date.now() } : {}) }));
       } catch (e) {

@@ -66,6 +66,16 @@ describe('RAG traces', () => {
     expect(lines[2]).toContain(done.traceId);
   });
 
+  it('TRIBUTARY_RAG_TRACES=off writes none', async () => {
+    h = await startApiHarness({ config: { ragTraces: 'off' } });
+    await h.system.start();
+    const r = await h.app.inject({ method: 'POST', url: '/v1/rag/query', payload: { query: 'anything at all' } });
+    expect(r.statusCode).toBe(200);
+    const ends = await h.system.log.offsets('tributary.rag.traces');
+    expect(ends.reduce((n, e) => n + e.end, 0)).toBe(0);
+    expect(((await h.app.inject({ method: 'GET', url: '/v1/traces' })).json() as { traces: unknown[] }).traces).toEqual([]);
+  });
+
   it('a lost trace view is rebuilt from the topic', async () => {
     h = await startApiHarness();
     await h.system.start();

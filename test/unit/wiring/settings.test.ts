@@ -104,6 +104,7 @@ const ROWS: Record<keyof Config, Row> = {
   answerCacheTtlMs: { value: '60000' },
   guardInjection: { value: 'flag' },
   guardPii: { value: 'off' },
+  ragTraces: { value: 'off' },
   answerCacheEntries: { value: '50', refusedWith: [{ TRIBUTARY_ANSWER_CACHE_TTL_MS: '0' }], acceptedWith: {} },
   finetuneDatasets: { value: JSON.stringify([{ name: 'docs', source: 'content', threshold: 5, launcher: { type: 'webhook', url: 'http://127.0.0.1:9/hook' } }]) },
 };
