@@ -239,8 +239,9 @@ describe('CommandLauncher with real processes', () => {
     await writeFile(p.gate, '');
     expect((await settle(launcher(jobCommand(p)), req, a)).state).toBe('succeeded');
     await new Promise((r) => setTimeout(r, 200));
+    // one run, whether both launches spawned a wrapper (the second then logs "not run twice") or, on a
+    // busy machine, the second already saw the first one's start and spawned none
     expect(await runs(p)).toBe(1);
-    expect(await readFile(join(p.workDir, 'output.log'), 'utf8')).toContain('not run twice');
   });
 
   it('an intent whose wrapper starts during the wait is not started again', async () => {
