@@ -1,6 +1,7 @@
 import type { EventLog, LogRecord, ProducerRecord } from '../../ports/event-log.ts';
 import { Topics } from '../../schemas/topics.ts';
 import { describeDlqRecord, stripDlqHeaders, type DlqEntry } from '../../consumers/runtime/dlq.ts';
+import { logPages } from '../../common/log-pages.ts';
 
 /**
  * Reading and replaying the dead-letter queue.
@@ -40,13 +41,7 @@ async function readCursors(log: EventLog): Promise<Cursors> {
 
 async function* dlqRecords(log: EventLog): AsyncGenerator<LogRecord> {
   for (const p of await log.offsets(Topics.dlq)) {
-    let offset = p.start;
-    while (offset < p.end) {
-      const page = await log.read(Topics.dlq, p.partition, offset, Math.min(PAGE, p.end - offset));
-      if (page.length === 0) break;
-      yield* page;
-      offset = page[page.length - 1]!.offset + 1;
-    }
+    for await (const page of logPages(log, Topics.dlq, p.partition, p.start, p.end, PAGE)) yield* page;
   }
 }
 

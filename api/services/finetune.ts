@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { DatasetRegistry } from '../../ports/dataset-registry.ts';
-import { findTributaryError, TributaryError } from '../../ports/errors.ts';
+import { TributaryError } from '../../ports/errors.ts';
 import type { EventLog } from '../../ports/event-log.ts';
 import type { ValueCodec } from '../../ports/value-codec.ts';
 import { FINAL_JOB_STATES, type FinetuneCommand, type FinetuneDataset, type FinetuneDatasetStatus, type FinetuneJob } from '../../schemas/finetune.ts';
 import type { SchemaTopic, TopicValue } from '../../schemas/registry.ts';
 import { Topics } from '../../schemas/topics.ts';
 import { sleep } from '../../common/sleep.ts';
+import { logPages, topicPartitions } from '../../common/log-pages.ts';
 
 /**
  * What the API knows of continuous training, read from what the finetune-trigger publishes (the
@@ -49,23 +50,15 @@ class LatestByKey<T extends SchemaTopic> {
   }
 
   private async refresh(): Promise<void> {
-    let parts;
-    try { parts = await this.log.offsets(this.topic); } catch (e) {
-      if (findTributaryError(e)?.code === 'NOT_FOUND') return;
-      throw e;
-    }
-    for (const p of parts) {
+    for (const p of await topicPartitions(this.log, this.topic)) {
       // records below the partition's start were read before, or compacted away behind a later one with the same key
-      for (let at = Math.max(this.next.get(p.partition) ?? 0, p.start); at < p.end;) {
-        const recs = await this.log.read(this.topic, p.partition, at, Math.min(READ_CHUNK, p.end - at));
-        if (recs.length === 0) break;
+      for await (const recs of logPages(this.log, this.topic, p.partition, Math.max(this.next.get(p.partition) ?? 0, p.start), p.end, READ_CHUNK)) {
         for (const r of recs) {
           if (r.key === null) continue;
           if (r.value === null) { this.latest.delete(r.key); continue; }
           try { this.latest.set(r.key, await this.codec.decode(this.topic, r.value)); } catch { /* a record of another shape: not ours to serve */ }
         }
-        at = recs[recs.length - 1]!.offset + 1;
-        this.next.set(p.partition, at);
+        this.next.set(p.partition, recs[recs.length - 1]!.offset + 1);
       }
     }
   }

@@ -6,6 +6,7 @@ import type { RagTrace } from '../../schemas/trace.ts';
 import { Topics } from '../../schemas/topics.ts';
 import { findTributaryError } from '../../ports/errors.ts';
 import type { RagRequest, RagResult } from './rag.ts';
+import { logPages, topicPartitions } from '../../common/log-pages.ts';
 
 /**
  * RAG traces: every RAG query writes one record to tributary.rag.traces (the record); each API
@@ -67,15 +68,8 @@ export function syncTraces(ctx: TraceContext): Promise<void> {
 
 async function syncOnce(ctx: TraceContext): Promise<void> {
   for (const topic of [Topics.ragTraces, Topics.feedback] as const) {
-    let parts;
-    try { parts = await ctx.log.offsets(topic); } catch (e) {
-      if (findTributaryError(e)?.code === 'NOT_FOUND') continue;
-      throw e;
-    }
-    for (const p of parts) {
-      for (let at = Math.max(ctx.traces.position(topic, p.partition), p.start); at < p.end;) {
-        const recs = await ctx.log.read(topic, p.partition, at, Math.min(READ_CHUNK, p.end - at));
-        if (recs.length === 0) break;
+    for (const p of await topicPartitions(ctx.log, topic)) {
+      for await (const recs of logPages(ctx.log, topic, p.partition, Math.max(ctx.traces.position(topic, p.partition), p.start), p.end, READ_CHUNK)) {
         const traces: RagTrace[] = [];
         const feedback: FeedbackEvent[] = [];
         for (const r of recs) {
@@ -88,8 +82,7 @@ async function syncOnce(ctx: TraceContext): Promise<void> {
             // a record that is not a trace (or feedback) is skipped: the view serves what it can read
           }
         }
-        at = recs[recs.length - 1]!.offset + 1;
-        ctx.traces.apply({ traces, feedback, positions: [{ topic, partition: p.partition, next: at }] });
+        ctx.traces.apply({ traces, feedback, positions: [{ topic, partition: p.partition, next: recs[recs.length - 1]!.offset + 1 }] });
       }
     }
   }

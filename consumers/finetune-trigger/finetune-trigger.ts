@@ -12,6 +12,7 @@ import { DOC_VERSION_HEADER, Groups, PipelineConsumers, Topics } from '../../sch
 import type { SchemaTopic } from '../../schemas/registry.ts';
 import { backoffDelay, type BackoffPolicy } from '../../common/backoff.ts';
 import { sleep } from '../../common/sleep.ts';
+import { logPages } from '../../common/log-pages.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import {
   chatSftFromDocuments, chatSftFromFeedback, dpoFromFeedback, INSTRUCTION_SCHEMA, instructionPrompt, parseInstruction, passagesOf,
@@ -255,19 +256,15 @@ export class FinetuneTrigger {
   }
 
   private async readRange(topic: string, partition: number, from: number, to: number, apply: (inputs: InputRecord[]) => void): Promise<void> {
-    for (let at = from; at < to;) {
-      const recs = await this.o.log.read(topic, partition, at, Math.min(READ_CHUNK, to - at));
-      if (recs.length === 0) break;
+    for await (const recs of logPages(this.o.log, topic, partition, from, to, READ_CHUNK)) {
       const inputs: InputRecord[] = [];
       for (const r of recs) {
-        if (r.offset >= to) break;
         try { inputs.push(await this.decode(r)); } catch (e) {
           if (findTributaryError(e)?.retryable) throw e;
           inputs.push({ kind: 'failed', offset: r.offset });
         }
       }
       apply(inputs);
-      at = recs[recs.length - 1]!.offset + 1;
     }
   }
 

@@ -1,4 +1,4 @@
-import { findTributaryError } from '../../ports/errors.ts';
+import { topicPartitions } from '../../common/log-pages.ts';
 import type { EventLog } from '../../ports/event-log.ts';
 import type { ValueCodec } from '../../ports/value-codec.ts';
 import type { GroupLagStatus } from '../../schemas/lag-status.ts';
@@ -14,13 +14,8 @@ export async function readLatestLagReport(log: EventLog, codec: ValueCodec, opts
   const topic = opts.topic ?? Topics.opsLag;
   const tail = opts.tailRecords ?? 128;
   const now = opts.now ?? Date.now();
-  let parts;
-  try { parts = await log.offsets(topic); } catch (e) {
-    if (findTributaryError(e)?.code === 'NOT_FOUND') return null;
-    throw e;
-  }
   const latest = new Map<string, GroupLagStatus>();
-  for (const p of parts) {
+  for (const p of await topicPartitions(log, topic)) {
     if (p.end <= p.start) continue;
     const from = Math.max(p.start, p.end - tail);
     for (const rec of await log.read(topic, p.partition, from, p.end - from)) {
