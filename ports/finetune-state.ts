@@ -81,7 +81,8 @@ export interface FinetuneState {
   wasFailed(topic: string, partition: number, offset: number): boolean;
   /** Applies one partition's records and advances its position, in one transaction. */
   apply(topic: string, partition: number, records: InputRecord[]): { applied: number; changed: boolean };
-  decisions(): Array<{ dataset: FinetuneDataset; decision: TriggerDecision }>;
+  /** Each gathered dataset's pending count and the trigger's decision on it now. */
+  decisions(): Array<{ dataset: FinetuneDataset; pending: number; decision: TriggerDecision }>;
   /** Opens a window if the dataset is due (re-checked atomically), resetting its pending count. */
   fireIfDue(name: string): WindowRow | null;
   window(id: number): WindowRow | null;

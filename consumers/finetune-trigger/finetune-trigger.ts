@@ -272,8 +272,8 @@ export class FinetuneTrigger {
 
   private async evaluate(): Promise<void> {
     let opened = false;
-    for (const { dataset, decision } of this.o.state.decisions()) {
-      this.o.metrics.finetunePending.set({ dataset: dataset.name }, this.o.state.status(dataset.name)?.pending ?? 0);
+    for (const { dataset, pending, decision } of this.o.state.decisions()) {
+      this.o.metrics.finetunePending.set({ dataset: dataset.name }, pending);
       if (!decision.fire) continue;
       const w = this.o.state.fireIfDue(dataset.name);
       if (w) {

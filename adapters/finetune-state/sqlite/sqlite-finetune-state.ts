@@ -2,7 +2,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { transaction } from '../../sqlite/open-database.ts';
 import type { FinetuneState, InputRecord, JobRow, OutboxRow, WindowRow } from '../../../ports/finetune-state.ts';
 import type { CleanedDocument } from '../../../schemas/cleaned.ts';
-import type { FinetuneDataset, FinetuneDatasetStatus, JobState } from '../../../schemas/finetune.ts';
+import { FINAL_JOB_STATES, type FinetuneDataset, type FinetuneDatasetStatus, type JobState } from '../../../schemas/finetune.ts';
 import { Topics } from '../../../schemas/topics.ts';
 import { decideTrigger, type TriggerDecision } from '../../../streams/threshold/threshold.ts';
 import type { DatasetDocument, FeedbackItem } from '../../../streams/finetune/samples.ts';
@@ -44,7 +44,6 @@ CREATE TABLE IF NOT EXISTS ft_instructions (cache_key TEXT PRIMARY KEY, instruct
 CREATE TABLE IF NOT EXISTS ft_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL);
 `;
 
-const FINAL = new Set<JobState>(['succeeded', 'failed', 'cancelled']);
 const iso = (ms: number) => new Date(ms).toISOString();
 const asList = (v: string | string[] | undefined) => (v === undefined ? null : Array.isArray(v) ? v : [v]);
 
@@ -76,6 +75,12 @@ export class SqliteFinetuneState implements FinetuneState {
       windowByRequest: p('SELECT * FROM ft_windows WHERE request_id = ?'),
       job: p('SELECT * FROM ft_jobs WHERE id = ?'),
       outbox: p('INSERT INTO ft_outbox (topic, key, value) VALUES (?, ?, ?)'),
+      // the per-record writes of apply, prepared once
+      totalUp: p('UPDATE ft_datasets SET total = total + 1, dirty = 1 WHERE name = ?'),
+      totalDown: p('UPDATE ft_datasets SET total = total - 1, dirty = 1 WHERE name = ?'),
+      dirty: p('UPDATE ft_datasets SET dirty = 1 WHERE name = ?'),
+      countOne: p(`UPDATE ft_datasets SET pending = pending + 1, last_item_at = ?,
+        crossed_at = CASE WHEN crossed_at IS NULL AND pending + 1 >= ? THEN ? ELSE crossed_at END, dirty = 1 WHERE name = ?`),
     };
   }
 
@@ -180,7 +185,7 @@ export class SqliteFinetuneState implements FinetuneState {
           if (latest && latest.item_version > r.doc.version) continue; // stale: a newer version is already here
           if (!latest || latest.body !== json) {
             this.stmts['addItem']!.run(d.name, r.doc.docId, r.doc.version, 0, json, partition, r.offset);
-            if (!latest || latest.deleted === 1) this.db.prepare('UPDATE ft_datasets SET total = total + 1 WHERE name = ?').run(d.name);
+            if (!latest || latest.deleted === 1) this.stmts['totalUp']!.run(d.name);
             mine = true;
           }
           if (this.stmts['counted']!.get(d.name, r.doc.contentHash) === undefined) {
@@ -190,7 +195,7 @@ export class SqliteFinetuneState implements FinetuneState {
           }
           if (mine) {
             changed = true;
-            this.db.prepare('UPDATE ft_datasets SET dirty = 1 WHERE name = ?').run(d.name);
+            this.stmts['dirty']!.run(d.name);
           }
         }
         return changed;
@@ -208,7 +213,7 @@ export class SqliteFinetuneState implements FinetuneState {
           const body: FeedbackItem = { id: r.event.id, rating: r.event.rating, receivedAtMs: r.event.receivedAtMs };
           for (const k of ['traceId', 'query', 'answer', 'correction'] as const) if (r.event[k] !== undefined) body[k] = r.event[k];
           this.stmts['addItem']!.run(d.name, r.event.id, r.event.receivedAtMs, 0, JSON.stringify(body), partition, r.offset);
-          this.db.prepare('UPDATE ft_datasets SET total = total + 1, dirty = 1 WHERE name = ?').run(d.name);
+          this.stmts['totalUp']!.run(d.name);
           this.countOne(d, now);
           changed = true;
         }
@@ -240,23 +245,23 @@ export class SqliteFinetuneState implements FinetuneState {
     const latest = this.stmts['latestItem']!.get(d.name, docId) as { item_version: number; deleted: number } | undefined;
     if (!latest || latest.deleted === 1 || (version !== null && latest.item_version > version)) return false;
     this.stmts['addItem']!.run(d.name, docId, version ?? latest.item_version, 1, null, partition, offset);
-    this.db.prepare('UPDATE ft_datasets SET total = total - 1, dirty = 1 WHERE name = ?').run(d.name);
+    this.stmts['totalDown']!.run(d.name);
     return true;
   }
 
   private countOne(d: FinetuneDataset, now: number): void {
-    this.db.prepare(`UPDATE ft_datasets SET pending = pending + 1, last_item_at = ?,
-      crossed_at = CASE WHEN crossed_at IS NULL AND pending + 1 >= ? THEN ? ELSE crossed_at END, dirty = 1 WHERE name = ?`).run(now, d.threshold, now, d.name);
+    this.stmts['countOne']!.run(now, d.threshold, now, d.name);
   }
 
+
   /** The trigger's decision for each configured dataset now. */
-  decisions(): Array<{ dataset: FinetuneDataset; decision: TriggerDecision }> {
+  decisions(): Array<{ dataset: FinetuneDataset; pending: number; decision: TriggerDecision }> {
     const now = this.now();
-    const out: Array<{ dataset: FinetuneDataset; decision: TriggerDecision }> = [];
+    const out: Array<{ dataset: FinetuneDataset; pending: number; decision: TriggerDecision }> = [];
     for (const d of this.datasets.values()) {
       const row = this.stmts['dataset']!.get(d.name) as { pending: number; crossed_at: number | null; last_item_at: number | null; last_fired_at: number | null; backfilled: number } | undefined;
       if (!row || row.backfilled === 0) continue;
-      out.push({ dataset: d, decision: decideTrigger({
+      out.push({ dataset: d, pending: row.pending, decision: decideTrigger({
         pending: row.pending, threshold: d.threshold, cooldownMs: d.cooldownMs, settleMs: d.settleMs,
         lastFiredAtMs: row.last_fired_at, lastItemAtMs: row.last_item_at, crossedAtMs: row.crossed_at, nowMs: now,
       }) });
@@ -404,7 +409,7 @@ export class SqliteFinetuneState implements FinetuneState {
       const now = this.now();
       const job = this.job(id);
       // a final state never changes; a writer that read an older revision (a report arrived meanwhile) loses
-      if (!job || FINAL.has(job.state) || (opts.ifRev !== undefined && job.rev !== opts.ifRev)) return null;
+      if (!job || FINAL_JOB_STATES.includes(job.state) || (opts.ifRev !== undefined && job.rev !== opts.ifRev)) return null;
       const next: JobRow = {
         ...job,
         ...(patch.state !== undefined ? { state: patch.state } : {}),
