@@ -21,6 +21,11 @@ const REMOTE_INFERENCE_ONLY: Array<keyof Config> = ['inferenceConnectTimeoutMs',
 const GATEWAY_ONLY: Array<keyof Config> = ['inferenceMaxAttempts', 'inferenceEjectAfterFailures', 'inferenceEjectMs', 'inferenceEjectMaxMs', 'inferenceAffinityHeader', 'inferenceLogPrompts'];
 const LOCAL_LLM_ONLY: Array<keyof Config> = ['llmThreads', 'llmConcurrency', 'llmGpu', 'llmLocalModelId'];
 
+/** Kafka, MongoDB and Qdrant hold everything: a process of this configuration needs no file of its own. */
+export function serversHoldEverything(c: Pick<Config, 'mode' | 'mongodbUrl' | 'qdrantUrl'>): boolean {
+  return c.mode === 'kafka' && c.mongodbUrl !== undefined && c.qdrantUrl !== undefined;
+}
+
 const RULES: Rule[] = [
   {
     keys: ['answerCacheEntries'],
@@ -38,7 +43,7 @@ const RULES: Rule[] = [
   {
     // with Kafka, MongoDB and Qdrant no SQLite file is opened by any process, unless the finetune trigger keeps its state
     keys: ['sqliteSync'],
-    check: (c) => (c.mode === 'kafka' && c.mongodbUrl && c.qdrantUrl && c.finetuneDatasets.length === 0 ? 'no SQLite file is opened with Kafka, MongoDB and Qdrant (and no TRIBUTARY_FINETUNE_DATASETS)' : null),
+    check: (c) => (serversHoldEverything(c) && c.finetuneDatasets.length === 0 ? 'no SQLite file is opened with Kafka, MongoDB and Qdrant (and no TRIBUTARY_FINETUNE_DATASETS)' : null),
   },
   {
     keys: ['qdrantApiKey', 'qdrantCollection', 'qdrantTimeoutMs', 'qdrantFusion'],

@@ -3,6 +3,7 @@ import type { TraceStore } from '../ports/trace-store.ts';
 import { openDatabase } from '../adapters/sqlite/open-database.ts';
 import { SqliteTraceStore } from '../adapters/trace-store/sqlite/sqlite-trace-store.ts';
 import type { Config } from './config.ts';
+import { serversHoldEverything } from './config-rules.ts';
 
 /**
  * The trace view of this API process, SQLite. The topics (tributary.rag.traces, tributary.feedback)
@@ -11,7 +12,6 @@ import type { Config } from './config.ts';
  * writes no file at all (Kafka, MongoDB and Qdrant) — in memory, read again from the topics at start.
  */
 export function openTraceStore(config: Config): TraceStore {
-  const noFiles = config.mode === 'kafka' && config.mongodbUrl !== undefined && config.qdrantUrl !== undefined;
-  const path = noFiles ? ':memory:' : join(resolve(config.dataDir), 'traces.db');
+  const path = serversHoldEverything(config) ? ':memory:' : join(resolve(config.dataDir), 'traces.db');
   return new SqliteTraceStore({ db: openDatabase({ path, synchronous: 'normal' }) });
 }
