@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { VectorIndex } from '../../ports/vector-index.ts';
+import { ANSWER_PROMPT } from '../../streams/rag/prompt.ts';
 import type { RagRequest, RagResult } from './rag.ts';
 
 /**
@@ -15,8 +16,6 @@ import type { RagRequest, RagResult } from './rag.ts';
  * when the cache is full. One cache per API process (in memory).
  */
 
-/** Bumped when the answer prompt or the answer's shape changes: older entries then never match. */
-export const ANSWER_PROMPT_VERSION = 1;
 
 export interface CacheHit {
   result: RagResult;
@@ -53,7 +52,7 @@ export class AnswerCache {
   key(req: RagRequest, model: string | null): string {
     const filter = req.filter ? Object.fromEntries(Object.entries(req.filter).sort(([a], [b]) => (a < b ? -1 : 1))) : null;
     return createHash('sha256').update(JSON.stringify([
-      ANSWER_PROMPT_VERSION, normaliseQuestion(req.query), filter, req.mode ?? 'hybrid', req.k, req.expand, req.selfQuery, req.rerank, model ?? 'extractive',
+      ANSWER_PROMPT.version, normaliseQuestion(req.query), filter, req.mode ?? 'hybrid', req.k, req.expand, req.selfQuery, req.rerank, model ?? 'extractive',
     ])).digest('hex');
   }
 

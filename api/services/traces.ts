@@ -4,6 +4,7 @@ import type { ValueCodec } from '../../ports/value-codec.ts';
 import type { FeedbackEvent } from '../../schemas/feedback.ts';
 import type { RagTrace } from '../../schemas/trace.ts';
 import { Topics } from '../../schemas/topics.ts';
+import { ANSWER_PROMPT } from '../../streams/rag/prompt.ts';
 import { findTributaryError } from '../../ports/errors.ts';
 import type { RagRequest, RagResult } from './rag.ts';
 import { logPages, topicPartitions } from '../../common/log-pages.ts';
@@ -15,7 +16,7 @@ import { logPages, topicPartitions } from '../../common/log-pages.ts';
  * trace by traceId.
  */
 
-export const PROMPT_TEMPLATE = { id: 'rag-answer', version: 1 } as const;
+const NO_LATENCY: RagTrace['latencyMs'] = { selfQuery: 0, expansion: 0, search: 0, rerank: 0, answer: 0, total: 0 };
 
 export interface TraceContext {
   readonly log: EventLog;
@@ -38,12 +39,13 @@ export function traceOf(req: RagRequest, result: RagResult, opts: { logPrompts: 
     retrieved: d?.retrieved ?? [],
     reranked: d?.reranked ?? null,
     sources: result.sources.map((s) => ({ docId: s.docId, chunkIndex: s.chunkIndex, score: s.score })),
-    prompt: { templateId: PROMPT_TEMPLATE.id, templateVersion: PROMPT_TEMPLATE.version, tokens: steps.llm?.promptTokens ?? null, text: opts.logPrompts ? d?.promptText ?? null : null },
+    prompt: { templateId: ANSWER_PROMPT.id, templateVersion: ANSWER_PROMPT.version, tokens: steps.llm?.promptTokens ?? null, text: opts.logPrompts ? d?.promptText ?? null : null },
     answer: result.answer,
     answerMode: result.mode,
     citations: steps.llm?.citations ?? (steps.extractive ? { cited: steps.extractive.cited, removed: [] } : null),
     model: steps.llm?.model ?? null,
-    latencyMs: opts.cache.hit ? { selfQuery: 0, expansion: 0, search: 0, rerank: 0, answer: 0, total: 0 } : d?.latencyMs ?? { selfQuery: 0, expansion: 0, search: 0, rerank: 0, answer: 0, total: 0 },
+    // a cache hit ran no step
+    latencyMs: (opts.cache.hit ? undefined : d?.latencyMs) ?? NO_LATENCY,
     tokens: steps.llm ? { prompt: steps.llm.promptTokens, completion: steps.llm.completionTokens ?? null } : null,
     cache: opts.cache,
     ...(steps.guardrails ? { guardrails: steps.guardrails as unknown as Record<string, unknown> } : {}),

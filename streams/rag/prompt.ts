@@ -37,6 +37,9 @@ export interface AnswerPrompt {
   answerTokens: number;
 }
 
+/** The answer prompt's id and version (in traces and the answer cache's key): bump the version when the prompt changes. */
+export const ANSWER_PROMPT = { id: 'rag-answer', version: 1 } as const;
+
 export const ANSWER_SYSTEM_PROMPT = 'You answer questions using only the numbered context passages provided. '
   + 'Cite the passages you use inline with their numbers in square brackets, like [1] or [2][3]. '
   + 'If the context does not contain the answer, say that you do not know. Do not invent facts or citations.';
