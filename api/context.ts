@@ -12,6 +12,7 @@ import type { LagReport } from '../consumers/lag-monitor/index.ts';
 import type { DatasetRegistry } from '../ports/dataset-registry.ts';
 import type { TraceStore } from '../ports/trace-store.ts';
 import type { FinetuneDataset } from '../schemas/finetune.ts';
+import type { PromptSet } from '../streams/prompts/catalogue.ts';
 
 /**
  * What the API is built on: ports and a few read-only views, never the composition root. wiring/
@@ -41,6 +42,8 @@ export interface ApiContext {
   readonly traces: TraceStore;
   /** The fine-tuning datasets configured, and the registry of their pinned versions. */
   readonly finetune: { readonly datasets: readonly FinetuneDataset[]; readonly registry: DatasetRegistry };
+  /** The prompt templates (prompts/, with TRIBUTARY_PROMPTS_DIR's overrides). */
+  readonly prompts: PromptSet;
   /** Checks each dependency this process uses (index, event log, …), for /readyz. */
   checkDependencies(): Promise<DependencyStatus[]>;
 }
@@ -57,7 +60,7 @@ export interface ApiSettings {
   /** The RAG answer cache: how long an answer is served again (0: off), and how many are kept. */
   readonly answerCache: { readonly ttlMs: number; readonly maxEntries: number };
   /** RAG guardrails: prompt-injection detection and PII masking. */
-  readonly guardrails: { readonly injection: 'block' | 'flag' | 'off'; readonly pii: 'mask' | 'off' };
+  readonly guardrails: { readonly injection: 'block' | 'flag' | 'off'; readonly pii: 'mask' | 'off'; readonly injectionLlm: boolean };
   /** Whether RAG responses write traces. */
   readonly ragTraces: boolean;
 }

@@ -428,7 +428,7 @@ interface Asked { result: RagResult; totalMs: number; stepMs: Partial<Record<Rag
 async function ask(system: System, withLlm: boolean, query: string, flags: RagRun['flags'], answer: 'run' | 'skip' = 'run'): Promise<Asked> {
   const llmMs: Partial<Record<LlmStep, number>> = {};
   const deps: Deps = {
-    embedder: system.embedder, index: system.index, metrics: system.metrics, logger: system.logger,
+    embedder: system.embedder, index: system.index, metrics: system.metrics, logger: system.logger, prompts: system.prompts,
     llm: withLlm && system.llm ? timedLlm(system.llm, llmMs, answer) : null,
   };
   const t0 = performance.now();

@@ -40,6 +40,8 @@ export const ErrorCodes = {
   LLM_UNAVAILABLE: { status: 503, retryable: true },
   LLM_RATE_LIMITED: { status: 429, retryable: true },
   LLM_REJECTED: { status: 502, retryable: false },
+  /** The request needs an LLM (e.g. judging an answer) and the server has none configured. */
+  LLM_NOT_CONFIGURED: { status: 501, retryable: false },
   MODEL_LOAD_FAILED: { status: 500, retryable: false },
   TIMEOUT: { status: 504, retryable: true },
   RATE_LIMITED: { status: 429, retryable: true },

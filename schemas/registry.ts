@@ -5,6 +5,7 @@ import { cleanedDocumentSchema } from './cleaned.ts';
 import { contentEventSchema } from './content.ts';
 import { feedbackEventSchema } from './feedback.ts';
 import { ragTraceSchema } from './trace.ts';
+import { judgementSchema } from './judgement.ts';
 import { finetuneCommandSchema, finetuneDatasetStatusSchema, finetuneJobSchema } from './finetune.ts';
 import { groupLagStatusSchema } from './lag-status.ts';
 import { CDC_TOPIC, Topics } from './topics.ts';
@@ -22,6 +23,7 @@ export const TOPIC_VALUE_SCHEMAS = {
   [Topics.finetuneDatasets]: finetuneDatasetStatusSchema,
   [Topics.finetuneCommands]: finetuneCommandSchema,
   [Topics.ragTraces]: ragTraceSchema,
+  [Topics.ragJudgements]: judgementSchema,
 } as const;
 
 export type SchemaTopic = keyof typeof TOPIC_VALUE_SCHEMAS;

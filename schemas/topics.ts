@@ -18,6 +18,8 @@ export const Topics = {
   feedback: 'tributary.feedback',
   /** One record per RAG query (key = traceId): what each step did (schemas/trace.ts). */
   ragTraces: 'tributary.rag.traces',
+  /** LLM-as-judge verdicts on RAG answers (key = traceId; schemas/judgement.ts). */
+  ragJudgements: 'tributary.rag.judgements',
 } as const;
 
 export const Groups = {
@@ -26,6 +28,7 @@ export const Groups = {
   finetuneTrigger: 'finetune-trigger',
   archive: 'archive',
   lagMonitor: 'lag-monitor',
+  judge: 'judge',
 } as const;
 
 export const WAREHOUSE_DB = 'tributary';
@@ -42,6 +45,7 @@ export const PipelineConsumers = {
   embed: { group: Groups.embed, topics: [Topics.cleaned] },
   archive: { group: Groups.archive, topics: [Topics.contentEvents] },
   'finetune-trigger': { group: Groups.finetuneTrigger, topics: [Topics.cleaned, Topics.feedback, Topics.finetuneCommands] },
+  judge: { group: Groups.judge, topics: [Topics.ragTraces] },
 } as const satisfies Record<string, { group: string; topics: readonly string[] }>;
 
 export type PipelineConsumerName = keyof typeof PipelineConsumers;
@@ -75,6 +79,7 @@ export function topicSpecs(partitions: number): TopicSpec[] {
     { name: Topics.opsEvents, partitions: 1, compacted: false, retentionMs: 30 * DAY },
     { name: Topics.feedback, partitions, compacted: false, retentionMs: 30 * DAY },
     { name: Topics.ragTraces, partitions, compacted: false, retentionMs: 30 * DAY },
+    { name: Topics.ragJudgements, partitions, compacted: false, retentionMs: 30 * DAY },
   ];
 }
 

@@ -23,7 +23,10 @@ export const ragTraceSchema = z.object({
   expandedQueries: z.array(z.string()),
   retrieved: z.array(hit).describe('The fused candidates, in retrieval order, before rerank'),
   reranked: z.array(z.object({ docId: z.string(), chunkIndex: z.number().int() })).nullable().describe('The order after rerank (null: not reranked)'),
-  sources: z.array(z.object({ docId: z.string(), chunkIndex: z.number().int(), score: z.number() })),
+  sources: z.array(z.object({
+    docId: z.string(), chunkIndex: z.number().int(), score: z.number(),
+    text: z.string().optional().describe('The chunk as the answer was given it (a later update of the document does not change what the trace shows)'),
+  })),
   prompt: z.object({ templateId: z.string(), templateVersion: z.number().int(), tokens: z.number().int().nullable(), text: z.string().nullable() }),
   answer: z.string(),
   answerMode: z.enum(['extractive', 'llm']),

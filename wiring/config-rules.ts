@@ -26,7 +26,33 @@ export function serversHoldEverything(c: Pick<Config, 'mode' | 'mongodbUrl' | 'q
   return c.mode === 'kafka' && c.mongodbUrl !== undefined && c.qdrantUrl !== undefined;
 }
 
+/** An LLM answers RAG questions (an OpenAI-compatible endpoint, an inference upstream, or the local model). */
+export function llmConfigured(c: Config): boolean {
+  return Boolean(c.llmBaseUrl || c.llmUpstream || localLlmGguf(c));
+}
+
+/** The judge consumer runs: an LLM, traces on, and a share to judge. */
+export function judgeRuns(c: Config): boolean {
+  return llmConfigured(c) && c.ragTraces === 'on' && c.judgeSample > 0;
+}
+
+const NO_LLM = 'an LLM is configured (TRIBUTARY_LLM_BASE_URL, TRIBUTARY_LLM_UPSTREAM or a local model: TRIBUTARY_LLM_GGUF or `tributary models pull smollm2`)';
+
 const RULES: Rule[] = [
+  {
+    keys: ['judgeSample'],
+    check: (c) => {
+      if (!llmConfigured(c)) return `applies only when ${NO_LLM}; without one no answer is judged`;
+      return c.ragTraces === 'on' ? null : 'applies only while RAG traces are written (TRIBUTARY_RAG_TRACES is off); the judge scores traces';
+    },
+  },
+  {
+    keys: ['guardInjectionLlm'],
+    check: (c) => {
+      if (!llmConfigured(c)) return `applies only when ${NO_LLM}`;
+      return c.guardInjection === 'off' ? 'applies only while the prompt-injection guardrail is on (TRIBUTARY_GUARD_INJECTION is off)' : null;
+    },
+  },
   {
     keys: ['answerCacheEntries'],
     check: (c) => (c.answerCacheTtlMs > 0 ? null : 'applies only while the answer cache is on (TRIBUTARY_ANSWER_CACHE_TTL_MS is 0: off)'),
@@ -78,7 +104,7 @@ const RULES: Rule[] = [
   },
   {
     keys: ['llmContextTokens', 'llmAnswerTokens'],
-    check: (c) => (c.llmBaseUrl || c.llmUpstream || localLlmGguf(c) ? null : 'applies only when an LLM is configured (TRIBUTARY_LLM_BASE_URL, TRIBUTARY_LLM_UPSTREAM or a local model: TRIBUTARY_LLM_GGUF or `tributary models pull smollm2`); without one, answers are extractive'),
+    check: (c) => (llmConfigured(c) ? null : `applies only when ${NO_LLM}; without one, answers are extractive`),
   },
   {
     keys: LOCAL_LLM_ONLY,

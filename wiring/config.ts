@@ -123,6 +123,12 @@ export const configSchema = z.object({
   guardPii: z.enum(['mask', 'off']).default('mask'),
   /** RAG traces (tributary.rag.traces, GET /v1/traces): on, or off (no trace is written). */
   ragTraces: z.enum(['on', 'off']).default('on'),
+  /** The share of RAG traces the judge consumer scores with the LLM (0–1; 0 turns it off). Needs an LLM and traces. */
+  judgeSample: z.coerce.number().min(0).max(1).default(0.1),
+  /** The LLM prompt-injection classifier, beside the rule set, on the question and the retrieved chunks: on or off. Needs an LLM. */
+  guardInjectionLlm: z.enum(['on', 'off']).default('off'),
+  /** A directory of prompt templates (<id>.md) that replace the shipped ones (prompts/) by id. */
+  promptsDir: z.string().min(1).optional(),
 }).superRefine((c, ctx) => {
   if (c.chunkOverlapTokens >= c.chunkTokens) {
     ctx.addIssue({ code: 'custom', path: ['chunkOverlapTokens'], message: `must be smaller than chunkTokens (${c.chunkTokens})` });
@@ -241,6 +247,9 @@ export const ENV_NAMES: Record<keyof z.input<typeof configSchema>, string> = {
   guardInjection: 'TRIBUTARY_GUARD_INJECTION',
   guardPii: 'TRIBUTARY_GUARD_PII',
   ragTraces: 'TRIBUTARY_RAG_TRACES',
+  judgeSample: 'TRIBUTARY_JUDGE_SAMPLE',
+  guardInjectionLlm: 'TRIBUTARY_GUARD_INJECTION_LLM',
+  promptsDir: 'TRIBUTARY_PROMPTS_DIR',
 };
 
 /** TRIBUTARY_* variables that are not settings but are read elsewhere (the CLI, tests, benchmarks). */

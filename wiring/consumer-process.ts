@@ -9,6 +9,8 @@ import { buildConsumer, ConsumerSpecs, defaultConsumers, type ConsumerDeps, type
 import { openLanguageModels } from './models.ts';
 import { createValueCodec } from './schema-registry.ts';
 import { openIndexing } from './vector-index.ts';
+import { judgeRuns } from './config-rules.ts';
+import { loadPrompts } from './prompts.ts';
 
 /**
  * One pipeline consumer as its own process (`tributary consume <name>`, Kafka mode): builds only
@@ -66,7 +68,14 @@ export async function createConsumerProcess(config: Config, name: ConsumerName, 
       Object.assign(deps, { embedder, cache, index });
       sink = `${index.kind} index, ${embedder.id} embedder`;
     }
-    if (needs.includes('llm') && config.finetuneDatasets.some((d) => d.instructions === 'llm')) {
+    if (name === 'judge') {
+      if (!judgeRuns(config)) {
+        throw new TributaryError('INVALID_CONFIG', 'the judge consumer scores a sample of RAG traces with the LLM: it needs an LLM (TRIBUTARY_LLM_BASE_URL, TRIBUTARY_LLM_UPSTREAM or TRIBUTARY_LLM_GGUF), TRIBUTARY_RAG_TRACES=on and TRIBUTARY_JUDGE_SAMPLE above 0');
+      }
+      deps.llm = (await openLanguageModels(config, closers)).llm;
+      deps.prompts = loadPrompts(config.promptsDir);
+      sink = `tributary.rag.judgements, ${Math.round(config.judgeSample * 1000) / 10}% of traces judged by ${deps.llm?.id}`;
+    } else if (needs.includes('llm') && config.finetuneDatasets.some((d) => d.instructions === 'llm')) {
       // only datasets whose instructions an LLM writes load one (the local model takes every core)
       deps.llm = (await openLanguageModels(config, closers)).llm;
     }

@@ -14,6 +14,9 @@ import { ArchiveStage } from '../consumers/archive/archive-stage.ts';
 import type { Llm } from '../ports/llm.ts';
 import type { Config } from './config.ts';
 import { createFinetuneTrigger } from './finetune.ts';
+import { JudgeStage } from '../consumers/judge/judge-stage.ts';
+import type { PromptSet } from '../streams/prompts/catalogue.ts';
+import { judgeRuns } from './config-rules.ts';
 
 /**
  * The pipeline's consumers by name: what each reads (schemas/topics.ts, PipelineConsumers), a summary,
@@ -33,6 +36,11 @@ export const ConsumerSpecs: Record<ConsumerName, { group: string; topics: readon
     summary: 'cleaned documents and feedback → pinned dataset versions → one fine-tune job per window (TRIBUTARY_FINETUNE_DATASETS)',
     needs: ['llm'],
   },
+  judge: {
+    ...PipelineConsumers.judge,
+    summary: 'RAG traces → LLM-as-judge scores for a sampled share (tributary.rag.judgements; TRIBUTARY_JUDGE_SAMPLE)',
+    needs: ['llm'],
+  },
 };
 
 /** A consumer as its owner sees it: started, stopped, and its status. StageConsumer and FinetuneTrigger are both. */
@@ -44,9 +52,9 @@ export interface RunnableConsumer {
   stop(): Promise<void>;
 }
 
-/** The consumers this configuration runs: the trigger only when datasets are configured. */
+/** The consumers this configuration runs: the trigger only when datasets are configured, the judge only with an LLM, traces and a sample. */
 export function defaultConsumers(config: Config): ConsumerName[] {
-  return CONSUMER_NAMES.filter((n) => n !== 'finetune-trigger' || config.finetuneDatasets.length > 0);
+  return CONSUMER_NAMES.filter((n) => (n === 'finetune-trigger' ? config.finetuneDatasets.length > 0 : n === 'judge' ? judgeRuns(config) : true));
 }
 
 /**
@@ -86,8 +94,10 @@ export interface ConsumerDeps {
   embedder?: Embedder;
   cache?: EmbeddingCache;
   index?: VectorIndex;
-  /** The finetune trigger's LLM (datasets with instructions written by an LLM). */
+  /** The LLM of the finetune trigger (datasets with instructions written by an LLM) and of the judge. */
   llm?: Llm | null;
+  /** The prompt templates (the judge's). */
+  prompts?: PromptSet;
   /** Closes what a consumer opened for itself (the finetune trigger's state and launchers). */
   closers?: Array<() => Promise<void> | void>;
 }
@@ -123,6 +133,13 @@ export function buildConsumer(name: ConsumerName, d: ConsumerDeps): RunnableCons
     case 'finetune-trigger': {
       if (!d.closers) throw new Error('the finetune trigger needs a list of closers for what it opens');
       return createFinetuneTrigger(config, { log: d.log, codec, logger: d.logger, metrics: d.metrics, llm: d.llm ?? null }, d.closers);
+    }
+    case 'judge': {
+      if (!d.llm || !d.prompts) throw new TributaryError('INVALID_CONFIG', 'the judge consumer scores answers with the LLM, and none is configured (TRIBUTARY_LLM_BASE_URL, TRIBUTARY_LLM_UPSTREAM or a local model)');
+      return new StageConsumer({
+        ...common,
+        stage: new JudgeStage({ llm: d.llm, template: d.prompts.judge, metrics: d.metrics, log: d.log, codec, sample: config.judgeSample }),
+      });
     }
   }
 }

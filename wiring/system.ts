@@ -13,6 +13,7 @@ import { describeModels, openLanguageModels } from './models.ts';
 import { createValueCodec } from './schema-registry.ts';
 import { createDatasetRegistry } from './finetune.ts';
 import { openTraceStore } from './traces.ts';
+import { loadPrompts } from './prompts.ts';
 import { openIndexing } from './vector-index.ts';
 
 /**
@@ -57,7 +58,7 @@ export function apiSettings(config: Config): ApiSettings {
     host: config.host, port: config.port, bodyLimitBytes: config.bodyLimitBytes, apiKeys: config.apiKeys,
     inferenceAffinityHeader: config.inferenceAffinityHeader, inferenceLogPrompts: config.inferenceLogPrompts,
     answerCache: { ttlMs: config.answerCacheTtlMs, maxEntries: config.answerCacheEntries },
-    guardrails: { injection: config.guardInjection, pii: config.guardPii },
+    guardrails: { injection: config.guardInjection, pii: config.guardPii, injectionLlm: config.guardInjectionLlm === 'on' },
     ragTraces: config.ragTraces === 'on',
   };
 }
@@ -69,6 +70,8 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
   const closeAll = async () => { for (const c of closers.splice(0).reverse()) await c(); };
   try {
     // the event log and the document store (embedded: one SQLite database; kafka: Kafka + the store's outbox relay)
+    // the prompt templates first: a broken override fails start-up before anything connects
+    const prompts = loadPrompts(config.promptsDir);
     const backbone = await openBackbone(config, logger, { metrics, ...(opts.relay !== undefined ? { relay: opts.relay } : {}) });
     closers.push(() => backbone.close());
     const { log, store } = backbone;
@@ -92,7 +95,7 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
       // process; kafka mode: the ones asked for (TRIBUTARY_CONSUMERS)
       names = config.mode === 'embedded' ? defaultConsumers(config).filter((n) => n !== 'archive')
         : Array.isArray(opts.consumers) ? opts.consumers : parseConsumerList(config.consumers, config);
-      for (const name of names) consumers.push(buildConsumer(name, { config, log, logger, metrics, codec, store, embedder, cache, index, llm, closers }));
+      for (const name of names) consumers.push(buildConsumer(name, { config, log, logger, metrics, codec, store, embedder, cache, index, llm, prompts, closers }));
     }
     const lagMonitor = opts.consumers !== false && opts.lagMonitor !== false
       ? new LagMonitor({
@@ -113,6 +116,7 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
       relay: backbone.relay, codec, lagMonitor,
       finetune: { datasets: config.finetuneDatasets, registry: datasetRegistry },
       traces,
+      prompts,
       checkDependencies: () => Promise.all([
         checkDependency('index', index.kind, () => index.ping()),
         checkDependency('log', log.kind, async () => { await log.listTopics(); }),

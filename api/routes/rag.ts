@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { ApiContext } from '../context.ts';
-import { commonErrorResponses, toHttpError } from '../errors.ts';
+import { dependencyErrorResponses, toHttpError } from '../errors.ts';
 import { queryTextSchema, searchFilterSchema } from '../schemas.ts';
 import { randomUUID } from 'node:crypto';
 import { answerQuestion, type RagRequest, type RagResult } from '../services/rag.ts';
@@ -56,8 +56,13 @@ const ragResponseSchema = z.object({
   }).describe('What each retrieval step did, or why it was skipped'),
 });
 
+/** The `stream: true` response, as text: OpenAPI 3.1 has no schema for the events of a stream. */
+const sseStreamSchema = z.string().describe('Server-Sent Events, each `event: <name>` then `data: <JSON>`: `sources` ({ sources }), '
+  + 'one or more `delta` ({ text }), then `done` ({ traceId, answer, mode, steps, cache }) — or, on a failure mid-stream, '
+  + '`error` ({ error: { code, message } }) and the stream ends.');
+
 export const ragRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
-  const cache = new AnswerCache({ ttlMs: ctx.settings.answerCache.ttlMs, maxEntries: ctx.settings.answerCache.maxEntries });
+  const cache = new AnswerCache({ ttlMs: ctx.settings.answerCache.ttlMs, maxEntries: ctx.settings.answerCache.maxEntries, prompts: ctx.prompts });
   app.post('/v1/rag/query', {
     schema: {
       tags: ['rag'],
@@ -67,7 +72,16 @@ export const ragRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app,
         + 'then `done` ({traceId, answer, mode, steps, cache}); a failure mid-stream sends `error` ({error: {code, message}}) and ends the stream. '
         + 'A repeated question whose sources have not changed since is answered from the answer cache (`cache.hit`), each time under a new traceId.',
       body: ragBodySchema,
-      response: { 200: ragResponseSchema, ...commonErrorResponses },
+      response: {
+        200: {
+          description: 'The answer: JSON, or with `stream: true` Server-Sent Events',
+          content: {
+            'application/json': { schema: ragResponseSchema },
+            'text/event-stream': { schema: sseStreamSchema },
+          },
+        },
+        ...dependencyErrorResponses,
+      },
     },
   }, async (request, reply) => {
     const { stream, filter, cache: useCache, ...rest } = request.body;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { VectorIndex } from '../../ports/vector-index.ts';
-import { ANSWER_PROMPT } from '../../streams/rag/prompt.ts';
+import type { PromptSet } from '../../streams/prompts/catalogue.ts';
 import type { RagRequest, RagResult } from './rag.ts';
 
 /**
@@ -39,8 +39,12 @@ export class AnswerCache {
   private readonly ttlMs: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
+  /** The versions of the prompts an answer is written with: a changed prompt is a new answer. */
+  private readonly promptVersions: string[];
 
-  constructor(options: { ttlMs: number; maxEntries: number; now?: () => number }) {
+  constructor(options: { ttlMs: number; maxEntries: number; prompts: Pick<PromptSet, 'answer' | 'expansion' | 'rerank' | 'selfQuery'>; now?: () => number }) {
+    const p = options.prompts;
+    this.promptVersions = [p.answer, p.expansion, p.rerank, p.selfQuery].map((t) => `${t.id}@${t.version}`);
     this.ttlMs = options.ttlMs;
     this.maxEntries = options.maxEntries;
     this.now = options.now ?? Date.now;
@@ -52,7 +56,7 @@ export class AnswerCache {
   key(req: RagRequest, model: string | null): string {
     const filter = req.filter ? Object.fromEntries(Object.entries(req.filter).sort(([a], [b]) => (a < b ? -1 : 1))) : null;
     return createHash('sha256').update(JSON.stringify([
-      ANSWER_PROMPT.version, normaliseQuestion(req.query), filter, req.mode ?? 'hybrid', req.k, req.expand, req.selfQuery, req.rerank, model ?? 'extractive',
+      this.promptVersions, normaliseQuestion(req.query), filter, req.mode ?? 'hybrid', req.k, req.expand, req.selfQuery, req.rerank, model ?? 'extractive',
     ])).digest('hex');
   }
 

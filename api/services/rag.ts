@@ -8,13 +8,15 @@ import { extractiveAnswer, EXTRACTIVE_LABEL } from '../../streams/rag/extractive
 import { buildExpansionMessages, expansionResponseSchema, parseExpansionReply } from '../../streams/rag/expansion.ts';
 import { reciprocalRankFusion } from '../../streams/rag/fusion.ts';
 import { buildAnswerPrompt } from '../../streams/rag/prompt.ts';
+import type { PromptTemplate } from '../../streams/prompts/template.ts';
+import { promptRef } from '../../streams/prompts/catalogue.ts';
 import { applyOrder, buildRerankMessages, parseRerankReply, rerankResponseSchema } from '../../streams/rag/rerank.ts';
 import {
   authorCandidates, buildSelfQueryMessages, categoryCandidates, confirmFilters, extractFiltersByRules, parseSelfQueryReply, selfQueryResponseSchema,
   type ExtractedFilters, type SelfQueryVocabulary,
 } from '../../streams/rag/self-query.ts';
 import type { ApiContext } from '../context.ts';
-import { AnswerMasker, detectInjection } from '../../streams/rag/guardrails.ts';
+import { AnswerMasker, buildInjectionMessages, detectInjection, injectionResponseSchema, parseInjectionReply } from '../../streams/rag/guardrails.ts';
 import { modeRequest, type SearchMode } from './search.ts';
 
 /**
@@ -41,6 +43,8 @@ export interface GuardrailSettings {
   injection: 'block' | 'flag' | 'off';
   /** PII and secrets in the answer: masked as it streams. */
   pii: 'mask' | 'off';
+  /** The LLM classifier reads the question and the retrieved chunks beside the rule set (needs an LLM; not with injection off). */
+  injectionLlm?: boolean;
 }
 
 export const DEFAULT_GUARDRAILS: GuardrailSettings = { injection: 'block', pii: 'mask' };
@@ -52,6 +56,8 @@ type GuardrailsStep = {
   chunks: { flagged: number; dropped: number; rules: string[] };
   answer: { masked: number };
   citations?: { removed: number };
+  /** The LLM injection classifier: what it flagged, or why the rule set alone decided. */
+  classifier?: { status: 'applied'; query: boolean; chunks: number; reason: string } | { status: 'failed'; reason: string };
 };
 
 export interface RagSource {
@@ -99,6 +105,8 @@ export interface RagTraceDetail {
   filter: SearchFilter | null;
   retrieved: Array<{ docId: string; chunkIndex: number; score: number; denseRank: number | null; sparseRank: number | null }>;
   reranked: Array<{ docId: string; chunkIndex: number }> | null;
+  /** The answer prompt's template id and version. */
+  prompt: { templateId: string; templateVersion: number };
   /** The prompt messages, for prompt logging. */
   promptText: string | null;
   latencyMs: { selfQuery: number; expansion: number; search: number; rerank: number; answer: number; total: number };
@@ -112,7 +120,7 @@ export interface RagHooks {
   onDelta?: (text: string) => void;
 }
 
-type Deps = Pick<ApiContext, 'embedder' | 'index' | 'llm' | 'metrics' | 'logger'>;
+type Deps = Pick<ApiContext, 'embedder' | 'index' | 'llm' | 'metrics' | 'logger' | 'prompts'>;
 
 const EXPANSION_VARIANTS = 3;
 const RERANK_MAX_CANDIDATES = 20;
@@ -154,7 +162,7 @@ async function selfQueryStep(deps: Deps, req: RagRequest, signal?: AbortSignal):
     method = 'llm';
     try {
       const vocab = await vocabularyFor(deps, req.query);
-      const reply = await deps.llm.chat(buildSelfQueryMessages(req.query, vocab), {
+      const reply = await deps.llm.chat(buildSelfQueryMessages(deps.prompts.selfQuery, req.query, vocab), {
         maxTokens: HELPER_MAX_TOKENS, temperature: 0, ...(deps.llm.structuredOutput ? { responseSchema: selfQueryResponseSchema(req.query, vocab) } : {}), ...(signal ? { signal } : {}),
       });
       const proposed = parseSelfQueryReply(reply.text);
@@ -179,11 +187,11 @@ async function selfQueryStep(deps: Deps, req: RagRequest, signal?: AbortSignal):
   return { step: { status: 'applied', method, filters, query }, filters, query };
 }
 
-async function expansionStep(llm: Llm | null, req: RagRequest, query: string, signal?: AbortSignal): Promise<{ step: RagSteps['expansion']; variants: string[] }> {
+async function expansionStep(llm: Llm | null, template: PromptTemplate, req: RagRequest, query: string, signal?: AbortSignal): Promise<{ step: RagSteps['expansion']; variants: string[] }> {
   if (!req.expand) return { step: { status: 'skipped', reason: 'disabled by request' }, variants: [query] };
   if (!llm) return { step: { status: 'skipped', reason: 'no LLM configured' }, variants: [query] };
   try {
-    const reply = await llm.chat(buildExpansionMessages(query, EXPANSION_VARIANTS), {
+    const reply = await llm.chat(buildExpansionMessages(template, query, EXPANSION_VARIANTS), {
       maxTokens: HELPER_MAX_TOKENS, temperature: 0.3, ...(llm.structuredOutput ? { responseSchema: expansionResponseSchema(EXPANSION_VARIANTS) } : {}), ...(signal ? { signal } : {}),
     });
     const variants = parseExpansionReply(reply.text, query, EXPANSION_VARIANTS);
@@ -192,6 +200,22 @@ async function expansionStep(llm: Llm | null, req: RagRequest, query: string, si
   } catch (e) {
     throwIfAborted(signal, e);
     return { step: { status: 'skipped', reason: llmSkipReason(e) }, variants: [query] };
+  }
+}
+
+/** The LLM injection classifier over the question and the candidates; a failure leaves the decision to the rules (reported). */
+async function classifyInjections(deps: Deps, llm: Llm, question: string, hits: readonly SearchHit[], signal?: AbortSignal): Promise<{ step: NonNullable<GuardrailsStep['classifier']>; flagged: SearchHit[] }> {
+  try {
+    const reply = await llm.chat(buildInjectionMessages(deps.prompts.injection, question, hits.map((h) => h.payload.text)), {
+      maxTokens: HELPER_MAX_TOKENS, temperature: 0, ...(llm.structuredOutput ? { responseSchema: injectionResponseSchema(hits.length) } : {}), ...(signal ? { signal } : {}),
+    });
+    const v = parseInjectionReply(reply.text, hits.length);
+    deps.metrics.guardInjectionLlm.inc({ outcome: v.query || v.passages.length > 0 ? 'flagged' : 'clean' });
+    return { step: { status: 'applied', query: v.query, chunks: v.passages.length, reason: v.reason }, flagged: v.passages.map((i) => hits[i]!) };
+  } catch (e) {
+    throwIfAborted(signal, e);
+    deps.metrics.guardInjectionLlm.inc({ outcome: 'failed' });
+    return { step: { status: 'failed', reason: `${llmSkipReason(e)}; the rule set alone decided` }, flagged: [] };
   }
 }
 
@@ -220,7 +244,7 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   const selfQueryMs = lap();
   const filter: SearchFilter = { ...sq.filters, ...req.filter };
   const hasFilter = Object.keys(filter).length > 0;
-  const ex = await expansionStep(deps.llm, req, sq.query, signal);
+  const ex = await expansionStep(deps.llm, deps.prompts.expansion, req, sq.query, signal);
   const expansionMs = lap();
 
   // search every variant (one embedder call for all of them), fuse with RRF
@@ -240,10 +264,25 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   const searchMs = lap();
   const retrieved = candidates.map((c) => ({ docId: c.hit.payload.doc_id, chunkIndex: c.hit.payload.chunk_index, score: c.score, denseRank: c.hit.denseRank, sparseRank: c.hit.sparseRank }));
   if (guard.injection !== 'off') {
+    // the LLM classifier, beside the rules: the question and every candidate in one call
+    const byClassifier = new Set<SearchHit>();
+    if (guard.injectionLlm && deps.llm) {
+      const c = await classifyInjections(deps, deps.llm, req.query, candidates.map((x) => x.hit), signal);
+      guardStep.classifier = c.step;
+      for (const h of c.flagged) byClassifier.add(h);
+      if (c.step.status === 'applied' && c.step.query) {
+        guardStep.query = { flagged: true, rules: [...guardStep.query.rules, 'llm-classifier'] };
+        if (guard.injection === 'block') {
+          throw new TributaryError('GUARDRAIL_BLOCKED', `the question was refused by the prompt-injection guardrail (llm-classifier: ${c.step.reason || 'classified as an injection'}): ask it without instructions to the model (TRIBUTARY_GUARD_INJECTION=flag lets it through, reported)`, { details: { rules: guardStep.query.rules } });
+        }
+      }
+    }
     // a retrieved chunk that carries instructions for the model is left out of its context (or reported)
     const rules = new Set<string>();
     candidates = candidates.filter((c) => {
       const v = detectInjection(c.hit.payload.text);
+      if (byClassifier.has(c.hit)) v.rules.push('llm-classifier');
+      v.flagged = v.rules.length > 0;
       if (!v.flagged) return true;
       guardStep.chunks.flagged++;
       for (const r of v.rules) rules.add(r);
@@ -260,7 +299,7 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   else if (candidates.length < 2) rerankStep = { status: 'skipped', reason: 'fewer than 2 candidates' };
   else {
     try {
-      const reply = await deps.llm.chat(buildRerankMessages(sq.query, candidates.map((c) => c.hit.payload.text)), {
+      const reply = await deps.llm.chat(buildRerankMessages(deps.prompts.rerank, sq.query, candidates.map((c) => c.hit.payload.text)), {
         maxTokens: HELPER_MAX_TOKENS, temperature: 0, ...(deps.llm.structuredOutput ? { responseSchema: rerankResponseSchema(candidates.length) } : {}), ...(signal ? { signal } : {}),
       });
       candidates = applyOrder(candidates, parseRerankReply(reply.text, candidates.length));
@@ -279,6 +318,7 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
     return {
       atMs, filter: hasFilter ? filter : null, retrieved,
       reranked: rerankStep.status === 'applied' ? candidates.map((c) => ({ docId: c.hit.payload.doc_id, chunkIndex: c.hit.payload.chunk_index })) : null,
+      prompt: promptRef(deps.prompts.answer),
       promptText,
       latencyMs: { selfQuery: selfQueryMs, expansion: expansionMs, search: searchMs, rerank: rerankMs, answer: answerMs, total: Math.round((performance.now() - t0) * 10) / 10 },
     };
@@ -299,7 +339,7 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
     return { traceId, answer: text, mode: 'extractive', sources, steps, trace: detail(null) };
   }
 
-  const prompt = buildAnswerPrompt({ question: req.query, chunks: sources, contextTokens: deps.llm.contextTokens, ...(deps.llm.answerTokens ? { answerTokens: deps.llm.answerTokens } : {}) });
+  const prompt = buildAnswerPrompt({ template: deps.prompts.answer, question: req.query, chunks: sources, contextTokens: deps.llm.contextTokens, ...(deps.llm.answerTokens ? { answerTokens: deps.llm.answerTokens } : {}) });
   sources = sources.slice(0, prompt.included); // [n] in the answer = sources[n-1]
   steps.llm = { model: deps.llm.id, promptTokens: prompt.promptTokens, contextChunks: prompt.included, truncated: prompt.truncated, omitted: prompt.omitted };
   hooks.onSources?.(sources);

@@ -3,17 +3,17 @@ import type { TraceStore } from '../../ports/trace-store.ts';
 import type { ValueCodec } from '../../ports/value-codec.ts';
 import type { FeedbackEvent } from '../../schemas/feedback.ts';
 import type { RagTrace } from '../../schemas/trace.ts';
+import type { Judgement } from '../../schemas/judgement.ts';
 import { Topics } from '../../schemas/topics.ts';
-import { ANSWER_PROMPT } from '../../streams/rag/prompt.ts';
 import { findTributaryError } from '../../ports/errors.ts';
 import type { RagRequest, RagResult } from './rag.ts';
 import { logPages, topicPartitions } from '../../common/log-pages.ts';
 
 /**
  * RAG traces: every RAG query writes one record to tributary.rag.traces (the record); each API
- * process reads the topic, and the feedback that names a trace, into its trace store (the view it
- * queries), catching up on each read — so any replica serves every trace, and feedback joins its
- * trace by traceId.
+ * process reads the topic, the feedback that names a trace and the judge's verdicts into its trace
+ * store (the view it queries), catching up on each read — so any replica serves every trace, and
+ * feedback and verdicts join their trace by traceId.
  */
 
 const NO_LATENCY: RagTrace['latencyMs'] = { selfQuery: 0, expansion: 0, search: 0, rerank: 0, answer: 0, total: 0 };
@@ -38,8 +38,8 @@ export function traceOf(req: RagRequest, result: RagResult, opts: { logPrompts: 
     expandedQueries: steps.expansion.status === 'applied' ? steps.expansion.variants : [req.query],
     retrieved: d?.retrieved ?? [],
     reranked: d?.reranked ?? null,
-    sources: result.sources.map((s) => ({ docId: s.docId, chunkIndex: s.chunkIndex, score: s.score })),
-    prompt: { templateId: ANSWER_PROMPT.id, templateVersion: ANSWER_PROMPT.version, tokens: steps.llm?.promptTokens ?? null, text: opts.logPrompts ? d?.promptText ?? null : null },
+    sources: result.sources.map((s) => ({ docId: s.docId, chunkIndex: s.chunkIndex, score: s.score, text: s.text })),
+    prompt: { ...(d?.prompt ?? { templateId: 'unknown', templateVersion: 0 }), tokens: steps.llm?.promptTokens ?? null, text: opts.logPrompts ? d?.promptText ?? null : null },
     answer: result.answer,
     answerMode: result.mode,
     citations: steps.llm?.citations ?? (steps.extractive ? { cited: steps.extractive.cited, removed: [] } : null),
@@ -69,22 +69,24 @@ export function syncTraces(ctx: TraceContext): Promise<void> {
 }
 
 async function syncOnce(ctx: TraceContext): Promise<void> {
-  for (const topic of [Topics.ragTraces, Topics.feedback] as const) {
+  for (const topic of [Topics.ragTraces, Topics.feedback, Topics.ragJudgements] as const) {
     for (const p of await topicPartitions(ctx.log, topic)) {
       for await (const recs of logPages(ctx.log, topic, p.partition, Math.max(ctx.traces.position(topic, p.partition), p.start), p.end, READ_CHUNK)) {
         const traces: RagTrace[] = [];
         const feedback: FeedbackEvent[] = [];
+        const judgements: Judgement[] = [];
         for (const r of recs) {
           if (r.value === null) continue;
           try {
             if (topic === Topics.ragTraces) traces.push(await ctx.codec.decode(Topics.ragTraces, r.value));
-            else feedback.push(await ctx.codec.decode(Topics.feedback, r.value));
+            else if (topic === Topics.feedback) feedback.push(await ctx.codec.decode(Topics.feedback, r.value));
+            else judgements.push(await ctx.codec.decode(Topics.ragJudgements, r.value));
           } catch (e) {
             if (findTributaryError(e)?.retryable) throw e;
             // a record that is not a trace (or feedback) is skipped: the view serves what it can read
           }
         }
-        ctx.traces.apply({ traces, feedback, positions: [{ topic, partition: p.partition, next: recs[recs.length - 1]!.offset + 1 }] });
+        ctx.traces.apply({ traces, feedback, judgements, positions: [{ topic, partition: p.partition, next: recs[recs.length - 1]!.offset + 1 }] });
       }
     }
   }

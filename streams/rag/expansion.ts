@@ -2,19 +2,17 @@ import { z } from 'zod';
 import { TributaryError } from '../../ports/errors.ts';
 import type { ChatMessage, JsonSchema } from '../../ports/llm.ts';
 import { extractJson } from './text.ts';
+import { renderPrompt, type PromptTemplate } from '../prompts/template.ts';
 
 /**
  * Query expansion: N rephrasings of the question, searched alongside it and fused with RRF.
  * The original question is always kept (first). Needs an LLM; without one the step is skipped.
  */
 
-export function buildExpansionMessages(question: string, n: number): ChatMessage[] {
+/** `template`: prompts/rag-expansion.md ({{n}}: how many rephrasings). */
+export function buildExpansionMessages(template: PromptTemplate, question: string, n: number): ChatMessage[] {
   return [
-    {
-      role: 'system',
-      content: `Rewrite the user's question into ${n} different search queries that would find the same information `
-        + '(synonyms, more specific or more general wording). Reply with one JSON object and nothing else: {"queries": ["...", "..."]}.',
-    },
+    { role: 'system', content: renderPrompt(template, { n }) },
     { role: 'user', content: question },
   ];
 }

@@ -1,6 +1,7 @@
 import { countTokens, decode, encode } from 'gpt-tokenizer';
 import { TributaryError } from '../../ports/errors.ts';
 import type { ChatMessage } from '../../ports/llm.ts';
+import { renderPrompt, type PromptTemplate } from '../prompts/template.ts';
 
 /**
  * The grounded-answer prompt, built within a token budget: the context window minus the answer
@@ -17,6 +18,8 @@ export interface ContextChunk {
 }
 
 export interface AnswerPromptOptions {
+  /** The answer prompt's template (prompts/rag-answer.md): the system message. */
+  template: PromptTemplate;
   question: string;
   chunks: readonly ContextChunk[];
   /** The model's context window in tokens. */
@@ -36,13 +39,6 @@ export interface AnswerPrompt {
   promptTokens: number;
   answerTokens: number;
 }
-
-/** The answer prompt's id and version (in traces and the answer cache's key): bump the version when the prompt changes. */
-export const ANSWER_PROMPT = { id: 'rag-answer', version: 1 } as const;
-
-export const ANSWER_SYSTEM_PROMPT = 'You answer questions using only the numbered context passages provided. '
-  + 'Cite the passages you use inline with their numbers in square brackets, like [1] or [2][3]. '
-  + 'If the context does not contain the answer, say that you do not know. Do not invent facts or citations.';
 
 /** Chat formats add a few tokens per message; plus a margin for tokenizer differences. */
 const PER_MESSAGE_TOKENS = 4;
@@ -68,8 +64,9 @@ function userMessage(question: string, blocks: string[]): string {
 
 export function buildAnswerPrompt(opts: AnswerPromptOptions): AnswerPrompt {
   const answerTokens = opts.answerTokens ?? defaultAnswerTokens(opts.contextTokens);
+  const system = renderPrompt(opts.template);
   const budget = Math.floor(opts.contextTokens * (1 - MARGIN)) - answerTokens - 2 * PER_MESSAGE_TOKENS
-    - countTokens(ANSWER_SYSTEM_PROMPT) - countTokens(userMessage(opts.question, []));
+    - countTokens(system) - countTokens(userMessage(opts.question, []));
   if (budget < 0) {
     throw new TributaryError('INVALID_INPUT', `the question does not fit the model's ${opts.contextTokens}-token context window with ${answerTokens} tokens kept for the answer`, {
       details: [{ path: 'query', message: 'too long for the model context window' }],
@@ -96,7 +93,7 @@ export function buildAnswerPrompt(opts: AnswerPromptOptions): AnswerPrompt {
     break;
   }
   const messages: ChatMessage[] = [
-    { role: 'system', content: ANSWER_SYSTEM_PROMPT },
+    { role: 'system', content: system },
     { role: 'user', content: userMessage(opts.question, blocks) },
   ];
   const promptTokens = messages.reduce((n, m) => n + PER_MESSAGE_TOKENS + countTokens(m.content), 0);

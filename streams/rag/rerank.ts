@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { TributaryError } from '../../ports/errors.ts';
 import type { ChatMessage, JsonSchema } from '../../ports/llm.ts';
 import { extractJson } from './text.ts';
+import { renderPrompt, type PromptTemplate } from '../prompts/template.ts';
 
 /**
  * LLM rerank: the model orders numbered passages by relevance to the question. The reply is
@@ -10,14 +11,11 @@ import { extractJson } from './text.ts';
 
 const PASSAGE_CHARS = 800;
 
-export function buildRerankMessages(question: string, passages: readonly string[]): ChatMessage[] {
+/** `template`: prompts/rag-rerank.md. */
+export function buildRerankMessages(template: PromptTemplate, question: string, passages: readonly string[]): ChatMessage[] {
   const list = passages.map((p, i) => `[${i + 1}] ${p.replace(/\s+/g, ' ').slice(0, PASSAGE_CHARS)}`).join('\n');
   return [
-    {
-      role: 'system',
-      content: 'Rank the numbered passages by how well they answer the question, most relevant first. '
-        + 'Reply with one JSON object and nothing else: {"ranking": [numbers]}. Leave out passages that are irrelevant.',
-    },
+    { role: 'system', content: renderPrompt(template) },
     { role: 'user', content: `Question: ${question}\n\nPassages:\n${list}` },
   ];
 }

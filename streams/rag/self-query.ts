@@ -4,6 +4,7 @@ import { TributaryError } from '../../ports/errors.ts';
 import type { ChatMessage, JsonSchema } from '../../ports/llm.ts';
 import { categorySchema } from '../../schemas/content.ts';
 import { contentWords, extractJson, isStopWord } from './text.ts';
+import { renderPrompt, type PromptTemplate } from '../prompts/template.ts';
 
 /**
  * Self-query: pull metadata filters (author, category) out of the question itself, so
@@ -176,16 +177,11 @@ const llmFiltersSchema = z.object({
   category: z.string().trim().toLowerCase().pipe(categorySchema).nullish(),
 });
 
-export function buildSelfQueryMessages(question: string, vocab: SelfQueryVocabulary): ChatMessage[] {
-  const cats = vocab.categories.length ? vocab.categories.join(', ') : '(any lower-case name)';
+/** `template`: prompts/rag-self-query.md ({{categories}}: the categories a filter may name). */
+export function buildSelfQueryMessages(template: PromptTemplate, question: string, vocab: SelfQueryVocabulary): ChatMessage[] {
+  const categories = vocab.categories.length ? vocab.categories.join(', ') : '(any lower-case name)';
   return [
-    {
-      role: 'system',
-      content: 'You extract search filters from a user question. Reply with one JSON object and nothing else: '
-        + '{"author": string or null, "category": string or null}. '
-        + `"category" is one of: ${cats} — or null if the question does not restrict the kind of content. `
-        + '"author" is a person or account name exactly as written in the question, or null. Never guess: use null when unsure.',
-    },
+    { role: 'system', content: renderPrompt(template, { categories }) },
     { role: 'user', content: question },
   ];
 }

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseSse, startApiHarness, waitFor, type ApiHarness } from '../helpers/api-system.ts';
 import { AnswerCache, normaliseQuestion } from '../../api/services/answer-cache.ts';
 import type { RagResult } from '../../api/services/rag.ts';
+import { loadPrompts } from '../../wiring/prompts.ts';
 
 /**
  * The RAG answer cache on the real embedded system (extractive answers, hashing embedder): a
@@ -97,7 +98,7 @@ describe('AnswerCache', () => {
 
   it('expires entries after the TTL, keeps the most recently used, and never keeps "nothing found"', async () => {
     let now = 0;
-    const c = new AnswerCache({ ttlMs: 1000, maxEntries: 2, now: () => now });
+    const c = new AnswerCache({ ttlMs: 1000, maxEntries: 2, prompts: loadPrompts(), now: () => now });
     const idx = index({ a: 1, b: 1 });
     await c.put('k1', result(['a']), idx);
     await c.put('k2', result(['b']), idx);

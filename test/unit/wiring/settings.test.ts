@@ -105,6 +105,9 @@ const ROWS: Record<keyof Config, Row> = {
   guardInjection: { value: 'flag' },
   guardPii: { value: 'off' },
   ragTraces: { value: 'off' },
+  judgeSample: { value: '0.5', refusedWith: [{}, { ...LLM, TRIBUTARY_RAG_TRACES: 'off' }], acceptedWith: LLM },
+  guardInjectionLlm: { value: 'on', refusedWith: [{}, { ...LLM, TRIBUTARY_GUARD_INJECTION: 'off' }], acceptedWith: LLM },
+  promptsDir: { value: dir },
   answerCacheEntries: { value: '50', refusedWith: [{ TRIBUTARY_ANSWER_CACHE_TTL_MS: '0' }], acceptedWith: {} },
   finetuneDatasets: { value: JSON.stringify([{ name: 'docs', source: 'content', threshold: 5, launcher: { type: 'webhook', url: 'http://127.0.0.1:9/hook' } }]) },
 };

@@ -5,12 +5,14 @@ import { parseExpansionReply } from '../../../../streams/rag/expansion.ts';
 import { CitationFilter } from '../../../../streams/rag/citations.ts';
 import { reciprocalRankFusion } from '../../../../streams/rag/fusion.ts';
 import { buildAnswerPrompt } from '../../../../streams/rag/prompt.ts';
+import { loadPrompts } from '../../../../wiring/prompts.ts';
 import { applyOrder, parseRerankReply } from '../../../../streams/rag/rerank.ts';
 import { authorCandidates, categoryCandidates, confirmFilters, extractFiltersByRules, parseSelfQueryReply } from '../../../../streams/rag/self-query.ts';
 
 // The pure RAG steps behind POST /v1/rag/query (streams/rag). They live here because test/ mirrors
 // api/ for this work; they need no system.
 
+const prompts = loadPrompts();
 const vocab = { authors: ['Alice', 'Bob Smith', 'al'], categories: ['article', 'post', 'repository', 'paper'] };
 
 describe('self-query (rules)', () => {
@@ -88,7 +90,7 @@ describe('answer prompt within a token budget', () => {
   const chunk = (n: number, words: number) => ({ title: `Doc ${n}`, url: null, text: Array.from({ length: words }, (_, i) => `word${n}x${i}`).join(' ') });
 
   it('numbers chunks [1], [2], … and keeps everything when it fits', () => {
-    const p = buildAnswerPrompt({ question: 'Why?', chunks: [chunk(1, 5), chunk(2, 5)], contextTokens: 4096 });
+    const p = buildAnswerPrompt({ template: prompts.answer, question: 'Why?', chunks: [chunk(1, 5), chunk(2, 5)], contextTokens: 4096 });
     expect(p.included).toBe(2);
     expect(p.truncated).toBe(false);
     expect(p.omitted).toBe(0);
@@ -98,7 +100,7 @@ describe('answer prompt within a token budget', () => {
 
   it('truncates the last chunk that partly fits and leaves out the rest, staying within the window minus the answer budget', () => {
     const contextTokens = 1024;
-    const p = buildAnswerPrompt({ question: 'Why?', chunks: [chunk(1, 60), chunk(2, 400), chunk(3, 10)], contextTokens, answerTokens: 256 });
+    const p = buildAnswerPrompt({ template: prompts.answer, question: 'Why?', chunks: [chunk(1, 60), chunk(2, 400), chunk(3, 10)], contextTokens, answerTokens: 256 });
     expect(p.included).toBe(2);
     expect(p.truncated).toBe(true);
     expect(p.omitted).toBe(1);
@@ -111,7 +113,7 @@ describe('answer prompt within a token budget', () => {
   });
 
   it('refuses a question that cannot fit', () => {
-    expect(() => buildAnswerPrompt({ question: 'why '.repeat(2000), chunks: [], contextTokens: 512 })).toThrow(/does not fit/);
+    expect(() => buildAnswerPrompt({ template: prompts.answer, question: 'why '.repeat(2000), chunks: [], contextTokens: 512 })).toThrow(/does not fit/);
   });
 });
 
