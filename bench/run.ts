@@ -12,7 +12,7 @@ import { chunkDocument } from '../streams/chunk/index.ts';
  * `npm run bench`: every speed and memory target, measured on this machine, written as JSON
  * (bench/results/latest.json) and printed as a table of ratios against the targets.
  *   --quick        smaller sizes (a smoke run; figures not comparable with targets)
- *   --only a,b     run only some groups: freshness, throughput, search, qdrant, mongodb, onnx, proxy, kafka, llm, finetune, cache, traces
+ *   --only a,b     run only some groups: freshness, throughput, search, qdrant, mongodb, onnx, proxy, kafka, llm, finetune, cache, traces, eval
  * With QDRANT_URL answering, the qdrant group measures Qdrant beside the embedded index (search at
  * 10k and 100k chunks, freshness and chunks/s with Qdrant as the index) and the kafka group adds Kafka + Qdrant.
  */
@@ -222,6 +222,15 @@ if (want('cache')) {
   cacheText = cacheTable(r);
 }
 
+let evalText: string | null = null;
+if (want('eval')) {
+  log('eval: retrieval quality per search mode on the team\'s labelled set, per embedder…');
+  const { evalTable, runEvalBench } = await import('./eval-bench.ts');
+  const r = await runEvalBench({ log: (l) => log(`eval: ${l}`) });
+  results['eval'] = r;
+  evalText = evalTable(r);
+}
+
 let finetuneText: string | null = null;
 if (want('finetune')) {
   log('finetune: the trigger\'s added cost on the embedded pipeline and the time from the crossing item to the launch…');
@@ -256,3 +265,4 @@ if (llmText) console.log(`\n${llmText}`);
 if (finetuneText) console.log(`\n${finetuneText}`);
 if (cacheText) console.log(`\n${cacheText}`);
 if (tracesText) console.log(`\n${tracesText}`);
+if (evalText) console.log(`\n${evalText}`);
