@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +8,7 @@ import type { Judgement } from '../../schemas/judgement.ts';
 import type { RagTrace } from '../../schemas/trace.ts';
 import { startApiHarness, waitFor, type ApiHarness } from '../helpers/api-system.ts';
 import { runCli } from '../cli/helpers.ts';
+import { JUDGE_SCORES, startScriptedLlm, type ScriptedLlm } from '../helpers/scripted-llm.ts';
 
 /**
  * LLM-as-judge and the LLM injection classifier on the real embedded system, with the LLM behind a
@@ -20,14 +19,13 @@ import { runCli } from '../cli/helpers.ts';
  * real local model: judge.local-llm.test.ts.)
  */
 
-type Chat = { messages: Array<{ role: string; content: string }> };
-let server: Server;
+let llm: ScriptedLlm;
 let baseUrl: string;
-const calls: Chat[] = [];
+const calls = () => llm.calls;
 /** What the "model" answers, by the prompt's system message. */
 let reply: (system: string, user: string) => string;
 
-const SCORES = '{"groundedness": {"score": 5, "reason": "every claim is in [1]"}, "answerRelevance": {"score": 4, "reason": "answers it"}, "contextRelevance": {"score": 3, "reason": "one passage holds it"}}';
+const SCORES = JUDGE_SCORES;
 const defaultReply = (system: string, user: string): string => {
   if (system.includes('strict evaluator')) return user.includes('Expected answer:') ? SCORES.replace(/}$/, ', "correctness": {"score": 2, "reason": "misses zones"}}') : SCORES;
   if (system.includes('security classifier')) return '{"injections": [], "reason": "none"}';
@@ -35,25 +33,10 @@ const defaultReply = (system: string, user: string): string => {
 };
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
-    req.on('end', () => {
-      const chat = JSON.parse(body) as Chat;
-      calls.push(chat);
-      const text = reply(chat.messages[0]!.content, chat.messages.at(-1)!.content);
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({
-        id: 'c', object: 'chat.completion', created: 0, model: 'scripted',
-        choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
-        usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
-      }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  llm = await startScriptedLlm((system, user) => reply(system, user));
+  baseUrl = llm.baseUrl;
 });
-afterAll(async () => { await new Promise((r) => server.close(r)); });
+afterAll(async () => { await llm.close(); });
 
 const DOCS = [
   { category: 'article', author: 'Ada', title: 'Quorum', content: 'Zorblax replicates its ledger with quorum writes to three zones.' },
@@ -63,7 +46,7 @@ const DOCS = [
 
 describe('LLM-as-judge and the LLM injection classifier', () => {
   let h: ApiHarness | null = null;
-  afterEach(async () => { await h?.close(); h = null; calls.length = 0; reply = defaultReply; });
+  afterEach(async () => { await h?.close(); h = null; llm.calls.length = 0; reply = defaultReply; });
   reply = defaultReply;
 
   const start = async (config: Partial<z.input<typeof configSchema>> = {}) => {
@@ -78,7 +61,7 @@ describe('LLM-as-judge and the LLM injection classifier', () => {
     return { status: res.statusCode, body: res.json() as { traceId: string; answer: string; sources: Array<{ docId: string; text: string }>; steps: { guardrails: Record<string, unknown> }; error?: { code: string; message: string } } };
   };
   const trace = async (id: string) => (await h!.app.inject({ method: 'GET', url: `/v1/traces/${id}` })).json() as { trace: RagTrace; judgement: Judgement | null };
-  const judgeCalls = () => calls.filter((c) => c.messages[0]!.content.includes('strict evaluator'));
+  const judgeCalls = () => calls().filter((c) => c.messages[0]!.content.includes('strict evaluator'));
 
   it('the judge consumer scores sampled traces asynchronously: the verdict joins its trace and the metrics; a cache hit is not judged', async () => {
     await start({ judgeSample: 1, metricsEnabled: true });
@@ -201,7 +184,7 @@ describe('LLM-as-judge and the LLM injection classifier', () => {
       writeFileSync(join(dir, 'rag-answer.md'), '---\nid: rag-answer\nversion: 7\n---\nAnswer in one short sentence from the numbered passages and cite them like [1].\n');
       await start({ judgeSample: 0, promptsDir: dir });
       const a = await ask('How does Zorblax replicate its ledger?');
-      expect(calls.at(-1)!.messages[0]!.content).toBe('Answer in one short sentence from the numbered passages and cite them like [1].');
+      expect(calls().at(-1)!.messages[0]!.content).toBe('Answer in one short sentence from the numbered passages and cite them like [1].');
       expect((await trace(a.body.traceId)).trace.prompt).toMatchObject({ templateId: 'rag-answer', templateVersion: 7 });
     } finally {
       rmSync(dir, { recursive: true, force: true });
