@@ -87,6 +87,10 @@ describe('LLM-as-judge and the LLM injection classifier', () => {
     // the list carries the verdicts too
     const list = (await h!.app.inject({ method: 'GET', url: '/v1/traces' })).json() as { traces: Array<RagTrace & { judgement: Judgement | null }> };
     expect(list.traces.find((t) => t.traceId === a.body.traceId)!.judgement?.scores?.groundedness.score).toBe(5);
+    // the CLI's trace list shows the scores
+    const url = await h!.app.listen({ port: 0, host: '127.0.0.1' });
+    const cli = await runCli(['traces'], { env: { TRIBUTARY_URL: url } });
+    expect(cli.stdout).toMatch(new RegExp(`${a.body.traceId}.* judge 5/4/3 `));
     const metrics = (await h!.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toMatch(/tributary_rag_judgements_total\{origin="online",status="judged"\} 2/);
     expect(metrics).toMatch(/tributary_rag_judge_score_count\{origin="online",criterion="groundedness"\} 2/);
