@@ -15,6 +15,12 @@ export interface ChatOptions {
    * one receives it as OpenAI's `response_format: {type: "json_schema"}`. Callers still validate the reply.
    */
   responseSchema?: { name: string; schema: JsonSchema };
+  /**
+   * interactive (the default): someone waits for the reply. background: work no one waits for (the
+   * judge, dataset instructions); a model with a queue of its own (the local model) serves it after
+   * every interactive caller waiting. A remote server has no such queue: there it is a hint only.
+   */
+  priority?: 'interactive' | 'background';
   /** Called once when a stream (or chat) ends normally, with what the adapter knows of the usage and why it stopped. */
   onFinish?: (info: FinishInfo) => void;
 }

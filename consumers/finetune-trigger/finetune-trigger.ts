@@ -389,7 +389,7 @@ export class FinetuneTrigger {
         let reply: string | null = null;
         try {
           reply = (await llm.chat([{ role: 'system', content: prompt.system }, { role: 'user', content: prompt.user }], {
-            maxTokens: 160, temperature: 0, signal: this.abort.signal,
+            maxTokens: 160, temperature: 0, priority: 'background', signal: this.abort.signal,
             ...(llm.structuredOutput ? { responseSchema: { name: 'instruction', schema: INSTRUCTION_SCHEMA } } : {}),
           })).text;
         } catch (e) {

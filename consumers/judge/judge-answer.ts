@@ -37,7 +37,7 @@ export async function judgeAnswer(deps: JudgeDeps, traceId: string, input: Judge
   let judgement: Judgement;
   try {
     const reply = await llm.chat(buildJudgeMessages(template, input, llm.contextTokens), {
-      maxTokens: JUDGE_REPLY_TOKENS, temperature: 0,
+      maxTokens: JUDGE_REPLY_TOKENS, temperature: 0, priority: origin === 'online' ? 'background' : 'interactive',
       ...(llm.structuredOutput ? { responseSchema: judgeResponseSchema(withExpected) } : {}),
       ...(signal ? { signal } : {}),
     });

@@ -45,8 +45,9 @@ type LlamaModule = typeof import('node-llama-cpp');
  * The Llm port on a GGUF model run in-process by llama.cpp (node-llama-cpp's prebuilt binaries, no
  * compiler needed). The chat template comes from the model file. Output can be constrained to a JSON
  * schema (a grammar applied while decoding, so the reply always parses). Generations run on a fixed
- * pool of context sequences (`concurrency`); more callers wait in FIFO order, and a caller that aborts
- * while waiting leaves the queue. Aborting a running generation stops decoding at once.
+ * pool of context sequences (`concurrency`); more callers wait in FIFO order — background callers
+ * (`priority: 'background'`: the judge, dataset instructions) after every interactive one, so a RAG
+ * answer never queues behind them — and a caller that aborts while waiting leaves the queue. Aborting a running generation stops decoding at once.
  *
  * `load()` does the I/O (binaries, weights, context); until then no method may be called.
  */
@@ -62,7 +63,7 @@ export class LlamaCppLlm implements Llm {
   /** The chat template, resolved once (resolving it per call blocks the event loop for ~150 ms). */
   private chatWrapper: ChatWrapper | undefined;
   private free: LlamaContextSequence[] = [];
-  private readonly waiters: Array<{ resolve: (s: LlamaContextSequence) => void; reject: (e: unknown) => void; signal: AbortSignal | undefined; onAbort: () => void }> = [];
+  private readonly waiters: Array<{ resolve: (s: LlamaContextSequence) => void; reject: (e: unknown) => void; signal: AbortSignal | undefined; onAbort: () => void; background: boolean }> = [];
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
   private loaded: LlamaCppInfo | undefined;
   private tokensGenerated = 0;
@@ -207,7 +208,7 @@ export class LlamaCppLlm implements Llm {
       throw new TributaryError('LLM_REJECTED', `the prompt is about ${promptTokens} tokens and the local model ${this.modelId} holds ${ctx} (TRIBUTARY_LLM_CONTEXT_TOKENS, at most the ${this.loaded?.trainContextTokens} it was trained on): shorten it`, { retryable: false });
     }
     const grammar = options.responseSchema ? await this.grammarFor(toGrammarSchema(options.responseSchema.schema)) : undefined;
-    const sequence = await this.acquire(signal);
+    const sequence = await this.acquire(signal, options.priority === 'background');
     let completionTokens = 0;
     let chat: InstanceType<LlamaModule['LlamaChat']> | undefined;
     this.running++;
@@ -261,7 +262,8 @@ export class LlamaCppLlm implements Llm {
     return g;
   }
 
-  private acquire(signal: AbortSignal | undefined): Promise<LlamaContextSequence> {
+  /** A free sequence, or a place in the queue: interactive callers first, each kind in FIFO order. */
+  private acquire(signal: AbortSignal | undefined, background: boolean): Promise<LlamaContextSequence> {
     if (signal?.aborted) return Promise.reject(abortedError(signal));
     const s = this.free.pop();
     if (s) return Promise.resolve(s);
@@ -270,6 +272,7 @@ export class LlamaCppLlm implements Llm {
         resolve: resolvePromise,
         reject,
         signal,
+        background,
         onAbort: () => {
           const i = this.waiters.indexOf(waiter);
           if (i >= 0) this.waiters.splice(i, 1);
@@ -282,7 +285,8 @@ export class LlamaCppLlm implements Llm {
   }
 
   private release(sequence: LlamaContextSequence): void {
-    const next = this.waiters.shift();
+    const i = this.waiters.findIndex((w) => !w.background);
+    const next = this.waiters.splice(i >= 0 ? i : 0, 1)[0];
     if (!next) {
       this.free.push(sequence);
       return;

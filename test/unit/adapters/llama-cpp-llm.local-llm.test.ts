@@ -142,6 +142,16 @@ describe.skipIf(!HAVE_LOCAL_LLM)(`LlamaCppLlm on the real model (SmolLM2-135M-In
     expect(c.usage!.completionTokens).toBeGreaterThan(0);
   }, 60_000);
 
+  it('background work (the judge) waits behind every interactive caller: a RAG answer never queues behind it', async () => {
+    const done: string[] = [];
+    const track = (name: string, p: Promise<unknown>) => p.then(() => { done.push(name); });
+    const running = track('running', llm.chat(STORY, { maxTokens: 24, temperature: 0 }));
+    const background = track('background', llm.chat([{ role: 'user', content: 'Say hello.' }], { maxTokens: 4, priority: 'background' }));
+    const interactive = track('interactive', llm.chat([{ role: 'user', content: 'Say hi.' }], { maxTokens: 4 }));
+    await Promise.all([running, background, interactive]);
+    expect(done).toEqual(['running', 'interactive', 'background']);
+  }, 60_000);
+
   it('a prompt longer than the context is LLM_REJECTED, naming the sizes — never a silently cut prompt', async () => {
     const long = 'lighthouse keeper '.repeat(3000);
     await expect(llm.chat([{ role: 'user', content: long }], { maxTokens: 8 })).rejects.toMatchObject({ code: 'LLM_REJECTED', retryable: false, message: expect.stringMatching(/prompt is about \d+ tokens.*holds \d+/) });
