@@ -1,11 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ApiPaths } from '../api-paths.ts';
 import { helpHint, type ParsedArgs } from '../args.ts';
 import { ApiError } from '../client.ts';
 import { clientFor, jsonOption, printJson, serverOption, urlEnv, type Command, type CommandContext } from '../command.ts';
-import { CliError, ExitCodes, UsageError } from '../errors.ts';
+import { ExitCodes, UsageError } from '../errors.ts';
+import { parseJsonlSet, readDatasetOption } from '../jsonl-set.ts';
 import { renderTable, type Column } from '../table.ts';
 import { JUDGE_CRITERIA, type JudgeCriterion, type Judgement } from '../../schemas/judgement.ts';
 
@@ -26,23 +25,7 @@ const lineSchema = z.strictObject({
 type GoldenLine = z.infer<typeof lineSchema>;
 
 export function parseGoldenSet(text: string): GoldenLine[] {
-  const out: GoldenLine[] = [];
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('//')) return;
-    let value: unknown;
-    try { value = JSON.parse(line); } catch (e) {
-      throw new CliError(`line ${i + 1}: not JSON (${(e as Error).message})`, ExitCodes.usage);
-    }
-    const parsed = lineSchema.safeParse(value);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new CliError(`line ${i + 1}: ${issue.path.join('.') || 'the line'}: ${issue.message} (each line: {"query": "...", "expected"?: "...", "filter"?: {...}})`, ExitCodes.usage);
-    }
-    out.push(parsed.data);
-  });
-  if (out.length === 0) throw new CliError('the dataset has no questions (one JSON object a line)', ExitCodes.usage);
-  return out;
+  return parseJsonlSet(text, lineSchema, '{"query": "...", "expected"?: "...", "filter"?: {...}}', 'questions');
 }
 
 interface Row { query: string; traceId: string; answer: string; status: Judgement['status']; scores: Judgement['scores']; error: string | null }
@@ -84,15 +67,10 @@ export const evalAnswers: Command = {
   },
 
   async run(args: ParsedArgs, ctx: CommandContext): Promise<number> {
-    const file = args.string('dataset');
-    if (file === undefined) throw new UsageError('missing --dataset <file> (usage: tributary eval answers --dataset <file> [options])', [helpHint(args.command)]);
+    const text = await readDatasetOption(args, ctx, 'tributary eval answers --dataset <file> [options]');
     const k = args.int('k', { min: 1, max: 50 }, 5);
     const mode = args.string('mode') ?? 'hybrid';
     if (!['hybrid', 'dense', 'keyword'].includes(mode)) throw new UsageError(`--mode: unknown mode "${mode}"; the modes are hybrid, dense, keyword`, [helpHint(args.command)]);
-    let text: string;
-    try { text = await readFile(resolve(ctx.cwd, file), 'utf8'); } catch (e) {
-      throw new CliError(`cannot read --dataset ${file}: ${(e as Error).message}`, ExitCodes.usage);
-    }
     const golden = parseGoldenSet(text);
     const client = clientFor(args, ctx);
     const rows: Row[] = [];

@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ApiPaths } from '../api-paths.ts';
 import { helpHint, type ParsedArgs } from '../args.ts';
 import { clientFor, jsonOption, printJson, serverOption, urlEnv, type Command, type CommandContext } from '../command.ts';
-import { CliError, ExitCodes, UsageError } from '../errors.ts';
+import { ExitCodes, UsageError } from '../errors.ts';
+import { parseJsonlSet, readDatasetOption } from '../jsonl-set.ts';
 import { renderTable, type Column } from '../table.ts';
 import { documentIdFor } from '../../schemas/ids.ts';
 import { queryMetrics, rankedDocuments, summarise, type ModeSummary, type QueryMetrics } from '../../streams/eval/retrieval-metrics.ts';
@@ -32,28 +31,11 @@ export interface EvalQuery { query: string; relevant: Set<string>; filter?: { ca
 
 /** Reads the JSONL set; an unusable line is an error naming its number and field. */
 export function parseEvalSet(text: string, defaultSource: string): EvalQuery[] {
-  const out: EvalQuery[] = [];
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('//')) return;
-    let value: unknown;
-    try { value = JSON.parse(line); } catch (e) {
-      throw new CliError(`line ${i + 1}: not JSON (${(e as Error).message})`, ExitCodes.usage);
-    }
-    const parsed = lineSchema.safeParse(value);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new CliError(`line ${i + 1}: ${issue.path.join('.') || 'the line'}: ${issue.message} (each line: {"query": "...", "relevant": ["docId or externalId", ...], "filter"?: {...}})`, ExitCodes.usage);
-    }
-    const { query, relevant, filter, source } = parsed.data;
-    out.push({
-      query,
-      relevant: new Set(relevant.map((r) => (DOC_ID.test(r) ? r : documentIdFor(source ?? defaultSource, r)))),
-      ...(filter ? { filter } : {}),
-    });
-  });
-  if (out.length === 0) throw new CliError('the dataset has no queries (one JSON object a line)', ExitCodes.usage);
-  return out;
+  return parseJsonlSet(text, lineSchema, '{"query": "...", "relevant": ["docId or externalId", ...], "filter"?: {...}}', 'queries').map(({ query, relevant, filter, source }) => ({
+    query,
+    relevant: new Set(relevant.map((r) => (DOC_ID.test(r) ? r : documentIdFor(source ?? defaultSource, r)))),
+    ...(filter ? { filter } : {}),
+  }));
 }
 
 export const evalRetrieval: Command = {
@@ -82,16 +64,11 @@ export const evalRetrieval: Command = {
   },
 
   async run(args: ParsedArgs, ctx: CommandContext): Promise<number> {
-    const file = args.string('dataset');
-    if (file === undefined) throw new UsageError('missing --dataset <file> (usage: tributary eval retrieval --dataset <file> [options])', [helpHint(args.command)]);
+    const text = await readDatasetOption(args, ctx, 'tributary eval retrieval --dataset <file> [options]');
     const k = args.int('k', { min: 1, max: 50 }, 10);
     const modes = (args.string('modes') ?? MODES.join(',')).split(',').map((m) => m.trim()).filter(Boolean);
     const bad = modes.filter((m) => !(MODES as readonly string[]).includes(m));
     if (bad.length > 0 || modes.length === 0) throw new UsageError(`--modes: unknown mode ${bad.map((b) => `"${b}"`).join(', ') || '(none given)'}; the modes are ${MODES.join(', ')}`, [helpHint(args.command)]);
-    let text: string;
-    try { text = await readFile(resolve(ctx.cwd, file), 'utf8'); } catch (e) {
-      throw new CliError(`cannot read --dataset ${file}: ${(e as Error).message}`, ExitCodes.usage);
-    }
     const queries = parseEvalSet(text, args.string('source') ?? 'demo');
     const client = clientFor(args, ctx);
     const results: Record<string, ModeSummary> = {};
