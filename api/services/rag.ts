@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { findTributaryError, toTributaryError, TributaryError } from '../../ports/errors.ts';
+import { TributaryError } from '../../ports/errors.ts';
 import type { ChatOptions, FinishInfo, Llm } from '../../ports/llm.ts';
 import { CitationFilter } from '../../streams/rag/citations.ts';
 import type { SearchFilter, SearchHit } from '../../ports/vector-index.ts';
@@ -10,7 +10,6 @@ import { reciprocalRankFusion } from '../../streams/rag/fusion.ts';
 import { buildAnswerPrompt } from '../../streams/rag/prompt.ts';
 import type { PromptTemplate } from '../../streams/prompts/template.ts';
 import { promptRef } from '../../streams/prompts/catalogue.ts';
-import { applyOrder, buildRerankMessages, parseRerankReply, rerankResponseSchema } from '../../streams/rag/rerank.ts';
 import {
   authorCandidates, buildSelfQueryMessages, categoryCandidates, confirmFilters, extractFiltersByRules, parseSelfQueryReply, selfQueryResponseSchema,
   type ExtractedFilters, type SelfQueryVocabulary,
@@ -18,6 +17,7 @@ import {
 import type { ApiContext } from '../context.ts';
 import { AnswerMasker, buildInjectionMessages, detectInjection, injectionResponseSchema, parseInjectionReply } from '../../streams/rag/guardrails.ts';
 import { modeRequest, type SearchMode } from './search.ts';
+import { llmSkipReason, rerankCandidates, rerankWithLlm, type RerankStep } from './rerank.ts';
 
 /**
  * The RAG orchestration: self-query → expansion → hybrid search per variant (RRF-fused) → rerank →
@@ -76,7 +76,7 @@ export type RagSteps = {
   selfQuery: { status: 'applied'; method: 'rules' | 'llm'; filters: ExtractedFilters; query: string } | Skipped;
   expansion: { status: 'applied'; variants: string[] } | Skipped;
   search: { mode: SearchMode; variants: number; candidates: number; filter: SearchFilter | null; ms: number };
-  rerank: { status: 'applied'; method: 'llm'; candidates: number } | Skipped;
+  rerank: RerankStep;
   llm?: {
     model: string; promptTokens: number; contextChunks: number; truncated: boolean; omitted: number; completionTokens?: number;
     /** 'length': the answer was cut at its token budget. */
@@ -123,13 +123,8 @@ export interface RagHooks {
 type Deps = Pick<ApiContext, 'embedder' | 'index' | 'llm' | 'metrics' | 'logger' | 'prompts'>;
 
 const EXPANSION_VARIANTS = 3;
-const RERANK_MAX_CANDIDATES = 20;
 const HELPER_MAX_TOKENS = 300;
 
-function llmSkipReason(e: unknown): string {
-  const te = findTributaryError(e) ?? toTributaryError(e);
-  return `LLM call failed (${te.code}): ${te.message}`;
-}
 
 function throwIfAborted(signal: AbortSignal | undefined, e?: unknown): void {
   if (signal?.aborted) throw e ?? signal.reason;
@@ -248,8 +243,7 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   const expansionMs = lap();
 
   // search every variant (one embedder call for all of them), fuse with RRF
-  const wantRerank = req.rerank && deps.llm !== null;
-  const perVariant = wantRerank ? Math.max(req.k, Math.min(RERANK_MAX_CANDIDATES, req.k * 3)) : req.k;
+  const perVariant = req.rerank && deps.llm !== null ? rerankCandidates(req.k) : req.k;
   const started = performance.now();
   const mode = req.mode ?? 'hybrid';
   // a keyword search embeds nothing
@@ -293,22 +287,9 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
     guardStep.chunks.rules = [...rules];
   }
 
-  let rerankStep: RagSteps['rerank'];
-  if (!req.rerank) rerankStep = { status: 'skipped', reason: 'disabled by request' };
-  else if (!deps.llm) rerankStep = { status: 'skipped', reason: 'no reranker configured (needs an LLM)' };
-  else if (candidates.length < 2) rerankStep = { status: 'skipped', reason: 'fewer than 2 candidates' };
-  else {
-    try {
-      const reply = await deps.llm.chat(buildRerankMessages(deps.prompts.rerank, sq.query, candidates.map((c) => c.hit.payload.text)), {
-        maxTokens: HELPER_MAX_TOKENS, temperature: 0, ...(deps.llm.structuredOutput ? { responseSchema: rerankResponseSchema(candidates.length) } : {}), ...(signal ? { signal } : {}),
-      });
-      candidates = applyOrder(candidates, parseRerankReply(reply.text, candidates.length));
-      rerankStep = { status: 'applied', method: 'llm', candidates: candidates.length };
-    } catch (e) {
-      throwIfAborted(signal, e);
-      rerankStep = { status: 'skipped', reason: `${llmSkipReason(e)}; kept the fused retrieval order` };
-    }
-  }
+  const reranked = await rerankWithLlm({ llm: deps.llm, template: deps.prompts.rerank }, sq.query, candidates, (c) => c.hit.payload.text, { wanted: req.rerank, ...(signal ? { signal } : {}) });
+  candidates = reranked.items;
+  const rerankStep = reranked.step;
   const rerankMs = lap();
   let sources = candidates.slice(0, req.k).map((c) => toSource(c.hit, c.score));
   const steps: RagSteps = { selfQuery: sq.step, expansion: ex.step, search: searchStep, rerank: rerankStep, guardrails: guardStep };

@@ -1,5 +1,6 @@
 import type { SearchFilter, SearchHit } from '../../ports/vector-index.ts';
 import type { ApiContext } from '../context.ts';
+import { rerankCandidates, rerankWithLlm, type RerankStep } from './rerank.ts';
 
 /** One search hit as the API shows it. */
 export interface HitView {
@@ -55,4 +56,18 @@ export async function searchInMode(ctx: Pick<ApiContext, 'embedder' | 'index' | 
 /** Embeds the query (one embedder call) and runs a hybrid search: dense + keyword, fused by the index. */
 export function hybridSearch(ctx: Pick<ApiContext, 'embedder' | 'index' | 'metrics'>, q: SearchQuery, signal?: AbortSignal): Promise<SearchHit[]> {
   return searchInMode(ctx, { ...q, mode: 'hybrid' }, signal);
+}
+
+/**
+ * /v1/search: a search in one mode, reranked by the LLM when asked (k×3 candidates, at most 20, the
+ * best k kept). Without an LLM, or when the call fails, the hits keep their retrieval order and the
+ * step says why.
+ */
+export async function searchAndRerank(
+  ctx: Pick<ApiContext, 'embedder' | 'index' | 'metrics' | 'llm' | 'prompts'>, q: SearchQuery & { rerank: boolean }, signal?: AbortSignal,
+): Promise<{ hits: SearchHit[]; rerank: RerankStep }> {
+  const wanted = q.rerank && ctx.llm !== null;
+  const hits = await searchInMode(ctx, { ...q, k: wanted ? rerankCandidates(q.k) : q.k }, signal);
+  const r = await rerankWithLlm({ llm: ctx.llm, template: ctx.prompts.rerank }, q.query, hits, (h) => h.payload.text, { wanted: q.rerank, ...(signal ? { signal } : {}) });
+  return { hits: r.items.slice(0, q.k), rerank: r.step };
 }
