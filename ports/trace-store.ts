@@ -16,5 +16,7 @@ export interface TraceStore {
   /** Newest first, each with the judge's verdict (null: not judged); `sinceMs`: only traces at or after. */
   list(options: { sinceMs?: number; limit: number }): Array<{ trace: RagTrace; judgement: Judgement | null }>;
   get(traceId: string): { trace: RagTrace; feedback: FeedbackEvent[]; judgement: Judgement | null } | null;
+  /** Drops traces older than `beforeMs` with their feedback and verdicts (the topics keep 30 days); returns how many. */
+  prune(beforeMs: number): number;
   close(): void;
 }

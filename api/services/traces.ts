@@ -4,7 +4,7 @@ import type { ValueCodec } from '../../ports/value-codec.ts';
 import type { FeedbackEvent } from '../../schemas/feedback.ts';
 import type { RagTrace } from '../../schemas/trace.ts';
 import type { Judgement } from '../../schemas/judgement.ts';
-import { Topics } from '../../schemas/topics.ts';
+import { Topics, topicSpecs } from '../../schemas/topics.ts';
 import { findTributaryError } from '../../ports/errors.ts';
 import type { RagRequest, RagResult } from './rag.ts';
 import { logPages, topicPartitions } from '../../common/log-pages.ts';
@@ -59,6 +59,10 @@ export async function recordTrace(ctx: Pick<TraceContext, 'log' | 'codec'>, trac
 
 const READ_CHUNK = 500;
 const syncing = new WeakMap<TraceStore, Promise<void>>();
+const pruned = new WeakMap<TraceStore, number>();
+/** The view keeps what the trace topic keeps; it is pruned at most once an hour, on a read. */
+const RETENTION_MS = topicSpecs(1).find((t) => t.name === Topics.ragTraces)!.retentionMs;
+const PRUNE_EVERY_MS = 3600_000;
 
 /** Brings the store up to the end of both topics (one sync at a time per store). */
 export function syncTraces(ctx: TraceContext): Promise<void> {
@@ -69,6 +73,11 @@ export function syncTraces(ctx: TraceContext): Promise<void> {
 }
 
 async function syncOnce(ctx: TraceContext): Promise<void> {
+  const now = Date.now();
+  if (now - (pruned.get(ctx.traces) ?? 0) >= PRUNE_EVERY_MS) {
+    pruned.set(ctx.traces, now);
+    ctx.traces.prune(now - RETENTION_MS);
+  }
   for (const topic of [Topics.ragTraces, Topics.feedback, Topics.ragJudgements] as const) {
     for (const p of await topicPartitions(ctx.log, topic)) {
       for await (const recs of logPages(ctx.log, topic, p.partition, Math.max(ctx.traces.position(topic, p.partition), p.start), p.end, READ_CHUNK)) {

@@ -55,6 +55,17 @@ export class SqliteTraceStore implements TraceStore {
     return { trace: JSON.parse(row.trace) as RagTrace, feedback, judgement: row.judgement === null ? null : JSON.parse(row.judgement) as Judgement };
   }
 
+  prune(beforeMs: number): number {
+    let n = 0;
+    transaction(this.db, () => {
+      const old = 'SELECT trace_id FROM tr_traces WHERE at_ms < ?';
+      this.db.prepare(`DELETE FROM tr_feedback WHERE trace_id IN (${old})`).run(beforeMs);
+      this.db.prepare(`DELETE FROM tr_judgements WHERE trace_id IN (${old})`).run(beforeMs);
+      n = Number(this.db.prepare('DELETE FROM tr_traces WHERE at_ms < ?').run(beforeMs).changes);
+    });
+    return n;
+  }
+
   close(): void {
     this.db.close();
   }
