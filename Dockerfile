@@ -6,7 +6,7 @@
 #
 # One image, every process: the entrypoint is the `tributary` CLI and the command picks the process
 #   docker run tributary dev                  the API (TRIBUTARY_CONSUMERS=none in the distributed stack)
-#   docker run tributary consume embed        one consumer (clean, embed, archive, finetune-trigger, lag-monitor)
+#   docker run tributary consume embed        one consumer (clean, embed, archive, finetune-trigger, judge, lag-monitor)
 #   docker run tributary cdc                  the change-stream relay MongoDB → Kafka
 #   docker run tributary topics apply         one-shot: topics as code
 # Targets: `runtime` (the default, last stage; no HEALTHCHECK, because only the API serves

@@ -4,11 +4,11 @@ import { posix } from 'node:path';
 import { Script } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { commandProblem, configFor, finetuneTriggerProblem, unknownVariables } from './tributary-env.ts';
+import { commandProblem, configFor, finetuneTriggerProblem, judgeProblem, unknownVariables } from './tributary-env.ts';
 
 /**
  * docker-compose.yml, checked statically (no Docker here): what Tributary's processes are given,
- * the start-up order, the health checks it relies on, and the debezium and training profiles.
+ * the start-up order, the health checks it relies on, and the debezium, training and judge profiles.
  */
 
 const root = new URL('../../', import.meta.url);
@@ -24,6 +24,7 @@ interface Service {
   build?: { context: string; target?: string; dockerfile?: string };
   command?: string[];
   entrypoint?: string[];
+  extra_hosts?: string[];
   environment?: Record<string, string | number | boolean>;
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
@@ -37,6 +38,7 @@ interface Compose {
   volumes?: Record<string, unknown>;
   'x-debezium': { replaces: string; up: string };
   'x-training': { adds: string; up: string };
+  'x-judge': { adds: string; up: string };
 }
 
 // YAML merge keys (<<: *anchor) as Compose reads them
@@ -81,7 +83,8 @@ export function interpolate(s: string, host: Env, used: Set<string> = new Set())
 const NO_HOST: Env = {};
 const envOf = (s: Service, host: Env = NO_HOST): Env => Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), host)]));
 /** The variables of the host the file reads, each with what it is for (documented in docker-compose.yml). */
-const HOST_VARIABLES = ['TRIBUTARY_FINETUNE_DATASETS', 'FINETUNE_WEBHOOK_SECRET', 'OPENAI_API_KEY'];
+const HOST_VARIABLES = ['TRIBUTARY_FINETUNE_DATASETS', 'FINETUNE_WEBHOOK_SECRET', 'OPENAI_API_KEY',
+  'TRIBUTARY_LLM_BASE_URL', 'TRIBUTARY_LLM_MODEL', 'TRIBUTARY_LLM_API_KEY', 'TRIBUTARY_JUDGE_SAMPLE'];
 /** The image's working directory (./Dockerfile): a relative TRIBUTARY_DATA_DIR is under it. */
 const IMAGE_WORKDIR = (() => {
   const dirs = new Set([...dockerfile.matchAll(/^WORKDIR\s+(\S+)$/gm)].map((m) => m[1]!));
@@ -103,7 +106,7 @@ describe('docker-compose.yml', () => {
   it('has the whole stack: servers, one-shot set-up, and every Tributary process', () => {
     const names = Object.keys(compose.services);
     for (const n of ['mongodb', 'mongodb-init', 'mongodb-setup', 'kafka', 'schema-registry', 'qdrant', 'topics-init', 'schemas-init',
-      'api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger', 'connect', 'debezium-register']) {
+      'api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger', 'judge', 'connect', 'debezium-register']) {
       expect(names, n).toContain(n);
     }
     expect(compose.services['qdrant']!.image).toBe('qdrant/qdrant:v1.16.3');
@@ -112,7 +115,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('builds every Tributary service from ./Dockerfile, one image per target', () => {
-    expect(processes.map(([n]) => n).sort()).toEqual(['api', 'archive', 'cdc', 'clean', 'debezium-register', 'embed', 'finetune-trigger', 'lag-monitor', 'mongodb-setup', 'schemas-init', 'topics-init']);
+    expect(processes.map(([n]) => n).sort()).toEqual(['api', 'archive', 'cdc', 'clean', 'debezium-register', 'embed', 'finetune-trigger', 'judge', 'lag-monitor', 'mongodb-setup', 'schemas-init', 'topics-init']);
     const imageOfTarget = new Map<string, string>();
     for (const [name, s] of built) {
       expect(s.build!.context, name).toBe('.');
@@ -160,9 +163,9 @@ describe('docker-compose.yml', () => {
     const env = (n: string) => envOf(compose.services[n]!);
     for (const n of ['api', 'cdc', 'archive', 'mongodb-setup']) expect(env(n)['MONGODB_URL'], n).toMatch(/^mongodb:\/\/mongodb:27017\/\?replicaSet=rs0$/);
     for (const n of ['api', 'embed']) expect(env(n)['QDRANT_URL'], n).toBe('http://qdrant:6333');
-    for (const n of ['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger', 'topics-init']) expect(env(n)['KAFKA_BROKERS'], n).toBe('kafka:19092');
+    for (const n of ['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger', 'judge', 'topics-init']) expect(env(n)['KAFKA_BROKERS'], n).toBe('kafka:19092');
     // one wire format on every topic: every process on Kafka (and the one that registers the schemas) names the same registry
-    const registries = new Set(['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger', 'schemas-init'].map((n) => env(n)['SCHEMA_REGISTRY_URL']));
+    const registries = new Set(['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger', 'judge', 'schemas-init'].map((n) => env(n)['SCHEMA_REGISTRY_URL']));
     expect([...registries]).toEqual(['http://schema-registry:8080/apis/ccompat/v7']);
   });
 
@@ -183,11 +186,11 @@ describe('docker-compose.yml', () => {
       if (s.ports) expect(s.healthcheck, `${name} publishes a port: it needs a healthcheck`).toBeDefined();
       if (s.restart === 'no') expect(s.ports, `${name} is a one-shot`).toBeUndefined();
     }
-    for (const n of ['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger']) expect(compose.services[n]!.restart, n).toBe('unless-stopped');
+    for (const n of ['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger', 'judge']) expect(compose.services[n]!.restart, n).toBe('unless-stopped');
   });
 
   it('the processes start after the topics and the schemas exist, and the store after the replica set', () => {
-    for (const n of ['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger']) {
+    for (const n of ['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger', 'judge']) {
       const deps = compose.services[n]!.depends_on ?? {};
       expect(deps['topics-init']?.condition, n).toBe('service_completed_successfully');
       expect(deps['schemas-init']?.condition, n).toBe('service_completed_successfully');
@@ -206,6 +209,15 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('the image keeps what start-up reads: .dockerignore drops the docs but not the prompt templates', () => {
+    const lines = readFileSync(new URL('.dockerignore', root), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const dropsMd = lines.indexOf('*.md');
+    expect(dropsMd).toBeGreaterThanOrEqual(0);
+    // a later "!" line wins: the templates (prompts/<id>.md) go into the image
+    expect(lines.indexOf('!prompts/*.md')).toBeGreaterThan(dropsMd);
+    expect(lines).not.toContain('prompts');
+  });
+
   it('named volumes are declared', () => {
     const declared = Object.keys(compose.volumes ?? {});
     for (const [name, s] of services) {
@@ -217,7 +229,7 @@ describe('docker-compose.yml', () => {
   });
 
   describe('profiles', () => {
-    it('are exactly debezium (Kafka Connect and the registration) and training (the finetune-trigger), each service in one', () => {
+    it('are exactly debezium (Kafka Connect and the registration), training (the finetune-trigger) and judge (the judge), each service in one', () => {
       const byProfile: Record<string, string[]> = {};
       for (const [name, s] of services) {
         if (s.profiles === undefined) continue;
@@ -227,16 +239,18 @@ describe('docker-compose.yml', () => {
       expect(Object.fromEntries(Object.entries(byProfile).map(([p, names]) => [p, names.sort()]))).toEqual({
         debezium: ['connect', 'debezium-register'],
         training: ['finetune-trigger'],
+        judge: ['judge'],
       });
     });
 
     it('each is documented: an x-<profile> entry whose command is in the header comment', () => {
-      for (const p of ['debezium', 'training'] as const) {
+      for (const p of ['debezium', 'training', 'judge'] as const) {
         const { up } = compose[`x-${p}`];
         expect(up, p).toContain(`--profile ${p}`);
         expect(composeText.split('\n').filter((l) => l.startsWith('#')).join('\n'), p).toContain(up);
       }
       expect(compose['x-training'].adds).toBe('finetune-trigger');
+      expect(compose['x-judge'].adds).toBe('judge');
     });
 
     it('no service outside a profile depends on one inside it', () => {
@@ -330,6 +344,49 @@ describe('docker-compose.yml', () => {
         expect(envOf(api, host)['TRIBUTARY_FINETUNE_DATASETS']).toBe(envOf(trigger, host)['TRIBUTARY_FINETUNE_DATASETS']);
       }
       expect(api.depends_on?.['finetune-trigger']).toBeUndefined();
+    });
+  });
+
+  describe('profile judge: the judge (LLM-as-judge)', () => {
+    const judge = compose.services['judge']!;
+    const LLM = { TRIBUTARY_LLM_BASE_URL: 'http://host.docker.internal:11434/v1', TRIBUTARY_LLM_MODEL: 'qwen2.5:7b-instruct' };
+
+    it('runs `consume judge` from the consumers\' image, stateless like clean: no volume, no fixed name (it scales)', () => {
+      expect(judge.command).toEqual(['consume', 'judge']);
+      expect(judge.build?.target).toBe(compose.services['clean']!.build?.target);
+      expect(judge.image).toBe(compose.services['clean']!.image);
+      expect(judge.volumes).toBeUndefined();
+      expect(judge.container_name).toBeUndefined();
+      expect(judge.ports).toBeUndefined();
+      const running = services.filter(([, s]) => s.command?.[0] === 'consume' && s.command[1] === 'judge').map(([n]) => n);
+      expect(running).toEqual(['judge']);
+    });
+
+    it('has no default LLM: with nothing from the host it refuses to start, naming what it needs (exit 78)', () => {
+      const env = envOf(judge);
+      for (const name of ['TRIBUTARY_LLM_BASE_URL', 'TRIBUTARY_LLM_MODEL', 'TRIBUTARY_LLM_API_KEY', 'TRIBUTARY_JUDGE_SAMPLE']) expect(env[name], name).toBe('');
+      expect(judgeProblem(env)).toMatch(/needs an LLM \(TRIBUTARY_LLM_BASE_URL/);
+    });
+
+    it('starts with the LLM from the host (the key and the sample too), and the host\'s values reach it whole', () => {
+      expect(judgeProblem(envOf(judge, LLM))).toBeNull();
+      const all = { ...LLM, TRIBUTARY_LLM_API_KEY: 'sk-test', TRIBUTARY_JUDGE_SAMPLE: '0.25' };
+      expect(judgeProblem(envOf(judge, all))).toBeNull();
+      const loaded = configFor(envOf(judge, all));
+      if ('error' in loaded) throw new Error(loaded.error);
+      expect(loaded.config).toMatchObject({ llmBaseUrl: LLM.TRIBUTARY_LLM_BASE_URL, llmModel: LLM.TRIBUTARY_LLM_MODEL, llmApiKey: 'sk-test', judgeSample: 0.25 });
+      // a base URL without its model is refused by the configuration, naming the missing variable
+      expect(judgeProblem(envOf(judge, { TRIBUTARY_LLM_BASE_URL: LLM.TRIBUTARY_LLM_BASE_URL }))).toMatch(/TRIBUTARY_LLM_MODEL/);
+    });
+
+    it('reaches an LLM on the Docker host at host.docker.internal, as the header says', () => {
+      expect(judge.extra_hosts).toContain('host.docker.internal:host-gateway');
+      expect(composeText.split('\n').filter((l) => l.startsWith('#')).join('\n')).toContain('host.docker.internal');
+    });
+
+    it('only the judge is given the LLM: the other processes answer and run as they do without the profile', () => {
+      const given = services.filter(([, s]) => Object.keys(s.environment ?? {}).some((k) => k.startsWith('TRIBUTARY_LLM_') || k === 'TRIBUTARY_JUDGE_SAMPLE')).map(([n]) => n);
+      expect(given).toEqual(['judge']);
     });
   });
 

@@ -9,7 +9,7 @@ import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { hashApiKey } from '../../api/auth/api-key-config.ts';
 import { kafkaConnectorFrom, readConnectorJson } from '../../deploy/generate.ts';
-import { commandProblem, configFor, finetuneTriggerProblem, unknownVariables } from './tributary-env.ts';
+import { commandProblem, configFor, finetuneTriggerProblem, judgeProblem, unknownVariables } from './tributary-env.ts';
 
 /**
  * deploy/, validated offline: the Kubernetes kinds against the Kubernetes OpenAPI schemas
@@ -18,7 +18,8 @@ import { commandProblem, configFor, finetuneTriggerProblem, unknownVariables } f
  * test/deploy/strimzi-model-check.java), and what Tributary needs of them: the connector config is
  * the one in connectors/debezium/, every process is given real settings it accepts, every container
  * asks for resources, the API has both probes, the finetune-trigger is one replica with its data
- * directory on a volume of its own.
+ * directory on a volume of its own, the judge is deployed like the clean consumer but opt-in (zero
+ * replicas until its LLM is set).
  */
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -265,7 +266,7 @@ describe('deploy/ (Kubernetes, kustomize)', () => {
 
     it('are the API and the processes of the distributed mode, embed with 2 replicas, the finetune-trigger a StatefulSet', () => {
       const names = deployments.map((d) => d.metadata.name).sort();
-      expect(names).toEqual(['tributary-api', 'tributary-archive', 'tributary-cdc', 'tributary-clean', 'tributary-embed', 'tributary-lag-monitor']);
+      expect(names).toEqual(['tributary-api', 'tributary-archive', 'tributary-cdc', 'tributary-clean', 'tributary-embed', 'tributary-judge', 'tributary-lag-monitor']);
       expect(statefulSets.map((d) => d.metadata.name)).toEqual(['tributary-finetune-trigger']);
       expect(byName('Deployment', 'tributary-embed')!.spec!['replicas']).toBe(2);
       expect(byName('Deployment', 'tributary-cdc')!.spec!['replicas']).toBe(1);
@@ -327,6 +328,56 @@ describe('deploy/ (Kubernetes, kustomize)', () => {
       const example = JSON.parse(secrets.get('tributary-api-keys')!['api-keys.json']!) as Array<{ sha256: string }>;
       expect(example.length).toBeGreaterThan(0);
       for (const k of example) expect(k.sha256).not.toMatch(/^(sha256:)?[0-9a-fA-F]{64}$/);
+    });
+
+    describe('the judge', () => {
+      const isJudge = (c: Container) => c.args?.[0] === 'consume' && c.args[1] === 'judge';
+      const judge = byName('Deployment', 'tributary-judge') as DeploymentManifest;
+      const container = () => judge.spec.template.spec.containers.find(isJudge)!;
+      const LLM_VARIABLES = ['TRIBUTARY_LLM_BASE_URL', 'TRIBUTARY_LLM_MODEL', 'TRIBUTARY_LLM_API_KEY'];
+
+      it('is opt-in: zero replicas, the only workload running `consume judge`', () => {
+        expect(judge, 'Deployment tributary-judge').toBeDefined();
+        expect(judge.spec.replicas).toBe(0);
+        const running = workloads.flatMap((w) => w.spec.template.spec.containers.filter(isJudge).map(() => w.metadata.name));
+        expect(running).toEqual(['tributary-judge']);
+        // the comment says how to opt in
+        const text = readFileSync(join(deployDir, 'judge.yaml'), 'utf8');
+        expect(text).toMatch(/^# OPT-IN: replicas 0\./m);
+        for (const name of LLM_VARIABLES) expect(text, name).toContain(name);
+      });
+
+      it('is deployed like the clean consumer (stateless, no port, same pod settings): only its command, settings and resources differ', () => {
+        const clean = byName('Deployment', 'tributary-clean') as DeploymentManifest;
+        const normalized = (d: DeploymentManifest) => {
+          const spec = structuredClone(d.spec.template.spec);
+          for (const c of spec.containers) { c.name = ''; c.args = []; delete c.env; delete c.resources; }
+          return spec;
+        };
+        expect(normalized(judge)).toEqual(normalized(clean));
+        const c = container();
+        expect(c.ports ?? []).toEqual([]);
+        expect(c.livenessProbe ?? c.readinessProbe ?? c.startupProbe).toBeUndefined();
+      });
+
+      it('starts with the settings in its Deployment: an LLM (the example endpoint, its key from a Secret), traces and a sample', () => {
+        const c = container();
+        expect(c.envFrom?.map((f) => f.configMapRef?.name)).toContain('tributary-config');
+        expect(judgeProblem(envOf(c))).toBeNull();
+        const names = (c.env ?? []).map((v) => v.name);
+        for (const name of LLM_VARIABLES) expect(names, name).toContain(name);
+        expect(c.env!.find((v) => v.name === 'TRIBUTARY_LLM_API_KEY')!.valueFrom?.secretKeyRef).toEqual({ name: 'tributary-llm', key: 'api-key' });
+        // the key is an example: a placeholder to replace
+        expect(secrets.get('tributary-llm')!['api-key']).toBe('REPLACE-ME');
+        // without its LLM the judge refuses to start (exit 78): the variables are needed, not decoration
+        const without = envOf({ ...c, env: c.env?.filter((v) => !v.name.startsWith('TRIBUTARY_LLM_') && v.name !== 'TRIBUTARY_JUDGE_SAMPLE') });
+        expect(judgeProblem(without)).toMatch(/needs an LLM/);
+      });
+
+      it('its LLM settings are its own: not in the shared ConfigMap, so no other process is given them', () => {
+        const shared = configMaps.get('tributary-config')!;
+        for (const name of [...LLM_VARIABLES, 'TRIBUTARY_JUDGE_SAMPLE']) expect(shared[name], name).toBeUndefined();
+      });
     });
 
     describe('the finetune-trigger', () => {

@@ -3,6 +3,7 @@ import { findTributaryError } from '../../ports/errors.ts';
 import { finetuneDatasetSchema } from '../../schemas/finetune.ts';
 import { ENV_NAMES, loadConfig, type Config } from '../../wiring/config.ts';
 import { createLauncher } from '../../wiring/finetune.ts';
+import { judgeRuns } from '../../wiring/config-rules.ts';
 import { COMMANDS } from '../../cli/main.ts';
 import { CONSUMER_NAMES } from '../../wiring/consumers.ts';
 
@@ -61,6 +62,17 @@ export async function finetuneTriggerProblem(env: Record<string, string>): Promi
     }
   }
   return null;
+}
+
+/**
+ * Why `tributary consume judge` would refuse to start with `env` (exit 78), or null: the
+ * configuration (configFor), then what wiring/consumer-process.ts asks of the judge (judgeRuns: an
+ * LLM, RAG traces on, a sample above 0).
+ */
+export function judgeProblem(env: Record<string, string>): string | null {
+  const loaded = configFor(env);
+  if ('error' in loaded) return loaded.error;
+  return judgeRuns(loaded.config) ? null : 'the judge needs an LLM (TRIBUTARY_LLM_BASE_URL, TRIBUTARY_LLM_UPSTREAM or TRIBUTARY_LLM_GGUF), TRIBUTARY_RAG_TRACES=on and TRIBUTARY_JUDGE_SAMPLE above 0';
 }
 
 /**

@@ -20,7 +20,7 @@ const verdict = (id: string, origin: Judgement['origin'], g: number): Judgement 
 
 describe('SqliteTraceStore', () => {
   it('joins feedback and the latest verdict to their trace, lists newest first, and remembers how far it read', () => {
-    const store = new SqliteTraceStore({ db: openDatabase({ path: ':memory:' }) });
+    const store = new SqliteTraceStore({ db: openDatabase({ path: ':memory:', synchronous: 'normal' }) });
     const now = Date.now();
     store.apply({ traces: [trace('t1', now - 2000), trace('t2', now - 1000)], feedback: [], positions: [{ topic: 'tr', partition: 0, next: 2 }] });
     store.apply({ traces: [], feedback: [{ id: 'f1', traceId: 't1', rating: 'down', receivedAtMs: now }], judgements: [verdict('t1', 'online', 2)], positions: [{ topic: 'tr', partition: 0, next: 1 }] });
@@ -35,7 +35,7 @@ describe('SqliteTraceStore', () => {
   });
 
   it('prunes traces older than the topics keep, with their feedback and verdicts', () => {
-    const store = new SqliteTraceStore({ db: openDatabase({ path: ':memory:' }) });
+    const store = new SqliteTraceStore({ db: openDatabase({ path: ':memory:', synchronous: 'normal' }) });
     const now = Date.now();
     store.apply({
       traces: [trace('old', now - 31 * DAY), trace('new', now)],
