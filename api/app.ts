@@ -2,10 +2,11 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ApiContext } from './context.ts';
 import { registerAuth } from './plugins/auth.ts';
-import { registerErrorHandler } from './plugins/error-handler.ts';
+import { answerFrameworkError, registerErrorHandler } from './plugins/error-handler.ts';
 import { observeInference } from './plugins/inference-observability.ts';
 import { registerJsonBodyParser } from './plugins/json-body.ts';
 import { registerMetrics } from './plugins/metrics.ts';
+import { registerSharedResponses } from './plugins/shared-responses.ts';
 import { registerSwagger } from './plugins/swagger.ts';
 import { contentRoutes } from './routes/content.ts';
 import { feedbackRoutes } from './routes/feedback.ts';
@@ -16,6 +17,7 @@ import { inferenceRoutes } from './routes/inference.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { ragRoutes } from './routes/rag.ts';
 import { searchRoutes } from './routes/search.ts';
+import { MAX_PATH_PARAM_CHARS } from './schemas.ts';
 import { zodValidatorCompiler } from './validation.ts';
 
 export interface BuildAppOptions {
@@ -33,6 +35,8 @@ export async function buildApp(ctx: ApiContext, opts: BuildAppOptions = {}): Pro
     ...(opts.logger ? { loggerInstance: ctx.logger.child({ component: 'api' }) } : { logger: false }),
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_CHARS },
+    frameworkErrors: answerFrameworkError(ctx.settings.bodyLimitBytes),
   }).withTypeProvider<ZodTypeProvider>() as unknown as FastifyInstance;
 
   app.setValidatorCompiler(zodValidatorCompiler);
@@ -40,6 +44,8 @@ export async function buildApp(ctx: ApiContext, opts: BuildAppOptions = {}): Pro
   registerErrorHandler(app, { bodyLimitBytes: ctx.settings.bodyLimitBytes });
   // before every route: it guards them all (see auth/route-scopes.ts)
   const access = registerAuth(app, { keys: ctx.settings.apiKeys, metrics: ctx.metrics, logger: ctx.logger });
+  // the errors every route shares and its security requirement, declared on each route (and so documented)
+  registerSharedResponses(app, { secured: !access.open });
   registerJsonBodyParser(app, { bodyLimit: ctx.settings.bodyLimitBytes });
   await registerSwagger(app);
   registerMetrics(app, ctx);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TributaryError, findTributaryError, type ErrorCode } from '../ports/errors.ts';
+import { MAX_PATH_PARAM_CHARS } from './schemas.ts';
 
 /**
  * The API's error catalogue is ports/errors.ts: every error response is
@@ -18,13 +19,55 @@ export const errorBodySchema = z.object({
 }).describe('Error');
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 
-/** The error responses most routes can give, for the OpenAPI document. */
+/**
+ * The error responses most routes can give, as a plain list. Routes need not spread it any more:
+ * plugins/shared-responses.ts declares on every route the shared errors it can really give (from
+ * its inputs and its scope), with their descriptions and headers. Kept for routes not yet moved.
+ */
 export const commonErrorResponses = {
   400: errorBodySchema,
   413: errorBodySchema,
   415: errorBodySchema,
   500: errorBodySchema,
   503: errorBodySchema,
+} as const;
+
+/**
+ * A response header, for the OpenAPI document: a JSON Schema with a description. Only headers the
+ * API always sends with their response are declared, so the document marks each one required.
+ */
+export interface ResponseHeader {
+  type: 'string' | 'integer';
+  description: string;
+  minimum?: number;
+}
+
+/**
+ * A response as a route schema declares it when it has more than a JSON body: the body per media
+ * type (Fastify serialises by it) and the headers sent with it (plugins/swagger.ts documents them).
+ */
+export interface ResponseDoc {
+  description: string;
+  content: Record<string, { schema: z.ZodType }>;
+  headers?: Record<string, ResponseHeader>;
+}
+
+/** An error response (`{ error: { code, message, details? } }`) with a description and, optionally, its headers. */
+export function errorResponse(description: string, headers?: Record<string, ResponseHeader>): ResponseDoc {
+  return { description, content: { 'application/json': { schema: errorBodySchema } }, ...(headers ? { headers } : {}) };
+}
+
+export const retryAfterHeader: ResponseHeader = { type: 'integer', minimum: 1, description: 'Seconds to wait before retrying' };
+
+/**
+ * What a route that calls the embedder, the index or the LLM can also answer: their refusals, passed
+ * on. Its 429 replaces the shared one (plugins/shared-responses.ts), whose Retry-After a dependency's
+ * rate limit does not always carry.
+ */
+export const dependencyErrorResponses = {
+  429: errorResponse('Rate limited: the key is over its request rate (RATE_LIMITED), or a dependency is (EMBEDDER_RATE_LIMITED, LLM_RATE_LIMITED)'),
+  502: errorResponse('A dependency refused the request (EMBEDDER_REJECTED, INDEX_REJECTED, LLM_REJECTED)'),
+  504: errorResponse('A dependency did not answer in time (TIMEOUT)'),
 } as const;
 
 export interface HttpError {
@@ -66,6 +109,11 @@ function fromFastify(err: { code?: unknown; message: string; statusCode?: unknow
       return { status: 400, body: errorBody('INVALID_INPUT', 'request body size does not match its content-length header') };
     case 'FST_ERR_NOT_FOUND':
       return { status: 404, body: errorBody('NOT_FOUND', err.message) };
+    // raised by the router, before any route is matched (plugins/error-handler.ts: answerFrameworkError)
+    case 'FST_ERR_BAD_URL':
+      return { status: 400, body: errorBody('INVALID_INPUT', 'the URL path is not valid percent-encoded UTF-8', [{ path: 'path', message: 'is not valid percent-encoding' }]) };
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return { status: 414, body: errorBody('INVALID_INPUT', `a path parameter is longer than ${MAX_PATH_PARAM_CHARS} characters`, [{ path: 'path', message: `a parameter is longer than ${MAX_PATH_PARAM_CHARS} characters` }]) };
     default:
       break;
   }

@@ -24,4 +24,23 @@ export const hitSchema = z.object({
   url: z.string().nullable(),
 });
 
+/**
+ * One Server-Sent Event as the OpenAPI document describes it (the schema of a `text/event-stream`
+ * response is that of each of its events): its name, and its `data` as JSON of the given shape.
+ */
+export function sseEventSchema(event: string, data: z.ZodType, description: string) {
+  const { $schema: _, ...contentSchema } = z.toJSONSchema(data, { io: 'output', target: 'draft-2020-12', unrepresentable: 'any' });
+  return z.looseObject({
+    event: z.literal(event),
+    data: z.string().meta({ contentMediaType: 'application/json', contentSchema }),
+  }).describe(description);
+}
+
 export const docIdParamsSchema = z.object({ id: z.string().min(1).max(200) });
+
+/**
+ * The router's limit on one path parameter (Fastify's `maxParamLength`), in characters once decoded.
+ * Well above every parameter schema's maximum (200), so a parameter that is merely too long reaches
+ * its schema and gets a 400 naming it; only one past this limit is refused earlier, with 414.
+ */
+export const MAX_PATH_PARAM_CHARS = 2048;

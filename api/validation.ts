@@ -83,16 +83,41 @@ export function fieldErrors(issues: readonly $ZodIssue[], data: unknown, root = 
 
 /** Builds the INVALID_INPUT error for a failed parse (also used by handlers that validate by hand). */
 export function invalidInput(issues: readonly $ZodIssue[], data: unknown, part = 'body'): TributaryError {
-  const details = fieldErrors(issues, data, part);
+  return invalidFields(fieldErrors(issues, data, part), part);
+}
+
+function invalidFields(details: FieldError[], part: string): TributaryError {
   const summary = details.slice(0, 5).map((d) => `${d.path}: ${d.message}`).join('; ');
   const more = details.length > 5 ? `; and ${details.length - 5} more` : '';
   return new TributaryError('INVALID_INPUT', `invalid request ${part}: ${summary}${more}`, { details });
 }
 
+/** A number written as JSON writes it (an exponent allowed), and nothing else: no blanks, no "0x", no "Infinity". */
+const NUMBER_TEXT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
+ * Query and path values arrive as text, and `z.coerce.number()` reads them with Number(): "" is 0,
+ * " 5 " is 5, "0x10" is 16. A value the schema read as a number must have been written as one.
+ */
+function numbersFromOtherText(raw: unknown, parsed: unknown): FieldError[] {
+  if (raw === null || typeof raw !== 'object' || parsed === null || typeof parsed !== 'object') return [];
+  const out: FieldError[] = [];
+  for (const [key, value] of Object.entries(parsed)) {
+    const text = (raw as Record<string, unknown>)[key];
+    if (typeof value !== 'number' || typeof text !== 'string' || NUMBER_TEXT.test(text)) continue;
+    out.push({ path: key, message: text === '' ? 'is empty; expected a number' : `expected a number, received ${JSON.stringify(text)}` });
+  }
+  return out;
+}
+
 /** Fastify validator compiler for zod schemas (replaces fastify-type-provider-zod's, which loses union detail). */
 export const zodValidatorCompiler: FastifySchemaCompiler<$ZodType> = ({ schema, httpPart }) => (data) => {
   const result = safeParse(schema, data);
-  if (result.success) return { value: result.data };
   const part = httpPart === 'querystring' ? 'query' : (httpPart ?? 'body');
-  return { error: invalidInput(result.error.issues, data, part) };
+  if (!result.success) return { error: invalidInput(result.error.issues, data, part) };
+  if (httpPart === 'querystring' || httpPart === 'params') {
+    const odd = numbersFromOtherText(data, result.data);
+    if (odd.length > 0) return { error: invalidFields(odd, part) };
+  }
+  return { value: result.data };
 };

@@ -34,6 +34,7 @@ const TABLE: Record<string, Scope | 'open'> = {
 
   'GET /v1/traces': 'admin',
   'GET /v1/traces/:id': 'admin',
+  'POST /v1/traces/:id/judge': 'admin',
 
   'GET /v1/finetune/datasets': 'admin',
   'GET /v1/finetune/jobs': 'admin',

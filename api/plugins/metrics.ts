@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import type { ApiContext } from '../context.ts';
 import { consumerLag } from '../services/lag.ts';
 import { LAG_STATUS_VALUE } from '../../streams/lag/index.ts';
@@ -9,7 +10,13 @@ export function registerMetrics(app: FastifyInstance, ctx: ApiContext): void {
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpRequests.inc({ route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) });
   });
-  app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (consumer lag is refreshed on every scrape)' } }, async (_request, reply) => {
+  app.get('/metrics', {
+    schema: {
+      tags: ['health'],
+      summary: 'Prometheus metrics (consumer lag is refreshed on every scrape)',
+      response: { 200: { description: 'The Prometheus text exposition format', content: { 'text/plain': { schema: z.string() } } } },
+    },
+  }, async (_request, reply) => {
     const rows = await consumerLag(ctx);
     metrics.consumerLag.reset();
     for (const r of rows) {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { contentRequestSchema, rawDocumentSchema } from '../../schemas/content.ts';
 import type { ApiContext } from '../context.ts';
-import { commonErrorResponses, errorBodySchema, notFound } from '../errors.ts';
+import { errorBodySchema, notFound } from '../errors.ts';
 import { docIdParamsSchema } from '../schemas.ts';
 
 /**
@@ -17,7 +17,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (
       description: 'Same `source` + `externalId` → same id (publishing is idempotent). The document becomes searchable '
         + 'once the pipeline has cleaned, chunked and embedded it (about a second). Unknown-but-well-formed categories use the generic cleaner.',
       body: contentRequestSchema,
-      response: { 202: z.object({ ids: z.array(z.string()).describe('Document ids, in request order') }), ...commonErrorResponses },
+      response: { 202: z.object({ ids: z.array(z.string()).describe('Document ids, in request order') }) },
     },
   }, async (request, reply) => {
     const body = request.body;

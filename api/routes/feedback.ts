@@ -4,7 +4,6 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { feedbackRequestSchema, type FeedbackEvent } from '../../schemas/feedback.ts';
 import { Topics } from '../../schemas/topics.ts';
 import type { ApiContext } from '../context.ts';
-import { commonErrorResponses } from '../errors.ts';
 
 /**
  * Feedback on answers: validated, then appended to tributary.feedback (in the Schema Registry wire
@@ -18,8 +17,9 @@ export const feedbackRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
       summary: 'Rate an answer (by its traceId), optionally with the answer that should have been given',
       description: 'Appended to `tributary.feedback`; counts toward preference-data thresholds. Name the answer with the '
         + '`traceId` of its RAG response (JSON body, or the SSE `done` event), or give the `query` it was about.',
-      body: feedbackRequestSchema,
-      response: { 202: z.object({ id: z.string().describe('The feedback id') }), ...commonErrorResponses },
+      // the schema's refinement (a traceId or a query), which zod's JSON Schema leaves out, for the document
+      body: feedbackRequestSchema.meta({ anyOf: [{ required: ['traceId'] }, { required: ['query'] }] }),
+      response: { 202: z.object({ id: z.string().describe('The feedback id') }) },
     },
   }, async (request, reply) => {
     const id = randomUUID();

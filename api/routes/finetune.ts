@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { TributaryError } from '../../ports/errors.ts';
 import { DATASET_NAME_PATTERN, finetuneDatasetStatusSchema, finetuneJobSchema, JOB_STATES } from '../../schemas/finetune.ts';
 import type { ApiContext } from '../context.ts';
-import { commonErrorResponses, errorBodySchema } from '../errors.ts';
+import { errorBodySchema } from '../errors.ts';
 import { getJob, listDatasets, listJobs, reportJobStatus, requestTrigger, requireDataset } from '../services/finetune.ts';
 
 /**
@@ -47,7 +47,7 @@ export const finetuneRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
     schema: {
       tags: ['finetune'],
       summary: 'The fine-tuning datasets: net-new items pending against each threshold, the last pinned version and launch',
-      response: { 200: z.object({ datasets: z.array(datasetViewSchema) }), ...commonErrorResponses },
+      response: { 200: z.object({ datasets: z.array(datasetViewSchema) }) },
     },
   }, async () => ({ datasets: await listDatasets(ctx) }));
 
@@ -60,7 +60,7 @@ export const finetuneRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
         state: z.enum(JOB_STATES).optional(),
         limit: z.coerce.number().int().min(1).max(10_000).default(1000),
       }),
-      response: { 200: z.object({ jobs: z.array(finetuneJobSchema) }), ...commonErrorResponses },
+      response: { 200: z.object({ jobs: z.array(finetuneJobSchema) }) },
     },
   }, async (request) => {
     const { dataset, state, limit } = request.query;
@@ -72,7 +72,7 @@ export const finetuneRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
       tags: ['finetune'],
       summary: 'One fine-tune job',
       params: z.strictObject({ id: z.string().min(1).max(200) }),
-      response: { 200: finetuneJobSchema, ...notFound, ...commonErrorResponses },
+      response: { 200: finetuneJobSchema, ...notFound },
     },
   }, async (request) => getJob(ctx, request.params.id));
 
@@ -89,7 +89,7 @@ export const finetuneRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
         error: z.string().trim().min(1).max(4000).optional(),
         externalId: z.string().trim().min(1).max(500).optional(),
       }),
-      response: { 202: z.object({ id: z.string().describe('The report\'s id') }), ...notFound, 409: errorBodySchema, ...commonErrorResponses },
+      response: { 202: z.object({ id: z.string().describe('The report\'s id') }), ...notFound, 409: errorBodySchema },
     },
   }, async (request, reply) => reply.status(202).send(await reportJobStatus(ctx, request.params.id, request.body)));
 
@@ -103,7 +103,7 @@ export const finetuneRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
         dataset: datasetName,
         waitMs: z.number().int().min(0).max(60_000).default(15_000),
       }),
-      response: { 200: triggerOutcomeSchema, 202: triggerOutcomeSchema, ...notFound, ...commonErrorResponses },
+      response: { 200: triggerOutcomeSchema, 202: triggerOutcomeSchema, ...notFound },
     },
   }, async (request, reply) => {
     const ac = new AbortController();
@@ -118,7 +118,7 @@ export const finetuneRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
       tags: ['finetune'],
       summary: 'Every pinned version of a dataset, oldest first (manifests)',
       params: z.strictObject({ name: datasetName }),
-      response: { 200: z.object({ versions: z.array(manifestSchema) }), ...notFound, ...commonErrorResponses },
+      response: { 200: z.object({ versions: z.array(manifestSchema) }), ...notFound },
     },
   }, async (request) => {
     requireDataset(ctx, request.params.name);
@@ -130,7 +130,7 @@ export const finetuneRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
       tags: ['finetune'],
       summary: 'A pinned version\'s manifest: its files and hashes, counts, and the source offsets and document versions it came from',
       params: z.strictObject({ name: datasetName, version }),
-      response: { 200: manifestSchema, ...notFound, ...commonErrorResponses },
+      response: { 200: manifestSchema, ...notFound },
     },
   }, async (request) => {
     const { name, version: v } = request.params;
@@ -150,7 +150,7 @@ export const finetuneRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
           counts: z.record(z.string(), z.number()), sources: z.record(z.string(), z.unknown()),
           jobs: z.array(finetuneJobSchema.pick({ id: true, state: true, launcher: true, externalId: true, model: true, trigger: true, createdAt: true, updatedAt: true })),
         }),
-        ...notFound, ...commonErrorResponses,
+        ...notFound,
       },
     },
   }, async (request) => {
@@ -166,9 +166,15 @@ export const finetuneRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
     schema: {
       tags: ['finetune'],
       summary: 'A file of a pinned version, byte for byte (checked against its pinned sha256 first)',
-      description: '200: the file\'s bytes as `application/x-ndjson`, with its pinned hash in `x-tributary-sha256`.',
       params: z.strictObject({ name: datasetName, version, file: fileName }),
-      response: { ...notFound, ...commonErrorResponses },
+      response: {
+        200: {
+          description: 'The file\'s bytes (JSON Lines), as pinned',
+          headers: { 'x-tributary-sha256': { type: 'string', description: 'The file\'s pinned SHA-256 (hex)' } },
+          content: { 'application/x-ndjson': { schema: z.string() } },
+        },
+        ...notFound,
+      },
     },
   }, async (request, reply) => {
     const { name, version: v, file } = request.params;

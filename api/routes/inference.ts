@@ -63,10 +63,11 @@ export const inferenceRoutes: FastifyPluginAsync<{ ctx: ApiContext; gateway: Inf
           + (affinityHeader ? `Send \`${affinityHeader}\` to keep a conversation on one upstream (prefix cache). ` : '')
           + 'Errors before the first byte: 404 UNKNOWN_MODEL (lists the known models), 429 INFERENCE_OVERLOADED, 503 '
           + 'INFERENCE_QUEUE_TIMEOUT / INFERENCE_UNAVAILABLE (with Retry-After), 504 TIMEOUT; an upstream\'s own 4xx is passed on as it is.',
-        response: { 400: errorBodySchema, 404: errorBodySchema, 413: errorBodySchema, 429: errorBodySchema, 503: errorBodySchema, 504: errorBodySchema },
+        response: { 400: errorBodySchema, 404: errorBodySchema, 413: errorBodySchema, 415: errorBodySchema, 429: errorBodySchema, 503: errorBodySchema, 504: errorBodySchema },
       },
     }, async (request, reply) => {
-      const { raw, model, stream } = request.body as InferenceBody;
+      // no body at all never reaches the parser: refused the same way as an empty one (not a 500)
+      const { raw, model, stream } = (request.body as InferenceBody | undefined) ?? parseInferenceBody(Buffer.alloc(0));
       if (!gateway) {
         throw new TributaryError('UNKNOWN_MODEL', `model "${model}" is not served here: no inference upstreams are configured (set TRIBUTARY_INFERENCE_UPSTREAMS)`, { details: { known: [] } });
       }

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { ApiContext } from '../context.ts';
-import { commonErrorResponses } from '../errors.ts';
 import { listDlq, replayDlq } from '../services/dlq.ts';
 import { consumerLag } from '../services/lag.ts';
 import { lagStatusSchema } from '../../schemas/lag-status.ts';
@@ -53,7 +52,7 @@ export const opsRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app,
         limit: z.coerce.number().int().min(1).max(1000).default(100),
         stage: stageSchema.optional(),
       }),
-      response: { 200: z.object({ entries: z.array(dlqEntrySchema) }), ...commonErrorResponses },
+      response: { 200: z.object({ entries: z.array(dlqEntrySchema) }) },
     },
   }, async (request) => {
     const { limit, stage } = request.query;
@@ -66,16 +65,14 @@ export const opsRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app,
       summary: 'Re-append pending DLQ entries to the topics they came from',
       description: 'Original key, bytes and headers (DLQ headers stripped). Progress is kept per stage in consumer group '
         + '"dlq-replay.<stage>" on the DLQ topic, so an entry is never replayed twice. Entries older than `sinceMs` that '
-        + 'precede a replayed entry of the same stage are passed over for good.',
+        + 'precede a replayed entry of the same stage are passed over for good. Send `{}` to replay everything pending.',
       body: z.strictObject({
         stage: stageSchema.optional(),
         sinceMs: z.number().int().min(0).optional().describe('Only entries first seen at or after this time (ms since epoch)'),
         limit: z.number().int().min(1).max(100_000).default(1000),
       }),
-      response: { 200: z.object({ replayed: z.number().int(), skipped: z.number().int() }), ...commonErrorResponses },
+      response: { 200: z.object({ replayed: z.number().int(), skipped: z.number().int() }) },
     },
-    // no body at all means "replay everything pending"
-    preValidation: async (request) => { request.body ??= {} as typeof request.body; },
   }, async (request) => {
     const { stage, sinceMs, limit } = request.body;
     return replayDlq(ctx.log, { limit, ...(stage !== undefined ? { stage } : {}), ...(sinceMs !== undefined ? { sinceMs } : {}) });

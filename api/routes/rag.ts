@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { ApiContext } from '../context.ts';
-import { dependencyErrorResponses, toHttpError } from '../errors.ts';
-import { queryTextSchema, searchFilterSchema } from '../schemas.ts';
+import { dependencyErrorResponses, errorBodySchema, toHttpError } from '../errors.ts';
+import { queryTextSchema, searchFilterSchema, sseEventSchema } from '../schemas.ts';
 import { randomUUID } from 'node:crypto';
 import { answerQuestion, type RagRequest, type RagResult } from '../services/rag.ts';
 import { AnswerCache, type CacheHit } from '../services/answer-cache.ts';
@@ -56,10 +56,13 @@ const ragResponseSchema = z.object({
   }).describe('What each retrieval step did, or why it was skipped'),
 });
 
-/** The `stream: true` response, as text: OpenAPI 3.1 has no schema for the events of a stream. */
-const sseStreamSchema = z.string().describe('Server-Sent Events, each `event: <name>` then `data: <JSON>`: `sources` ({ sources }), '
-  + 'one or more `delta` ({ text }), then `done` ({ traceId, answer, mode, steps, cache }) — or, on a failure mid-stream, '
-  + '`error` ({ error: { code, message } }) and the stream ends.');
+/** The `stream: true` response, event by event: `sources`, `delta`s, then `done` (or `error`). */
+const sseStreamSchema = z.union([
+  sseEventSchema('sources', z.object({ sources: z.array(sourceSchema) }), 'First: the sources the answer may cite ([n] = sources[n-1])'),
+  sseEventSchema('delta', z.object({ text: z.string() }), 'The next piece of the answer'),
+  sseEventSchema('done', ragResponseSchema.omit({ sources: true }), 'Last: the whole answer, its traceId, steps and cache info'),
+  sseEventSchema('error', errorBodySchema, 'A failure mid-stream; the stream ends here'),
+]).describe('One Server-Sent Event: `event:` names it, `data:` is JSON');
 
 export const ragRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
   const cache = new AnswerCache({ ttlMs: ctx.settings.answerCache.ttlMs, maxEntries: ctx.settings.answerCache.maxEntries, prompts: ctx.prompts });

@@ -7,7 +7,7 @@ import { Topics } from '../../schemas/topics.ts';
 import { ragTraceSchema } from '../../schemas/trace.ts';
 import { judgeAnswer, judgeInputOf } from '../../consumers/judge/judge-answer.ts';
 import type { ApiContext } from '../context.ts';
-import { commonErrorResponses, errorBodySchema } from '../errors.ts';
+import { errorBodySchema } from '../errors.ts';
 import { syncTraces } from '../services/traces.ts';
 
 /** RAG traces (prompt monitoring): what each RAG query did, the feedback that names it, and the judge's verdict. */
@@ -22,7 +22,7 @@ export const traceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
         since: z.union([z.iso.datetime(), z.coerce.number().int().nonnegative()]).optional().describe('Only traces at or after this time (ISO 8601, or ms since the epoch)'),
         limit: z.coerce.number().int().min(1).max(1000).default(50),
       }),
-      response: { 200: z.object({ traces: z.array(ragTraceSchema.extend({ judgement: judgementSchema.nullable().describe('The LLM-as-judge verdict (null: not judged)') })) }), ...commonErrorResponses },
+      response: { 200: z.object({ traces: z.array(ragTraceSchema.extend({ judgement: judgementSchema.nullable().describe('The LLM-as-judge verdict (null: not judged)') })) }) },
     },
   }, async (request) => {
     await syncTraces(ctx);
@@ -36,7 +36,7 @@ export const traceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
       tags: ['rag'],
       summary: 'One RAG trace, with the feedback given on its answer and the judge\'s verdict',
       params: z.strictObject({ id: z.string().min(1).max(64) }),
-      response: { 200: z.object({ trace: ragTraceSchema, feedback: z.array(feedbackEventSchema), judgement: judgementSchema.nullable() }), 404: errorBodySchema, ...commonErrorResponses },
+      response: { 200: z.object({ trace: ragTraceSchema, feedback: z.array(feedbackEventSchema), judgement: judgementSchema.nullable() }), 404: errorBodySchema },
     },
   }, async (request) => {
     await syncTraces(ctx);
@@ -58,7 +58,6 @@ export const traceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
         404: errorBodySchema,
         501: errorBodySchema.describe('No LLM is configured: answers cannot be judged (LLM_NOT_CONFIGURED)'),
         502: errorBodySchema,
-        ...commonErrorResponses,
       },
     },
   }, async (request) => {

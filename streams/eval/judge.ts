@@ -30,9 +30,9 @@ export function isSampled(traceId: string, rate: number): boolean {
   return h.readUInt32BE(0) / 0x1_0000_0000 < rate;
 }
 
-const REASON_CHARS = 300;
-/** Tokens kept for the reply (four short reasons and the JSON around them). */
-export const JUDGE_REPLY_TOKENS = 400;
+const REASON_CHARS = 200;
+/** Tokens kept for the reply: four reasons of at most REASON_CHARS and the JSON around them, with room to spare (a cut reply is unusable). */
+export const JUDGE_REPLY_TOKENS = 600;
 /** Chat formats add a few tokens per message; plus a margin for tokenizer differences. */
 const OVERHEAD_TOKENS = 32;
 const MARGIN = 0.1;

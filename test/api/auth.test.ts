@@ -81,6 +81,31 @@ describe('API access control', () => {
     expect(metrics).toMatch(/tributary_auth_rejections_total\{reason="missing"\} 1/);
   });
 
+  it('the OpenAPI document says who needs a key: none on open routes, and guarded ones list 401, 403 and 429', async () => {
+    h = await startApiHarness({ config: { apiKeys } });
+    type Operation = { security?: unknown[]; responses: Record<string, { headers?: Record<string, { required?: boolean }> }> };
+    const doc = (await h.app.inject({ method: 'GET', url: '/docs/json' })).json() as { security?: unknown; paths: Record<string, Record<string, Operation>> };
+    expect(doc.security).toBeUndefined();
+    for (const path of ['/healthz', '/readyz']) {
+      expect(doc.paths[path]!['get']!.security, path).toEqual([]);
+      expect(Object.keys(doc.paths[path]!['get']!.responses), path).not.toContain('401');
+    }
+    const search = doc.paths['/v1/search']!['post']!;
+    expect(search.security).toEqual([{ apiKey: [] }]);
+    expect(Object.keys(search.responses)).toEqual(expect.arrayContaining(['400', '401', '403', '413', '415', '429', '500', '503']));
+    expect(search.responses['401']!.headers!['www-authenticate']!.required).toBe(true);
+    expect(doc.paths['/v1/ops/lag']!['get']!.responses['429']!.headers!['retry-after']!.required).toBe(true);
+    // without keys nothing needs one, and nothing answers 401
+    const open = await startApiHarness();
+    try {
+      const openDoc = (await open.app.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, Operation>> };
+      expect(openDoc.paths['/v1/search']!['post']!.security).toEqual([]);
+      expect(Object.keys(openDoc.paths['/v1/search']!['post']!.responses)).not.toContain('401');
+    } finally {
+      await open.close();
+    }
+  });
+
   it('per-key request rate: 429 RATE_LIMITED with Retry-After once the bucket is empty', async () => {
     h = await startApiHarness({ config: { apiKeys } });
     for (let i = 0; i < 3; i++) {

@@ -175,4 +175,24 @@ describe('content API', () => {
     expect(res.statusCode).toBe(404);
     expect((res.json() as ErrorBody).error.code).toBe('NOT_FOUND');
   });
+
+  it('a path parameter too long is a 400 naming it; one past the router\'s limit a 414; bad percent-encoding a 400; all in the error shape', async () => {
+    const long = await h.app.inject({ method: 'GET', url: `/v1/content/${'x'.repeat(201)}` });
+    expect(long.statusCode).toBe(400);
+    expect(paths(long.json() as ErrorBody)).toEqual(['id']);
+    const tooLong = await h.app.inject({ method: 'GET', url: `/v1/content/${'x'.repeat(3000)}` });
+    expect(tooLong.statusCode).toBe(414);
+    expect(tooLong.json()).toMatchObject({ error: { code: 'INVALID_INPUT', message: expect.stringContaining('longer than 2048 characters') } });
+    const badEncoding = await h.app.inject({ method: 'GET', url: '/v1/content/%E0%A4' });
+    expect(badEncoding.statusCode).toBe(400);
+    expect((badEncoding.json() as ErrorBody).error.code).toBe('INVALID_INPUT');
+  });
+
+  it('a method a path does not answer is a 405 listing those it does', async () => {
+    const res = await h.app.inject({ method: 'PUT', url: '/v1/content/some-id', payload: item() });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers['allow']).toBe('DELETE, GET, HEAD');
+    expect(res.json()).toMatchObject({ error: { code: 'NOT_FOUND', details: { allowed: ['DELETE', 'GET', 'HEAD'] } } });
+    expect((await h.app.inject({ method: 'PATCH', url: '/v1/nothing-here' })).statusCode).toBe(404);
+  });
 });

@@ -135,7 +135,7 @@ describe('ops API', () => {
     // sinceMs leaves out the older entries
     const since = (await h.app.inject({ method: 'POST', url: '/v1/ops/dlq/replay', payload: { sinceMs: Date.now() + 30_000 } })).json();
     expect(since).toEqual({ replayed: 1, skipped: 0 });
-    const rest = (await h.app.inject({ method: 'POST', url: '/v1/ops/dlq/replay' })).json();
+    const rest = (await h.app.inject({ method: 'POST', url: '/v1/ops/dlq/replay', payload: {} })).json();
     expect(rest).toEqual({ replayed: 1, skipped: 0 }); // k2 (embed); k1 and k3 are done
     const again = (await h.app.inject({ method: 'POST', url: '/v1/ops/dlq/replay', payload: {} })).json();
     expect(again).toEqual({ replayed: 0, skipped: 0 });
@@ -155,5 +155,13 @@ describe('ops API', () => {
     }
     const notJson = await h.app.inject({ method: 'POST', url: '/v1/ops/dlq/replay', payload: '[', headers: { 'content-type': 'application/json' } });
     expect(notJson.statusCode).toBe(400);
+    // "replay everything pending" is `{}`: no body at all is a mistake, not a request
+    const noBody = await h.app.inject({ method: 'POST', url: '/v1/ops/dlq/replay' });
+    expect(noBody.statusCode).toBe(400);
+    expect((noBody.json() as ErrorBody).error.details).toEqual([{ path: 'body', message: 'is required' }]);
+    // a number in the query must be written as one ("" is not 0)
+    const emptyLimit = await h.app.inject({ method: 'GET', url: '/v1/ops/dlq?limit=' });
+    expect(emptyLimit.statusCode).toBe(400);
+    expect((emptyLimit.json() as ErrorBody).error.details).toEqual([{ path: 'limit', message: expect.any(String) }]);
   });
 });
