@@ -1,4 +1,4 @@
-import { findTributaryError } from '../../ports/errors.ts';
+import { findTributaryError, TributaryError } from '../../ports/errors.ts';
 import type { Llm } from '../../ports/llm.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import type { Judgement } from '../../schemas/judgement.ts';
@@ -41,7 +41,13 @@ export async function judgeAnswer(deps: JudgeDeps, traceId: string, input: Judge
       ...(llm.structuredOutput ? { responseSchema: judgeResponseSchema(withExpected) } : {}),
       ...(signal ? { signal } : {}),
     });
-    const scores = parseJudgeReply(reply.text, withExpected);
+    let scores;
+    try {
+      scores = parseJudgeReply(reply.text, withExpected);
+    } catch (e) {
+      if (reply.finishReason !== 'length') throw e;
+      throw new TributaryError('LLM_REJECTED', `the judge's reply was cut at its ${JUDGE_REPLY_TOKENS}-token budget: ${(e as Error).message}`, { cause: e });
+    }
     judgement = { ...base, at: new Date().toISOString(), status: 'judged', scores, error: null, latencyMs: Math.round(performance.now() - started) };
   } catch (e) {
     const te = findTributaryError(e);

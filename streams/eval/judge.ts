@@ -30,9 +30,13 @@ export function isSampled(traceId: string, rate: number): boolean {
   return h.readUInt32BE(0) / 0x1_0000_0000 < rate;
 }
 
-const REASON_CHARS = 200;
-/** Tokens kept for the reply: four reasons of at most REASON_CHARS and the JSON around them, with room to spare (a cut reply is unusable). */
-export const JUDGE_REPLY_TOKENS = 600;
+const REASON_CHARS = 160;
+/**
+ * Tokens kept for the reply: four reasons of at most REASON_CHARS characters and the JSON around
+ * them, at one token per character — the worst a small model's odd text comes to — so a reply held
+ * to the schema is never cut (a cut reply is unusable).
+ */
+export const JUDGE_REPLY_TOKENS = 900;
 /** Chat formats add a few tokens per message; plus a margin for tokenizer differences. */
 const OVERHEAD_TOKENS = 32;
 const MARGIN = 0.1;
