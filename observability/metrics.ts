@@ -38,6 +38,7 @@ export const MetricNames = {
   finetuneJobStates: 'tributary_finetune_job_states_total',
   finetuneLaunchSeconds: 'tributary_finetune_launch_seconds',
   finetuneWindowToLaunchSeconds: 'tributary_finetune_window_to_launch_seconds',
+  freshnessProbeSeconds: 'tributary_freshness_probe_seconds',
   ragJudgements: 'tributary_rag_judgements_total',
   ragJudgeScore: 'tributary_rag_judge_score',
   ragJudgeSeconds: 'tributary_rag_judge_seconds',
@@ -107,6 +108,7 @@ export class Metrics {
   readonly finetuneJobStates = new Counter({ name: MetricNames.finetuneJobStates, help: 'Fine-tune jobs entering a state', labelNames: ['dataset', 'state'], registers: [this.registry] });
   readonly finetuneLaunchSeconds = new Histogram({ name: MetricNames.finetuneLaunchSeconds, help: 'One launch call (a launcher finding or starting the job of a version)', labelNames: ['launcher'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry] });
   readonly finetuneWindowToLaunchSeconds = new Histogram({ name: MetricNames.finetuneWindowToLaunchSeconds, help: 'From a window opening to its job accepted by the launcher (pin and launch)', labelNames: ['dataset'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry] });
+  readonly freshnessProbeSeconds = new Histogram({ name: MetricNames.freshnessProbeSeconds, help: 'The freshness probe: its synthetic document written to the store until searchable', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [this.registry] });
   readonly ragJudgements = new Counter({ name: MetricNames.ragJudgements, help: 'RAG answers judged by the LLM, by origin (online: the sampled share; offline: asked for) and status (judged, failed: the reply was unusable)', labelNames: ['origin', 'status'], registers: [this.registry] });
   readonly ragJudgeScore = new Histogram({ name: MetricNames.ragJudgeScore, help: 'LLM-as-judge scores (1–5) by criterion: groundedness, answerRelevance, contextRelevance, correctness', labelNames: ['origin', 'criterion'], buckets: [1, 2, 3, 4, 5], registers: [this.registry] });
   readonly ragJudgeSeconds = new Histogram({ name: MetricNames.ragJudgeSeconds, help: 'One LLM-as-judge call', buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [this.registry] });
