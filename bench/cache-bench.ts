@@ -31,7 +31,7 @@ const pct = (xs: number[], p: number) => {
 
 export async function runCacheBench(opts: { quick: boolean; log: (l: string) => void }): Promise<CacheBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-bench-cache-'));
-  const config = loadConfig({}, { dataDir: dir, logLevel: 'silent', metricsEnabled: false, embedder: 'hashing', sqliteSync: 'normal' });
+  const config = loadConfig({}, { dataDir: dir, logLevel: 'silent', metricsEnabled: false, freshnessProbeMs: 0, embedder: 'hashing', sqliteSync: 'normal' });
   const system = await createSystem(config, { logger: pino({ level: 'silent' }) });
   const app = await buildApp(system);
   try {

@@ -112,7 +112,7 @@ export async function runKafkaBench(opts: KafkaBenchOptions = {}): Promise<Kafka
 /** Freshness at a steady rate once the pipeline is live: store.put acknowledged → the document's version is in the index. */
 async function kafkaFreshness(overrides: Record<string, unknown>, rate: number, seconds: number): Promise<KafkaBenchResult['freshness']> {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-kafka-fresh-'));
-  const config = loadConfig({}, { dataDir: dir, logLevel: 'silent', metricsEnabled: false, embedder: 'hashing', ...overrides });
+  const config = loadConfig({}, { dataDir: dir, logLevel: 'silent', metricsEnabled: false, freshnessProbeMs: 0, embedder: 'hashing', ...overrides });
   const system = await createSystem(config, { logger: pino({ level: 'silent' }) });
   try {
     const w0 = performance.now();

@@ -40,7 +40,7 @@ export function percentile(sorted: number[], p: number): number {
 
 async function withSystem<T>(overrides: Record<string, unknown>, fn: (s: System) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-bench-'));
-  const config = loadConfig({}, { dataDir: dir, logLevel: 'silent', metricsEnabled: false, embedder: 'hashing', ...overrides });
+  const config = loadConfig({}, { dataDir: dir, logLevel: 'silent', metricsEnabled: false, freshnessProbeMs: 0, embedder: 'hashing', ...overrides });
   const system = await createSystem(config, { logger: pino({ level: 'silent' }) });
   try {
     await system.start();

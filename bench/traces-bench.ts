@@ -28,7 +28,7 @@ const pct = (xs: number[], p: number) => {
 
 async function ragLatency(ragTraces: 'on' | 'off', documents: number, queries: number): Promise<number[]> {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-bench-traces-'));
-  const config = loadConfig({}, { dataDir: dir, logLevel: 'silent', metricsEnabled: false, embedder: 'hashing', sqliteSync: 'normal', ragTraces });
+  const config = loadConfig({}, { dataDir: dir, logLevel: 'silent', metricsEnabled: false, freshnessProbeMs: 0, embedder: 'hashing', sqliteSync: 'normal', ragTraces });
   const system = await createSystem(config, { logger: pino({ level: 'silent' }) });
   const app = await buildApp(system);
   try {

@@ -39,6 +39,10 @@ export const MetricNames = {
   finetuneLaunchSeconds: 'tributary_finetune_launch_seconds',
   finetuneWindowToLaunchSeconds: 'tributary_finetune_window_to_launch_seconds',
   freshnessProbeSeconds: 'tributary_freshness_probe_seconds',
+  freshnessProbeOverSlo: 'tributary_freshness_probe_over_slo_total',
+  freshnessProbeFailures: 'tributary_freshness_probe_failures_total',
+  freshnessSloSeconds: 'tributary_freshness_slo_seconds',
+  stageFreshnessSeconds: 'tributary_stage_freshness_seconds',
   ragJudgements: 'tributary_rag_judgements_total',
   ragJudgeScore: 'tributary_rag_judge_score',
   ragJudgeSeconds: 'tributary_rag_judge_seconds',
@@ -68,6 +72,44 @@ export const LogEvents = {
   authOpen: 'auth.open',
   authRejected: 'auth.rejected',
 } as const;
+
+/**
+ * OpenTelemetry span names (observability/tracing.ts). HTTP server spans are named by the OTel
+ * convention instead, "<METHOD> <route pattern>" (httpSpanName).
+ */
+export const SpanNames = {
+  /** A document store write (put) or delete; the change event carries its context. */
+  storePut: 'tributary.store.put',
+  storeDelete: 'tributary.store.delete',
+  /** One relayed batch: change feed → event log (parent: its first record's context; links: the others). */
+  relayBatch: 'tributary.relay.batch',
+  /** One change event relayed, under the context kept with its document; the log record carries it on. */
+  relayRecord: 'tributary.relay.record',
+  /** One batch of a pipeline stage (attribute tributary.stage), parent/links as relayBatch. */
+  stageBatch: 'tributary.stage.batch',
+  /** One change event cleaned, under the record's context; the cleaned record carries it on. */
+  cleanDocument: 'tributary.clean.document',
+  /** One embedder call (a batch of texts). */
+  embed: 'tributary.embedder.embed',
+  /** One write to the vector index (upserts and deletes, acknowledged). */
+  indexWrite: 'tributary.index.write',
+  ragAnswer: 'tributary.rag.answer',
+  ragSelfQuery: 'tributary.rag.self_query',
+  ragExpansion: 'tributary.rag.expansion',
+  ragSearch: 'tributary.rag.search',
+  ragGuardrails: 'tributary.rag.guardrails',
+  ragRerank: 'tributary.rag.rerank',
+  ragGenerate: 'tributary.rag.generate',
+  /** A request through the inference gateway, first attempt to last byte (proxied, or the RAG LLM's). */
+  inferenceRequest: 'tributary.inference.request',
+  /** Content events published to tributary.content.events. */
+  contentPublish: 'tributary.content.publish',
+} as const;
+
+/** An HTTP server span's name: "<METHOD> <route pattern>", or the method alone when no route matched. */
+export function httpSpanName(method: string, route: string | undefined): string {
+  return route ? `${method} ${route}` : method;
+}
 
 export class Metrics {
   readonly registry = new Registry();
@@ -108,7 +150,11 @@ export class Metrics {
   readonly finetuneJobStates = new Counter({ name: MetricNames.finetuneJobStates, help: 'Fine-tune jobs entering a state', labelNames: ['dataset', 'state'], registers: [this.registry] });
   readonly finetuneLaunchSeconds = new Histogram({ name: MetricNames.finetuneLaunchSeconds, help: 'One launch call (a launcher finding or starting the job of a version)', labelNames: ['launcher'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry] });
   readonly finetuneWindowToLaunchSeconds = new Histogram({ name: MetricNames.finetuneWindowToLaunchSeconds, help: 'From a window opening to its job accepted by the launcher (pin and launch)', labelNames: ['dataset'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry] });
+  readonly stageFreshnessSeconds = new Histogram({ name: MetricNames.stageFreshnessSeconds, help: 'Source write to each stage done: cleaned (on tributary.content.cleaned), embedded (vectors computed), searchable (in the index)', labelNames: ['stage'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry] });
   readonly freshnessProbeSeconds = new Histogram({ name: MetricNames.freshnessProbeSeconds, help: 'The freshness probe: its synthetic document written to the store until searchable', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [this.registry] });
+  readonly freshnessProbeOverSlo = new Counter({ name: MetricNames.freshnessProbeOverSlo, help: 'Freshness probes that took longer than the SLO (TRIBUTARY_FRESHNESS_SLO_MS), or never became searchable', registers: [this.registry] });
+  readonly freshnessProbeFailures = new Counter({ name: MetricNames.freshnessProbeFailures, help: 'Freshness probes that could not be written or never became searchable within the time limit', labelNames: ['reason'], registers: [this.registry] });
+  readonly freshnessSloSeconds = new Gauge({ name: MetricNames.freshnessSloSeconds, help: 'The freshness SLO (TRIBUTARY_FRESHNESS_SLO_MS): a probe slower than this burns the error budget', registers: [this.registry] });
   readonly ragJudgements = new Counter({ name: MetricNames.ragJudgements, help: 'RAG answers judged by the LLM, by origin (online: the sampled share; offline: asked for) and status (judged, failed: the reply was unusable)', labelNames: ['origin', 'status'], registers: [this.registry] });
   readonly ragJudgeScore = new Histogram({ name: MetricNames.ragJudgeScore, help: 'LLM-as-judge scores (1–5) by criterion: groundedness, answerRelevance, contextRelevance, correctness', labelNames: ['origin', 'criterion'], buckets: [1, 2, 3, 4, 5], registers: [this.registry] });
   readonly ragJudgeSeconds = new Histogram({ name: MetricNames.ragJudgeSeconds, help: 'One LLM-as-judge call', buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [this.registry] });

@@ -10,6 +10,14 @@ export const categorySchema = z
   .max(64)
   .regex(/^[a-z][a-z0-9_-]*$/, 'category must be lower-case letters, digits, "_" or "-" and start with a letter (e.g. "article")');
 
+/**
+ * The freshness probe's synthetic document (one per API process, rewritten every
+ * TRIBUTARY_FRESHNESS_PROBE_MS): it crosses the whole pipeline like any document, and is left out of
+ * search results, answers, fine-tuning datasets and counts. Producers may not use the category.
+ */
+export const PROBE_CATEGORY = 'tributary-probe';
+export const PROBE_SOURCE = 'tributary.probe';
+
 export const MAX_CONTENT_CHARS = 2_000_000;
 
 export const contentItemSchema = z.strictObject({

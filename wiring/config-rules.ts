@@ -14,7 +14,7 @@ interface Rule {
   check(c: Config): string | null;
 }
 
-const KAFKA_ONLY: Array<keyof Config> = ['kafkaBrokers', 'kafkaClientId', 'kafkaSessionTimeoutMs', 'kafkaRebalanceTimeoutMs', 'kafkaReplicationFactor', 'kafkaApplyTopics', 'consumers'];
+const KAFKA_ONLY: Array<keyof Config> = ['metricsPort', 'kafkaBrokers', 'kafkaClientId', 'kafkaSessionTimeoutMs', 'kafkaRebalanceTimeoutMs', 'kafkaReplicationFactor', 'kafkaApplyTopics', 'consumers'];
 /** Settings of the remote upstreams' HTTP connections. */
 const REMOTE_INFERENCE_ONLY: Array<keyof Config> = ['inferenceConnectTimeoutMs', 'inferenceFirstByteTimeoutMs', 'inferenceIdleTimeoutMs', 'inferenceHealthIntervalMs'];
 /** Settings of the inference gateway, which also serves the local model. */
@@ -39,6 +39,10 @@ export function judgeRuns(c: Config): boolean {
 const NO_LLM = 'an LLM is configured (TRIBUTARY_LLM_BASE_URL, TRIBUTARY_LLM_UPSTREAM or a local model: TRIBUTARY_LLM_GGUF or `tributary models pull smollm2`)';
 
 const RULES: Rule[] = [
+  {
+    keys: ['freshnessSloMs'],
+    check: (c) => (c.freshnessProbeMs > 0 ? null : 'applies only while the freshness probe runs (TRIBUTARY_FRESHNESS_PROBE_MS is 0: off)'),
+  },
   {
     keys: ['judgeSample'],
     check: (c) => {

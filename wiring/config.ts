@@ -70,6 +70,8 @@ export const configSchema = z.object({
   bodyLimitBytes: int(1024, 1024 * 1024 * 1024).default(16 * 1024 * 1024),
   maxRecordBytes: int(1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
   metricsEnabled: bool.default(true),
+  /** The port of the /metrics and /healthz server of `tributary consume …` and `tributary cdc` processes (on HOST; 0 picks a free one). The API serves them on PORT. */
+  metricsPort: int(0, 65535).default(9464),
 
   inferenceUpstreams: upstreamListSchema.default([]),
   inferenceMaxAttempts: int(1, 10).default(3),
@@ -127,6 +129,10 @@ export const configSchema = z.object({
   judgeSample: z.coerce.number().min(0).max(1).default(0.1),
   /** The LLM prompt-injection classifier, beside the rule set, on the question and the retrieved chunks: on or off. Needs an LLM. */
   guardInjectionLlm: z.enum(['on', 'off']).default('off'),
+  /** How often the freshness probe rewrites its synthetic document and times it until searchable (ms; 0 turns it off). */
+  freshnessProbeMs: int(0, 24 * 3600_000).default(30_000),
+  /** The freshness SLO: source write → searchable (ms); a slower probe burns the error budget, a p99 above it is logged and alerted on. */
+  freshnessSloMs: int(10, 3600_000).default(2000),
   /** A directory of prompt templates (<id>.md) that replace the shipped ones (prompts/) by id. */
   promptsDir: z.string().min(1).optional(),
 }).superRefine((c, ctx) => {
@@ -212,6 +218,7 @@ export const ENV_NAMES: Record<keyof z.input<typeof configSchema>, string> = {
   bodyLimitBytes: 'TRIBUTARY_BODY_LIMIT_BYTES',
   maxRecordBytes: 'TRIBUTARY_MAX_RECORD_BYTES',
   metricsEnabled: 'TRIBUTARY_METRICS',
+  metricsPort: 'TRIBUTARY_METRICS_PORT',
   inferenceUpstreams: 'TRIBUTARY_INFERENCE_UPSTREAMS',
   inferenceMaxAttempts: 'TRIBUTARY_INFERENCE_MAX_ATTEMPTS',
   inferenceConnectTimeoutMs: 'TRIBUTARY_INFERENCE_CONNECT_TIMEOUT_MS',
@@ -250,6 +257,8 @@ export const ENV_NAMES: Record<keyof z.input<typeof configSchema>, string> = {
   judgeSample: 'TRIBUTARY_JUDGE_SAMPLE',
   guardInjectionLlm: 'TRIBUTARY_GUARD_INJECTION_LLM',
   promptsDir: 'TRIBUTARY_PROMPTS_DIR',
+  freshnessProbeMs: 'TRIBUTARY_FRESHNESS_PROBE_MS',
+  freshnessSloMs: 'TRIBUTARY_FRESHNESS_SLO_MS',
 };
 
 /** TRIBUTARY_* variables that are not settings but are read elsewhere (the CLI, tests, benchmarks). */

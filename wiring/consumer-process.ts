@@ -9,6 +9,7 @@ import { buildConsumer, ConsumerSpecs, defaultConsumers, type ConsumerDeps, type
 import { openLanguageModels } from './models.ts';
 import { createValueCodec } from './schema-registry.ts';
 import { openIndexing } from './vector-index.ts';
+import { startMetricsServer } from '../observability/metrics-server.ts';
 import { judgeRuns } from './config-rules.ts';
 import { loadPrompts } from './prompts.ts';
 
@@ -28,6 +29,8 @@ export interface ConsumerProcess {
   readonly metrics: Metrics;
   /** What the banner says this process writes to (e.g. the vector index's kind). */
   readonly sink: string | null;
+  /** Where this process serves GET /metrics and GET /healthz (TRIBUTARY_METRICS_PORT). */
+  readonly metricsUrl: string;
   start(): void;
   /** Drains the consumer (in-flight batch finishes and commits), leaves the group, closes what it opened. */
   close(): Promise<void>;
@@ -81,9 +84,15 @@ export async function createConsumerProcess(config: Config, name: ConsumerName, 
     }
     if (name === 'finetune-trigger') sink = `dataset registry and ${config.finetuneDatasets.length} dataset(s): ${config.finetuneDatasets.map((d) => `${d.name} → ${d.launcher.type}`).join(', ')}`;
     const consumer = buildConsumer(name, deps);
+    const server = await startMetricsServer({
+      host: config.host, port: config.metricsPort, metrics, process: `consume ${name}`,
+      // healthy while it consumes; a consumer whose dependencies fail keeps retrying and says so (degraded) but is alive
+      health: () => ({ ok: consumer.running, detail: { consumer: consumer.status } }),
+    });
+    closers.push(() => server.close());
     let closed = false;
     return {
-      name, consumer, logger, metrics, log, sink,
+      name, consumer, logger, metrics, log, sink, metricsUrl: server.url,
       start() { consumer.start(); },
       async close() {
         if (closed) return;
@@ -103,7 +112,7 @@ export async function createConsumerProcess(config: Config, name: ConsumerName, 
  * group's lag by Burrow's rules and publishes status records on tributary.ops.lag, which the API
  * serves on GET /v1/ops/lag.
  */
-export async function createLagMonitorProcess(config: Config, opts: { logger?: Logger } = {}): Promise<{ sink: null; start(): void; close(): Promise<void> }> {
+export async function createLagMonitorProcess(config: Config, opts: { logger?: Logger } = {}): Promise<{ sink: null; metricsUrl: string; start(): void; close(): Promise<void> }> {
   if (config.mode !== 'kafka') {
     throw new TributaryError('INVALID_CONFIG', 'TRIBUTARY_MODE (mode): the lag monitor runs as a separate process only with TRIBUTARY_MODE=kafka; in embedded mode `tributary dev` runs it');
   }
@@ -122,13 +131,25 @@ export async function createLagMonitorProcess(config: Config, opts: { logger?: L
     log, codec, metrics, logger,
     expected: defaultConsumers(config).map((n) => PipelineConsumers[n]),
   });
+  let started = false;
+  let server;
+  try {
+    server = await startMetricsServer({ host: config.host, port: config.metricsPort, metrics, process: 'consume lag-monitor', health: () => ({ ok: started, detail: { lastEvaluationMs: monitor.latest()?.evaluatedAtMs ?? null } }) });
+  } catch (e) {
+    await codec.close();
+    await log.close();
+    throw e;
+  }
   let closed = false;
   return {
     sink: null,
-    start() { monitor.start(); },
+    metricsUrl: server.url,
+    start() { monitor.start(); started = true; },
     async close() {
       if (closed) return;
       closed = true;
+      started = false;
+      await server.close();
       await monitor.stop();
       await codec.close();
       await log.close();

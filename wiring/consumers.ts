@@ -115,7 +115,7 @@ export function buildConsumer(name: ConsumerName, d: ConsumerDeps): RunnableCons
   };
   switch (name) {
     case 'clean':
-      return new StageConsumer({ ...common, stage: new CleanStage({ log: d.log, codec }) });
+      return new StageConsumer({ ...common, stage: new CleanStage({ log: d.log, codec, metrics: d.metrics }) });
     case 'embed': {
       if (!d.embedder || !d.cache || !d.index) throw new Error('the embed consumer needs an embedder, a cache and an index');
       return new StageConsumer({

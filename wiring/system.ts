@@ -14,6 +14,8 @@ import { createValueCodec } from './schema-registry.ts';
 import { createDatasetRegistry } from './finetune.ts';
 import { openTraceStore } from './traces.ts';
 import { loadPrompts } from './prompts.ts';
+import { hostname } from 'node:os';
+import { FreshnessProbe } from '../consumers/freshness-probe/freshness-probe.ts';
 import { openIndexing } from './vector-index.ts';
 
 /**
@@ -105,6 +107,10 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
       })
       : null;
 
+    // the freshness probe runs in every serving process (not in tools that only read)
+    const probe = opts.consumers !== false && config.freshnessProbeMs > 0
+      ? new FreshnessProbe({ store, index, metrics, logger: logger.child({ component: 'freshness-probe' }), intervalMs: config.freshnessProbeMs, sloMs: config.freshnessSloMs, instance: `${hostname()}:${config.port}` })
+      : null;
     const traces = openTraceStore(config);
     closers.push(() => traces.close());
     const datasetRegistry = createDatasetRegistry(config);
@@ -127,6 +133,7 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
         gateway?.start();
         for (const c of consumers) c.start();
         lagMonitor?.start();
+        probe?.start();
         if (!maintenance) {
           maintenance = setInterval(() => {
             void (async () => { backbone.maintain(); await cache.prune(); })()
@@ -139,7 +146,7 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
         if (closed) return;
         closed = true;
         if (maintenance) clearInterval(maintenance);
-        await Promise.all([...consumers.map((c) => c.stop()), lagMonitor?.stop()]);
+        await Promise.all([...consumers.map((c) => c.stop()), lagMonitor?.stop(), probe?.stop()]);
         await closeAll();
       },
     };

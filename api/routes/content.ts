@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { contentRequestSchema, rawDocumentSchema } from '../../schemas/content.ts';
+import { contentRequestSchema, PROBE_CATEGORY, rawDocumentSchema } from '../../schemas/content.ts';
+import { TributaryError } from '../../ports/errors.ts';
 import type { ApiContext } from '../context.ts';
 import { errorBodySchema, notFound } from '../errors.ts';
 import { docIdParamsSchema } from '../schemas.ts';
@@ -22,6 +23,12 @@ export const contentRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (
   }, async (request, reply) => {
     const body = request.body;
     const items = 'items' in body ? body.items : [body];
+    const probe = items.findIndex((i) => i.category === PROBE_CATEGORY);
+    if (probe >= 0) {
+      throw new TributaryError('INVALID_INPUT', `category "${PROBE_CATEGORY}" is reserved for the freshness probe's document; use another category`, {
+        details: [{ path: 'items' in body ? `items.${probe}.category` : 'category', message: 'is reserved' }],
+      });
+    }
     const results = await ctx.store.put(items);
     return reply.status(202).send({ ids: results.map((r) => r.id) });
   });

@@ -16,7 +16,7 @@ import {
 } from '../../streams/rag/self-query.ts';
 import type { ApiContext } from '../context.ts';
 import { AnswerMasker, buildInjectionMessages, detectInjection, injectionResponseSchema, parseInjectionReply } from '../../streams/rag/guardrails.ts';
-import { modeRequest, type SearchMode } from './search.ts';
+import { modeRequest, withoutProbe, type SearchMode } from './search.ts';
 import { llmSkipReason, rerankCandidates, rerankWithLlm, type RerankStep } from './rerank.ts';
 
 /**
@@ -248,7 +248,7 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   const mode = req.mode ?? 'hybrid';
   // a keyword search embeds nothing
   const vectors = mode === 'keyword' ? [] : await deps.embedder.embed(ex.variants, signal);
-  const lists = await Promise.all(ex.variants.map((text, i) => deps.index.search({ ...modeRequest(mode, vectors[i], text), k: perVariant, ...(hasFilter ? { filter } : {}) })));
+  const lists = (await Promise.all(ex.variants.map((text, i) => deps.index.search({ ...modeRequest(mode, vectors[i], text), k: perVariant + 1, ...(hasFilter ? { filter } : {}) })))).map((l) => withoutProbe(l, perVariant));
   deps.metrics.searchSeconds.observe((performance.now() - started) / 1000);
   let candidates: Array<{ hit: SearchHit; score: number }> = lists.length === 1
     ? lists[0]!.map((hit) => ({ hit, score: hit.score }))

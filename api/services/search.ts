@@ -1,5 +1,6 @@
 import type { SearchFilter, SearchHit } from '../../ports/vector-index.ts';
 import type { ApiContext } from '../context.ts';
+import { PROBE_CATEGORY } from '../../schemas/content.ts';
 import { rerankCandidates, rerankWithLlm, type RerankStep } from './rerank.ts';
 
 /** One search hit as the API shows it. */
@@ -40,17 +41,25 @@ export function modeRequest(mode: SearchMode, vector: Float32Array | undefined, 
   return { vector: vector!, text };
 }
 
+/**
+ * The best `k` hits without the freshness probe's document: the index is asked for one more (the
+ * probe is one document of one chunk per API process), and the probe's hits are dropped.
+ */
+export function withoutProbe(hits: readonly SearchHit[], k: number): SearchHit[] {
+  return hits.filter((h) => h.payload.category !== PROBE_CATEGORY).slice(0, k);
+}
+
 /** Searches in one mode; the query is embedded (one embedder call) unless the mode is keyword. */
 export async function searchInMode(ctx: Pick<ApiContext, 'embedder' | 'index' | 'metrics'>, q: SearchQuery, signal?: AbortSignal): Promise<SearchHit[]> {
   const mode = q.mode ?? 'hybrid';
   const started = performance.now();
   const vector = mode === 'keyword' ? undefined : (await ctx.embedder.embed([q.query], signal))[0];
   const hits = await ctx.index.search({
-    ...modeRequest(mode, vector, q.query), k: q.k,
+    ...modeRequest(mode, vector, q.query), k: q.k + 1,
     ...(q.filter ? { filter: q.filter } : {}), ...(q.candidates !== undefined ? { candidates: q.candidates } : {}),
   });
   ctx.metrics.searchSeconds.observe((performance.now() - started) / 1000);
-  return hits;
+  return withoutProbe(hits, q.k);
 }
 
 /** Embeds the query (one embedder call) and runs a hybrid search: dense + keyword, fused by the index. */

@@ -5,6 +5,7 @@ import { ExitCodes } from '../errors.ts';
 import { styleFor } from '../format.ts';
 import { onShutdownSignals, signalExitCode } from '../shutdown.ts';
 import { Metrics } from '../../observability/metrics.ts';
+import { startMetricsServer, type MetricsServer } from '../../observability/metrics-server.ts';
 import { commandFailure, loadConfigOrFail, SHUTDOWN_TIMEOUT_MS } from './dev.ts';
 
 /** `tributary cdc`: the MongoDB change-stream relay as a process of its own (Kafka mode). */
@@ -33,6 +34,7 @@ export const cdc: Command = {
       ['MONGODB_URL', 'the MongoDB replica set'],
       ['TRIBUTARY_MODE', 'must be kafka'],
       ['KAFKA_BROKERS', 'bootstrap servers'],
+      ['TRIBUTARY_METRICS_PORT', 'where this process serves GET /metrics and GET /healthz, on HOST (default 9464; 0 picks a free port)'],
     ],
   },
 
@@ -47,9 +49,19 @@ export const cdc: Command = {
     } catch (e) {
       throw commandFailure(e);
     }
+    let server: MetricsServer;
+    try {
+      // healthy while the relay loop runs; failures it retries are reported (consecutiveFailures, lastError)
+      server = await startMetricsServer({ host: config.host, port: config.metricsPort, metrics, process: 'cdc', health: () => ({ ok: cdcProcess.relay.status.running, detail: { relay: cdcProcess.relay.status } }) });
+    } catch (e) {
+      await cdcProcess.close();
+      throw commandFailure(e);
+    }
+    const opened = cdcProcess;
+    cdcProcess = { ...opened, close: async () => { await server.close(); await opened.close(); } };
     cdcProcess.relay.start();
     const s = styleFor(ctx.stdout, ctx.env);
-    ctx.stdout.write(`${s.bold('Tributary')} ${s.cyan('cdc')} running — MongoDB change stream → ${s.cyan('tributary.cdc.tributary.documents')} on ${config.kafkaBrokers}. Ctrl-C to stop.\n`);
+    ctx.stdout.write(`${s.bold('Tributary')} ${s.cyan('cdc')} running — MongoDB change stream → ${s.cyan('tributary.cdc.tributary.documents')} on ${config.kafkaBrokers}; metrics ${server.url}/metrics. Ctrl-C to stop.\n`);
     const err = styleFor(ctx.stderr, ctx.env);
     return new Promise<number>((done) => {
       const dispose = onShutdownSignals(process, {

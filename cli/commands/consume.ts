@@ -43,6 +43,7 @@ export const consume: Command = {
       ['KAFKA_BROKERS', 'bootstrap servers, e.g. 127.0.0.1:9092'],
       ['TRIBUTARY_KAFKA_SESSION_TIMEOUT_MS', 'how long a silent member keeps its partitions (default 10000)'],
       ['TRIBUTARY_BATCH_MAX_RECORDS', 'records per batch handed to the stage'],
+      ['TRIBUTARY_METRICS_PORT', 'where this process serves GET /metrics and GET /healthz, on HOST (default 9464; 0 picks a free port)'],
     ],
   },
 
@@ -56,7 +57,7 @@ export const consume: Command = {
     if (dataDir !== undefined) overrides['dataDir'] = dataDir;
     const config = loadConfigOrFail(ctx.env, overrides);
     const { createConsumerProcess, createLagMonitorProcess } = await import('../../wiring/consumer-process.ts');
-    let proc: { sink: string | null; start(): void; close(): Promise<void> };
+    let proc: { sink: string | null; metricsUrl: string; start(): void; close(): Promise<void> };
     try {
       proc = name === 'lag-monitor' ? await createLagMonitorProcess(config) : await createConsumerProcess(config, name);
     } catch (e) {
@@ -65,10 +66,10 @@ export const consume: Command = {
     proc.start();
     const s = styleFor(ctx.stdout, ctx.env);
     if (name === 'lag-monitor') {
-      ctx.stdout.write(`${s.bold('Tributary')} consumer ${s.cyan('lag-monitor')} running — every group's lag by Burrow's rules, published to tributary.ops.lag, brokers ${config.kafkaBrokers}. Ctrl-C to stop.\n`);
+      ctx.stdout.write(`${s.bold('Tributary')} consumer ${s.cyan('lag-monitor')} running — every group's lag by Burrow's rules, published to tributary.ops.lag, brokers ${config.kafkaBrokers}; metrics ${proc.metricsUrl}/metrics. Ctrl-C to stop.\n`);
     } else {
       const spec = ConsumerSpecs[name];
-      ctx.stdout.write(`${s.bold('Tributary')} consumer ${s.cyan(name)} running — group "${spec.group}", topics ${spec.topics.join(', ')}, brokers ${config.kafkaBrokers}${proc.sink ? ` → ${proc.sink}` : ''}. Ctrl-C to stop.\n`);
+      ctx.stdout.write(`${s.bold('Tributary')} consumer ${s.cyan(name)} running — group "${spec.group}", topics ${spec.topics.join(', ')}, brokers ${config.kafkaBrokers}${proc.sink ? ` → ${proc.sink}` : ''}; metrics ${proc.metricsUrl}/metrics. Ctrl-C to stop.\n`);
     }
 
     const err = styleFor(ctx.stderr, ctx.env);

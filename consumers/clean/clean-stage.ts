@@ -1,3 +1,4 @@
+import type { Span } from '@opentelemetry/api';
 import { TributaryError, findTributaryError } from '../../ports/errors.ts';
 import type { EventLog, LogRecord, ProducerRecord } from '../../ports/event-log.ts';
 import type { ValueCodec } from '../../ports/value-codec.ts';
@@ -5,20 +6,26 @@ import { parseChangeRecord } from '../../schemas/change-event.ts';
 import { DOC_VERSION_HEADER, SOURCE_TS_HEADER, Topics } from '../../schemas/topics.ts';
 import { cleanDocument } from '../../streams/clean/index.ts';
 import { recordFailure, type RecordFailure, type Stage } from '../runtime/stage-consumer.ts';
+import { SpanNames, type Metrics } from '../../observability/metrics.ts';
+import { activeSpanContext, recordSpanError, recordTraceContext, SpanAttributes, startRecordSpan } from '../../observability/tracing.ts';
 
 /**
  * clean: CDC change event → cleaned document on tributary.content.cleaned (key = document id;
  * a null value with the version header = deleted). Bad events are per-record failures (DLQ).
+ * Each event is a span (tributary.clean.document) under the trace context it carries (its headers,
+ * else the one Debezium copied with the document), and its cleaned record carries that span's context.
  */
 export class CleanStage implements Stage {
   readonly name = 'clean';
   private readonly log: EventLog;
   private readonly outputTopic: string;
   private readonly codec: ValueCodec;
+  private readonly metrics: Metrics | undefined;
 
-  /** `codec`: how cleaned documents are written (Schema Registry wire format or plain JSON, both validated). */
-  constructor(opts: { log: EventLog; codec: ValueCodec; outputTopic?: string }) {
+  /** `codec`: how cleaned documents are written (Schema Registry wire format or plain JSON, both validated); `metrics`: freshness at this stage. */
+  constructor(opts: { log: EventLog; codec: ValueCodec; outputTopic?: string; metrics?: Metrics }) {
     this.log = opts.log;
+    this.metrics = opts.metrics;
     this.outputTopic = opts.outputTopic ?? Topics.cleaned;
     this.codec = opts.codec;
   }
@@ -26,12 +33,15 @@ export class CleanStage implements Stage {
   async process(records: LogRecord[]): Promise<RecordFailure[]> {
     const failures: RecordFailure[] = [];
     const out: ProducerRecord[] = [];
+    const batch = activeSpanContext();
     for (const rec of records) {
+      let span: Span | null = null;
       try {
         const change = parseChangeRecord(rec);
-        const trace = rec.headers['traceparent'];
-        const baseHeaders: Record<string, string> = trace ? { traceparent: trace } : {};
         if (change.kind === 'skip') continue;
+        const hop = startRecordSpan(SpanNames.cleanDocument, recordTraceContext(rec.headers, change.kind === 'upsert' ? change.trace : undefined), { [SpanAttributes.documentId]: change.docId }, batch);
+        span = hop.span;
+        const baseHeaders = hop.headers;
         if (change.kind === 'delete') {
           out.push({
             key: change.docId, value: null,
@@ -46,13 +56,20 @@ export class CleanStage implements Stage {
         }
         out.push({ key: change.docId, value, headers: { ...baseHeaders, [DOC_VERSION_HEADER]: String(change.version), [SOURCE_TS_HEADER]: String(change.sourceTsMs) } });
       } catch (err) {
+        if (span) recordSpanError(span, err);
         // a registry outage (or a schema not applied yet) is no fault of the record: retry the batch
         if (findTributaryError(err)?.code === 'SCHEMA_REGISTRY_UNAVAILABLE') throw err;
         failures.push(recordFailure(rec, err));
+      } finally {
+        span?.end();
       }
     }
     // a failure to write the output is an infrastructure failure: thrown, the whole batch is retried
-    if (out.length > 0) await this.log.append(this.outputTopic, out);
+    if (out.length > 0) {
+      await this.log.append(this.outputTopic, out);
+      const now = Date.now();
+      for (const r of out) if (r.value !== null) this.metrics?.stageFreshnessSeconds.observe({ stage: 'cleaned' }, Math.max(0, now - Number(r.headers?.[SOURCE_TS_HEADER])) / 1000);
+    }
     return failures;
   }
 }

@@ -7,7 +7,8 @@ import type { CleanedDocument } from '../../schemas/cleaned.ts';
 import { DOC_VERSION_HEADER, Topics } from '../../schemas/topics.ts';
 import { chunkDocument } from '../../streams/chunk/index.ts';
 import { buildPoints, contentHash, contextualText, latestPerDocument } from '../../streams/embed/points.ts';
-import type { Metrics } from '../../observability/metrics.ts';
+import { SpanNames, type Metrics } from '../../observability/metrics.ts';
+import { SpanAttributes, withSpan } from '../../observability/tracing.ts';
 import { recordFailure, type RecordFailure, type Stage } from '../runtime/stage-consumer.ts';
 
 type Parsed =
@@ -45,7 +46,8 @@ export interface EmbedStageOptions {
 /**
  * embed: cleaned document → chunks → embeddings (cached by model and content hash) → index.
  * Update = upsert new chunks then drop older versions; delete = drop all chunks; both wait for the
- * index. Events not newer than what the index already applied are dropped.
+ * index. Events not newer than what the index already applied are dropped. Each embedder call and
+ * each index write is a span (children of the stage's batch span).
  */
 export class EmbedStage implements Stage {
   readonly name = 'embed';
@@ -88,10 +90,13 @@ export class EmbedStage implements Stage {
       }
     }
     const vectors = await this.embedAll([...plans.values()], signal, failures);
+    const embeddedAt = Date.now();
+    for (const plan of plans.values()) {
+      if (plan.p.kind === 'upsert' && plan.keys.every((k) => vectors.has(k))) this.o.metrics.stageFreshnessSeconds.observe({ stage: 'embedded' }, Math.max(0, embeddedAt - plan.p.doc.sourceTsMs) / 1000);
+    }
 
     // apply to the index in one batch (one acknowledgement); if the batch is refused, fall back to
     // one document at a time so a single bad document is dead-lettered and the rest still land
-    const now = Date.now();
     const ops: Array<{ p: Parsed; op: IndexOperation }> = [];
     for (const p of todo) {
       if (p.kind === 'delete') {
@@ -106,16 +111,19 @@ export class EmbedStage implements Stage {
     const record = ({ p, op }: (typeof ops)[number], outcome: ApplyOutcome) => {
       if (outcome !== 'applied' || op.kind !== 'replace' || p.kind !== 'upsert') return;
       this.o.metrics.chunksIndexed.inc(op.points.length);
-      this.o.metrics.freshnessSeconds.observe(Math.max(0, now - p.doc.sourceTsMs) / 1000);
+      // searchable: the index acknowledged the write
+      const seconds = Math.max(0, Date.now() - p.doc.sourceTsMs) / 1000;
+      this.o.metrics.freshnessSeconds.observe(seconds);
+      this.o.metrics.stageFreshnessSeconds.observe({ stage: 'searchable' }, seconds);
     };
     try {
-      const outcomes = await this.o.index.applyBatch(ops.map((o) => o.op));
+      const outcomes = await this.applyBatch(ops.map((o) => o.op));
       ops.forEach((o, i) => record(o, outcomes[i]!));
     } catch (err) {
       if (isBatchFailure(err)) throw err;
       for (const o of ops) {
         try {
-          const [outcome] = await this.o.index.applyBatch([o.op]);
+          const [outcome] = await this.applyBatch([o.op]);
           record(o, outcome!);
         } catch (e) {
           if (isBatchFailure(e)) throw e;
@@ -124,6 +132,12 @@ export class EmbedStage implements Stage {
       }
     }
     return failures;
+  }
+
+  /** One index write (upserts then deletes of older versions, acknowledged), as a span. */
+  private applyBatch(ops: IndexOperation[]): Promise<ApplyOutcome[]> {
+    const points = ops.reduce((n, op) => n + (op.kind === 'replace' ? op.points.length : 0), 0);
+    return withSpan(SpanNames.indexWrite, { [SpanAttributes.index]: this.o.index.kind, [SpanAttributes.indexOperations]: ops.length, [SpanAttributes.points]: points }, () => this.o.index.applyBatch(ops));
   }
 
   private async parse(rec: LogRecord): Promise<Parsed> {
@@ -153,7 +167,7 @@ export class EmbedStage implements Stage {
       const slice = misses.slice(i, i + max);
       const t0 = performance.now();
       try {
-        const vecs = await this.o.embedder.embed(slice.map(([, t]) => t), signal);
+        const vecs = await withSpan(SpanNames.embed, { [SpanAttributes.embedder]: model, [SpanAttributes.texts]: slice.length }, () => this.o.embedder.embed(slice.map(([, t]) => t), signal));
         this.o.metrics.embedSeconds.observe((performance.now() - t0) / 1000);
         const fresh: Array<[string, Float32Array]> = slice.map(([k], j) => [k, vecs[j]!]);
         for (const [k, v] of fresh) found.set(k, v);

@@ -21,7 +21,7 @@ export async function startSystem(dataDir: string, env: Record<string, string> =
   const child = spawn(process.execPath, [join(ROOT, 'cli/main.ts'), 'dev'], {
     cwd: ROOT,
     // the embedded store and index unless the caller names a MongoDB or a Qdrant: neither is inherited from the test's environment
-    env: { ...process.env, QDRANT_URL: '', QDRANT_API_KEY: '', QDRANT_COLLECTION: '', MONGODB_URL: '', PORT: String(port), HOST: '127.0.0.1', TRIBUTARY_DATA_DIR: dataDir, TRIBUTARY_LOG_LEVEL: 'warn', TRIBUTARY_EMBEDDER: 'hashing', ...env },
+    env: { ...process.env, QDRANT_URL: '', QDRANT_API_KEY: '', QDRANT_COLLECTION: '', MONGODB_URL: '', PORT: String(port), HOST: '127.0.0.1', TRIBUTARY_DATA_DIR: dataDir, TRIBUTARY_LOG_LEVEL: 'warn', TRIBUTARY_EMBEDDER: 'hashing', TRIBUTARY_FRESHNESS_PROBE_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

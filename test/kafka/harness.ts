@@ -33,6 +33,10 @@ export function kafkaEnv(brokers: string, extra: Record<string, string> = {}): R
     TRIBUTARY_EMBEDDER: 'hashing',
     TRIBUTARY_LOG_LEVEL: 'info',
     TRIBUTARY_METRICS: 'false',
+    // many consumer processes on one host: each serves /metrics and /healthz on a free port (its banner says which)
+    TRIBUTARY_METRICS_PORT: '0',
+    // the freshness probe's document would add to the documents the suites count (its own suite turns it on)
+    TRIBUTARY_FRESHNESS_PROBE_MS: '0',
     TRIBUTARY_RETRY_BASE_MS: '50',
     TRIBUTARY_RETRY_MAX_MS: '1000',
     KAFKAJS_NO_PARTITIONER_WARNING: '1',

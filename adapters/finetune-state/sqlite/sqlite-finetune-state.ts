@@ -2,6 +2,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { transaction } from '../../sqlite/open-database.ts';
 import type { FinetuneState, InputRecord, JobRow, OutboxRow, WindowRow } from '../../../ports/finetune-state.ts';
 import type { CleanedDocument } from '../../../schemas/cleaned.ts';
+import { PROBE_CATEGORY } from '../../../schemas/content.ts';
 import { FINAL_JOB_STATES, type FinetuneDataset, type FinetuneDatasetStatus, type JobState } from '../../../schemas/finetune.ts';
 import { Topics } from '../../../schemas/topics.ts';
 import { decideTrigger, type TriggerDecision } from '../../../streams/threshold/threshold.ts';
@@ -492,6 +493,8 @@ export class SqliteFinetuneState implements FinetuneState {
 }
 
 function matches(d: FinetuneDataset, doc: CleanedDocument): boolean {
+  // the freshness probe's document is in no dataset
+  if (doc.category === PROBE_CATEGORY) return false;
   const cats = asList(d.filter?.category);
   const authors = asList(d.filter?.author);
   return (!cats || cats.includes(doc.category)) && (!authors || authors.includes(doc.author));

@@ -93,6 +93,7 @@ const ROWS: Record<keyof Config, Row> = {
   kafkaReplicationFactor: { value: '3', refusedWith: [{}], acceptedWith: KAFKA },
   kafkaApplyTopics: { value: 'false', refusedWith: [{}], acceptedWith: KAFKA },
   consumers: { value: 'clean', refusedWith: [{}], acceptedWith: KAFKA },
+  metricsPort: { value: '9500', refusedWith: [{}], acceptedWith: KAFKA },
   relayPollMs: { value: '500', refusedWith: [{}], acceptedWith: { MONGODB_URL: 'mongodb://127.0.0.1:27017/?replicaSet=rs0' } },
   schemaRegistryUrl: { value: 'http://127.0.0.1:9/' },
   mongodbUrl: { value: 'mongodb://127.0.0.1:27017/?replicaSet=rs0' },
@@ -108,6 +109,8 @@ const ROWS: Record<keyof Config, Row> = {
   judgeSample: { value: '0.5', refusedWith: [{}, { ...LLM, TRIBUTARY_RAG_TRACES: 'off' }], acceptedWith: LLM },
   guardInjectionLlm: { value: 'on', refusedWith: [{}, { ...LLM, TRIBUTARY_GUARD_INJECTION: 'off' }], acceptedWith: LLM },
   promptsDir: { value: dir },
+  freshnessProbeMs: { value: '5000' },
+  freshnessSloMs: { value: '500', refusedWith: [{ TRIBUTARY_FRESHNESS_PROBE_MS: '0' }], acceptedWith: {} },
   answerCacheEntries: { value: '50', refusedWith: [{ TRIBUTARY_ANSWER_CACHE_TTL_MS: '0' }], acceptedWith: {} },
   finetuneDatasets: { value: JSON.stringify([{ name: 'docs', source: 'content', threshold: 5, launcher: { type: 'webhook', url: 'http://127.0.0.1:9/hook' } }]) },
 };
