@@ -24,6 +24,7 @@ import { API_KEY_ENV, DEFAULT_URL, URL_ENV } from './client.ts';
 import { ExitCodes, findCliError } from './errors.ts';
 import { styleFor } from './format.ts';
 import { onShutdownSignals } from './shutdown.ts';
+import type { Tracing } from '../observability/tracing.ts';
 
 /**
  * `tributary`: the command-line entry point. Parses the command, runs it, and turns errors into a
@@ -144,7 +145,20 @@ export async function main(argv: string[], io: MainIo): Promise<number> {
       signal: io.signal ?? new AbortController().signal,
       invokedAs: io.invokedAs ?? 'tributary',
     };
-    const code = await command.run(parsed.args, ctx);
+    // a server process (dev, consume, cdc) traces: OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else spans are no-ops
+    let tracing: Tracing | null = null;
+    if (command.handlesSignals) {
+      const { startTracing } = await import('../observability/tracing.ts');
+      tracing = await startTracing({ serviceName: serviceNameFor(command.spec.name, parsed.args.positionals), env: io.env });
+      io.stderr.write(`${err.dim('traces')}: ${tracing.description}\n`);
+    }
+    let code: number;
+    try {
+      code = await command.run(parsed.args, ctx);
+    } finally {
+      // the spans still buffered are sent before the process exits
+      await tracing?.shutdown().catch((e: unknown) => io.stderr.write(`traces: could not flush: ${(e as Error).message}\n`));
+    }
     if (command.handlesSignals) io.exit?.(code);
     return code;
   } catch (e) {
@@ -165,6 +179,13 @@ export async function main(argv: string[], io: MainIo): Promise<number> {
     else io.stderr.write(err.dim('  (set TRIBUTARY_DEBUG=1 for the stack trace)') + '\n');
     return ExitCodes.failure;
   }
+}
+
+/** service.name of a server process: tributary-api (dev), tributary-<consumer> (consume), tributary-cdc. */
+export function serviceNameFor(command: string, positionals: readonly string[]): string {
+  if (command === 'dev') return 'tributary-api';
+  if (command === 'consume' && positionals[0]) return `tributary-${positionals[0]}`;
+  return `tributary-${command}`;
 }
 
 type Resolved = { command: Command; args: string[] } | { help: string; asked: boolean } | { error: string; hints: string[] };

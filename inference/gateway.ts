@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { context, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { TributaryError, findTributaryError } from '../ports/errors.ts';
 import { leastOutstanding, pickWithAffinity } from './balancer.ts';
 import type { CircuitBreakerOptions } from './circuit-breaker.ts';
@@ -7,6 +8,8 @@ import { ProxyExchange } from './exchange.ts';
 import { Upstream, type UpstreamBase, type UpstreamTimeouts } from './upstream.ts';
 import type { UpstreamConfig } from './upstream-config.ts';
 import { classifyTransportError, errorForKind, isRetryableBeforeFirstByte, isUpstreamFault, type FailureKind } from './upstream-errors.ts';
+import { SpanNames } from '../observability/metrics.ts';
+import { getTracer, recordSpanError, SpanAttributes, SpanKind, traceHeaders } from '../observability/tracing.ts';
 
 export const INFERENCE_ENDPOINTS = ['chat/completions', 'completions', 'embeddings'] as const;
 export type InferenceEndpoint = (typeof INFERENCE_ENDPOINTS)[number];
@@ -33,7 +36,7 @@ export interface ProxyRequest {
   /** A session key: requests with the same key prefer the same upstream. */
   affinityKey?: string | undefined;
   requestId?: string | undefined;
-  /** Extra headers for the upstream (e.g. traceparent). Authorization is always the upstream's own. */
+  /** Extra headers for the upstream. Authorization is always the upstream's own; the trace context is the gateway's span. */
   headers?: Record<string, string>;
   /** Aborts queueing and the upstream request (client disconnect). */
   signal: AbortSignal;
@@ -47,6 +50,8 @@ export interface ModelEntry { id: string; object: 'model'; created: number; owne
  * affinity), waits for a slot, sends it, and fails over to another upstream while nothing has
  * reached the client. Passive ejection (circuit breakers) and active health checks keep failing
  * upstreams out of rotation. No HTTP server here: the API pipes the returned exchange.
+ * Each request is a span (tributary.inference.request, a child of the caller's active span) from
+ * the first attempt to the last byte; every attempt sends the span's W3C trace context upstream.
  */
 export class InferenceGateway {
   private readonly o: InferenceGatewayOptions;
@@ -118,6 +123,22 @@ export class InferenceGateway {
    * INFERENCE_QUEUE_TIMEOUT / INFERENCE_UNAVAILABLE (503), TIMEOUT (504) or the abort reason.
    */
   async send(req: ProxyRequest): Promise<ProxyExchange> {
+    const parent = context.active();
+    const span = getTracer().startSpan(SpanNames.inferenceRequest, {
+      kind: SpanKind.CLIENT,
+      attributes: { [SpanAttributes.model]: req.model, [SpanAttributes.endpoint]: req.endpoint, 'tributary.inference.stream': req.stream },
+    }, parent);
+    try {
+      // the exchange ends the span with the last byte
+      return await this.dispatch(req, span, trace.setSpan(parent, span));
+    } catch (e) {
+      recordSpanError(span, e);
+      span.end();
+      throw e;
+    }
+  }
+
+  private async dispatch(req: ProxyRequest, span: Span, traced: Context): Promise<ProxyExchange> {
     const startedAt = this.now();
     const all = this.byModel.get(req.model);
     if (!all) {
@@ -165,7 +186,7 @@ export class InferenceGateway {
       queueMs += waited;
       this.emit({ type: 'dispatched', upstream: u.name, model: req.model, queueMs: waited, attempt });
 
-      const result = await this.attempt(u, req);
+      const result = await this.attempt(u, req, traced);
       if (result.ok) {
         const { statusCode, headers, body, firstChunk, ended } = result;
         if (statusCode >= 500 || statusCode === 429) {
@@ -184,7 +205,10 @@ export class InferenceGateway {
           requestBytes: req.body.byteLength, statusCode, headers, body, firstChunk, ended, attempts: attempt, queueMs, startedAt,
           signal: req.signal, now: this.now,
           onFirstByte: (ttftMs) => this.emit({ type: 'first_byte', upstream: u.name, model: req.model, ttftMs }),
-          onDone: (summary, fault) => this.finish(u, summary, fault, probe),
+          onDone: (summary, fault) => {
+            this.finish(u, summary, fault, probe);
+            endExchangeSpan(span, summary);
+          },
         });
       }
       const { kind, detail } = result;
@@ -199,11 +223,11 @@ export class InferenceGateway {
   }
 
   /** One attempt: send, then wait for the response headers and the first body chunk. */
-  private async attempt(u: UpstreamBase, req: ProxyRequest): Promise<
+  private async attempt(u: UpstreamBase, req: ProxyRequest, traced: Context): Promise<
     | { ok: true; statusCode: number; headers: import('node:http').IncomingHttpHeaders; body: Readable; firstChunk: Buffer | null; ended: boolean }
     | { ok: false; kind: FailureKind; detail: string }
   > {
-    const headers: Record<string, string> = { accept: req.stream ? 'text/event-stream' : 'application/json', ...req.headers };
+    const headers: Record<string, string> = { accept: req.stream ? 'text/event-stream' : 'application/json', ...req.headers, ...traceHeaders(traced) };
     if (req.requestId) headers['x-request-id'] = req.requestId;
     let res;
     try {
@@ -304,6 +328,16 @@ export class InferenceGateway {
       try { fn(e); } catch { /* an observer never breaks a request */ }
     }
   }
+}
+
+/** The request span's end: where it went, and how it ended. */
+function endExchangeSpan(span: Span, summary: ExchangeSummary): void {
+  span.setAttributes({
+    [SpanAttributes.upstream]: summary.upstream, [SpanAttributes.attempts]: summary.attempts, [SpanAttributes.statusCode]: summary.status,
+    [SpanAttributes.outcome]: summary.outcome, 'gen_ai.usage.input_tokens': summary.usage.promptTokens, 'gen_ai.usage.output_tokens': summary.usage.completionTokens,
+  });
+  if (summary.outcome !== 'ok' && isUpstreamFault(summary.outcome)) span.setStatus({ code: SpanStatusCode.ERROR, message: summary.outcome });
+  span.end();
 }
 
 function ignore(): void { /* see firstChunk */ }

@@ -43,6 +43,7 @@ export const MetricNames = {
   freshnessProbeFailures: 'tributary_freshness_probe_failures_total',
   freshnessSloSeconds: 'tributary_freshness_slo_seconds',
   stageFreshnessSeconds: 'tributary_stage_freshness_seconds',
+  indexWriteSeconds: 'tributary_index_write_seconds',
   ragJudgements: 'tributary_rag_judgements_total',
   ragJudgeScore: 'tributary_rag_judge_score',
   ragJudgeSeconds: 'tributary_rag_judge_seconds',
@@ -150,6 +151,7 @@ export class Metrics {
   readonly finetuneJobStates = new Counter({ name: MetricNames.finetuneJobStates, help: 'Fine-tune jobs entering a state', labelNames: ['dataset', 'state'], registers: [this.registry] });
   readonly finetuneLaunchSeconds = new Histogram({ name: MetricNames.finetuneLaunchSeconds, help: 'One launch call (a launcher finding or starting the job of a version)', labelNames: ['launcher'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry] });
   readonly finetuneWindowToLaunchSeconds = new Histogram({ name: MetricNames.finetuneWindowToLaunchSeconds, help: 'From a window opening to its job accepted by the launcher (pin and launch)', labelNames: ['dataset'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry] });
+  readonly indexWriteSeconds = new Histogram({ name: MetricNames.indexWriteSeconds, help: 'One write to the vector index (a batch of document replacements and deletions), until acknowledged', labelNames: ['index'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry] });
   readonly stageFreshnessSeconds = new Histogram({ name: MetricNames.stageFreshnessSeconds, help: 'Source write to each stage done: cleaned (on tributary.content.cleaned), embedded (vectors computed), searchable (in the index)', labelNames: ['stage'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry] });
   readonly freshnessProbeSeconds = new Histogram({ name: MetricNames.freshnessProbeSeconds, help: 'The freshness probe: its synthetic document written to the store until searchable', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [this.registry] });
   readonly freshnessProbeOverSlo = new Counter({ name: MetricNames.freshnessProbeOverSlo, help: 'Freshness probes that took longer than the SLO (TRIBUTARY_FRESHNESS_SLO_MS), or never became searchable', registers: [this.registry] });

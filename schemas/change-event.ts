@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { describeIssues, issueDetails } from '../common/zod-issues.ts';
 import { TributaryError } from '../ports/errors.ts';
 import { rawDocumentSchema, type RawDocument } from './content.ts';
+import { TRACE_CONTEXT_FIELD, TRACEPARENT_HEADER, TRACESTATE_HEADER } from './topics.ts';
 import { packVersion } from './version.ts';
 
 /**
@@ -33,7 +34,11 @@ export type DebeziumEnvelope = z.infer<typeof debeziumEnvelopeSchema>;
 export type ChangeOp = 'c' | 'u' | 'd' | 'r';
 
 export type ParsedChange =
-  | { kind: 'upsert'; op: 'c' | 'u' | 'r'; docId: string; version: number; sourceTsMs: number; document: RawDocument }
+  | {
+    kind: 'upsert'; op: 'c' | 'u' | 'r'; docId: string; version: number; sourceTsMs: number; document: RawDocument;
+    /** The writer's trace context kept with the document (TRACE_CONTEXT_FIELD), as W3C headers, when it has one. */
+    trace?: Record<string, string>;
+  }
   | { kind: 'delete'; op: 'd'; docId: string; version: number | null; sourceTsMs: number }
   /** A Debezium tombstone that follows a delete event: nothing to do. */
   | { kind: 'skip'; reason: string; docId: string | null };
@@ -126,6 +131,25 @@ function toRawDocument(doc: unknown, docId: string): RawDocument {
   return parsed.data;
 }
 
+/**
+ * A trace context kept with a document (TRACE_CONTEXT_FIELD) as W3C headers, or null when `v` is not
+ * one (a string `traceparent`, an optional string `tracestate`; the propagator validates the values).
+ */
+export function traceCarrierOf(v: unknown): Record<string, string> | null {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return null;
+  const o = v as Record<string, unknown>;
+  const tp = o[TRACEPARENT_HEADER];
+  if (typeof tp !== 'string' || tp.length === 0 || tp.length > 512) return null;
+  const ts = o[TRACESTATE_HEADER];
+  return typeof ts === 'string' && ts.length > 0 && ts.length <= 512 ? { [TRACEPARENT_HEADER]: tp, [TRACESTATE_HEADER]: ts } : { [TRACEPARENT_HEADER]: tp };
+}
+
+/** The trace context field of a change event's document, if any (the raw-document schema drops the field itself). */
+function traceOf(doc: unknown): { trace?: Record<string, string> } {
+  const trace = doc !== null && typeof doc === 'object' ? traceCarrierOf((doc as Record<string, unknown>)[TRACE_CONTEXT_FIELD]) : null;
+  return trace ? { trace } : {};
+}
+
 export interface RecordLike {
   key: string | null;
   value: Uint8Array | null;
@@ -172,7 +196,7 @@ export function parseChangeRecord(rec: RecordLike): ParsedChange {
     const after = parseJsonText(e.after, 'after');
     const docId = idToString((after as Record<string, unknown>)?.['_id']) ?? keyId;
     if (!docId) throw malformed('change event document has no _id');
-    return { kind: 'upsert', op: e.op, docId, version, sourceTsMs: tsMs, document: toRawDocument(after, docId) };
+    return { kind: 'upsert', op: e.op, docId, version, sourceTsMs: tsMs, document: toRawDocument(after, docId), ...traceOf(after) };
   }
 
   // ExtractNewDocumentState-flattened form
@@ -188,7 +212,7 @@ export function parseChangeRecord(rec: RecordLike): ParsedChange {
   // ExtractNewDocumentState writes BSON dates as Kafka Timestamps: epoch ms with JsonConverter schemas off
   const dated: Record<string, unknown> = { ...obj };
   for (const k of ['createdAt', 'updatedAt']) if (typeof dated[k] === 'number') dated[k] = new Date(dated[k] as number).toISOString();
-  return { kind: 'upsert', op, docId, version, sourceTsMs: tsMs, document: toRawDocument(dated, docId) };
+  return { kind: 'upsert', op, docId, version, sourceTsMs: tsMs, document: toRawDocument(dated, docId), ...traceOf(obj) };
 }
 
 /** Without source.ord, order within one second by the millisecond and the record offset. */

@@ -101,4 +101,12 @@ export const DlqHeaders = {
 /** Header that carries the document version on cleaned-topic records (including tombstones). */
 export const DOC_VERSION_HEADER = 'tributary.doc.version';
 export const SOURCE_TS_HEADER = 'tributary.source.ts.ms';
+/** W3C trace context headers (OpenTelemetry's W3C propagator writes them; see observability/tracing.ts). */
 export const TRACEPARENT_HEADER = 'traceparent';
+export const TRACESTATE_HEADER = 'tracestate';
+/**
+ * Reserved field of a stored MongoDB document: its writer's trace context, `{traceparent, tracestate?}`,
+ * so the change event (the relay's, or Debezium's full document) carries the trace across the CDC hop.
+ * Never part of the content: the raw-document schema drops it, and the store's reads leave it out.
+ */
+export const TRACE_CONTEXT_FIELD = '_trace';

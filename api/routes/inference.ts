@@ -21,9 +21,6 @@ const SUMMARIES: Record<InferenceEndpoint, string> = {
   embeddings: 'OpenAI-compatible embeddings, proxied to an upstream serving `model`',
 };
 
-/** Request headers passed on to upstreams (trace context); the client's Authorization never is. */
-const FORWARDED = ['traceparent', 'tracestate'];
-
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -73,14 +70,11 @@ export const inferenceRoutes: FastifyPluginAsync<{ ctx: ApiContext; gateway: Inf
       }
       if (config.inferenceLogPrompts) request.log.info({ event: LogEvents.inferencePrompt, model, body: raw.toString('utf8') });
       const ac = abortOnDisconnect(reply.raw);
-      const headers: Record<string, string> = {};
-      for (const h of FORWARDED) {
-        const v = request.headers[h];
-        if (typeof v === 'string') headers[h] = v;
-      }
+      // the upstream gets the trace context of the gateway's span (a child of this request's, which
+      // continues the client's traceparent); the client's Authorization never reaches it
       const affinity = affinityHeader ? request.headers[affinityHeader] : undefined;
       const exchange = await gateway.send({
-        endpoint, model, body: raw, stream, requestId: request.id, headers, signal: ac.signal,
+        endpoint, model, body: raw, stream, requestId: request.id, signal: ac.signal,
         affinityKey: typeof affinity === 'string' && affinity !== '' ? affinity : undefined,
       });
       reply.hijack();

@@ -18,11 +18,14 @@ import type { ApiContext } from '../context.ts';
 import { AnswerMasker, buildInjectionMessages, detectInjection, injectionResponseSchema, parseInjectionReply } from '../../streams/rag/guardrails.ts';
 import { modeRequest, withoutProbe, type SearchMode } from './search.ts';
 import { llmSkipReason, rerankCandidates, rerankWithLlm, type RerankStep } from './rerank.ts';
+import { SpanNames } from '../../observability/metrics.ts';
+import { SpanAttributes, withSpan } from '../../observability/tracing.ts';
 
 /**
  * The RAG orchestration: self-query → expansion → hybrid search per variant (RRF-fused) → rerank →
  * grounded answer (LLM) or extractive answer. The pure parts live in streams/rag; this file does
- * the I/O. Each optional step reports what it did, or why it was skipped, in `steps`.
+ * the I/O. Each optional step reports what it did, or why it was skipped, in `steps`. The answer is
+ * a span (tributary.rag.answer) and each step one of its children, with the step's status on it.
  */
 
 export interface RagRequest {
@@ -214,6 +217,15 @@ async function classifyInjections(deps: Deps, llm: Llm, question: string, hits: 
   }
 }
 
+/** A step as a span; `status` reads what the step did (applied, skipped, …) for the span. */
+function traced<T>(name: string, fn: () => Promise<T>, status?: (r: T) => string): Promise<T> {
+  return withSpan(name, {}, async (span) => {
+    const r = await fn();
+    if (status) span.setAttribute(SpanAttributes.ragStep, status(r));
+    return r;
+  });
+}
+
 function toSource(h: SearchHit, score: number): RagSource {
   const p = h.payload;
   return { docId: p.doc_id, chunkIndex: p.chunk_index, text: p.text, score, title: p.title, url: p.url };
@@ -221,6 +233,14 @@ function toSource(h: SearchHit, score: number): RagSource {
 
 /** Runs the retrieval steps, then answers. With `hooks.onDelta` the answer is streamed. */
 export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHooks = {}): Promise<RagResult> {
+  return withSpan(SpanNames.ragAnswer, { 'tributary.rag.k': req.k, 'tributary.rag.mode': req.mode ?? 'hybrid' }, async (span) => {
+    const result = await answer(deps, req, hooks);
+    span.setAttributes({ [SpanAttributes.ragTraceId]: result.traceId, 'tributary.rag.answer_mode': result.mode, 'tributary.rag.sources': result.sources.length });
+    return result;
+  });
+}
+
+async function answer(deps: Deps, req: RagRequest, hooks: RagHooks): Promise<RagResult> {
   const { signal } = hooks;
   const traceId = randomUUID();
   const atMs = Date.now();
@@ -235,20 +255,22 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
       throw new TributaryError('GUARDRAIL_BLOCKED', `the question was refused by the prompt-injection guardrail (${guardStep.query.rules.join(', ')}): ask it without instructions to the model (TRIBUTARY_GUARD_INJECTION=flag lets it through, reported)`, { details: { rules: guardStep.query.rules } });
     }
   }
-  const sq = await selfQueryStep(deps, req, signal);
+  const sq = await traced(SpanNames.ragSelfQuery, () => selfQueryStep(deps, req, signal), (r) => r.step.status);
   const selfQueryMs = lap();
   const filter: SearchFilter = { ...sq.filters, ...req.filter };
   const hasFilter = Object.keys(filter).length > 0;
-  const ex = await expansionStep(deps.llm, deps.prompts.expansion, req, sq.query, signal);
+  const ex = await traced(SpanNames.ragExpansion, () => expansionStep(deps.llm, deps.prompts.expansion, req, sq.query, signal), (r) => r.step.status);
   const expansionMs = lap();
 
   // search every variant (one embedder call for all of them), fuse with RRF
   const perVariant = req.rerank && deps.llm !== null ? rerankCandidates(req.k) : req.k;
   const started = performance.now();
   const mode = req.mode ?? 'hybrid';
-  // a keyword search embeds nothing
-  const vectors = mode === 'keyword' ? [] : await deps.embedder.embed(ex.variants, signal);
-  const lists = (await Promise.all(ex.variants.map((text, i) => deps.index.search({ ...modeRequest(mode, vectors[i], text), k: perVariant + 1, ...(hasFilter ? { filter } : {}) })))).map((l) => withoutProbe(l, perVariant));
+  const lists = await traced(SpanNames.ragSearch, async () => {
+    // a keyword search embeds nothing
+    const vectors = mode === 'keyword' ? [] : await withSpan(SpanNames.embed, { [SpanAttributes.embedder]: deps.embedder.id, [SpanAttributes.texts]: ex.variants.length }, () => deps.embedder.embed(ex.variants, signal));
+    return (await Promise.all(ex.variants.map((text, i) => deps.index.search({ ...modeRequest(mode, vectors[i], text), k: perVariant + 1, ...(hasFilter ? { filter } : {}) })))).map((l) => withoutProbe(l, perVariant));
+  });
   deps.metrics.searchSeconds.observe((performance.now() - started) / 1000);
   let candidates: Array<{ hit: SearchHit; score: number }> = lists.length === 1
     ? lists[0]!.map((hit) => ({ hit, score: hit.score }))
@@ -261,7 +283,9 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
     // the LLM classifier, beside the rules: the question and every candidate in one call
     const byClassifier = new Set<SearchHit>();
     if (guard.injectionLlm && deps.llm) {
-      const c = await classifyInjections(deps, deps.llm, req.query, candidates.map((x) => x.hit), signal);
+      const llm = deps.llm;
+      const hits = candidates.map((x) => x.hit);
+      const c = await traced(SpanNames.ragGuardrails, () => classifyInjections(deps, llm, req.query, hits, signal), (r) => r.step.status);
       guardStep.classifier = c.step;
       for (const h of c.flagged) byClassifier.add(h);
       if (c.step.status === 'applied' && c.step.query) {
@@ -287,7 +311,8 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
     guardStep.chunks.rules = [...rules];
   }
 
-  const reranked = await rerankWithLlm({ llm: deps.llm, template: deps.prompts.rerank }, sq.query, candidates, (c) => c.hit.payload.text, { wanted: req.rerank, ...(signal ? { signal } : {}) });
+  const toRerank = candidates;
+  const reranked = await traced(SpanNames.ragRerank, () => rerankWithLlm({ llm: deps.llm, template: deps.prompts.rerank }, sq.query, toRerank, (c) => c.hit.payload.text, { wanted: req.rerank, ...(signal ? { signal } : {}) }), (r) => r.step.status);
   candidates = reranked.items;
   const rerankStep = reranked.step;
   const rerankMs = lap();
@@ -336,11 +361,14 @@ export async function answerQuestion(deps: Deps, req: RagRequest, hooks: RagHook
   };
   // PII and secrets are masked as the answer streams (at sentence boundaries)
   const emit = (text: string) => out(masker ? masker.push(text) : text);
-  if (hooks.onDelta) {
-    for await (const delta of deps.llm.stream(prompt.messages, opts)) emit(citations.push(delta));
-  } else {
-    emit(citations.push((await deps.llm.chat(prompt.messages, opts)).text));
-  }
+  const llm = deps.llm;
+  await withSpan(SpanNames.ragGenerate, { [SpanAttributes.model]: llm.id, 'gen_ai.usage.input_tokens': prompt.promptTokens, 'tributary.rag.stream': hooks.onDelta !== undefined }, async () => {
+    if (hooks.onDelta) {
+      for await (const delta of llm.stream(prompt.messages, opts)) emit(citations.push(delta));
+    } else {
+      emit(citations.push((await llm.chat(prompt.messages, opts)).text));
+    }
+  });
   emit(citations.end());
   if (masker) out(masker.end());
   guardStep.answer.masked = masker?.masked ?? 0;

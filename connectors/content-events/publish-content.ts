@@ -5,7 +5,9 @@ import type { AppendResult, EventLog, ProducerRecord } from '../../ports/event-l
 import type { ValueCodec } from '../../ports/value-codec.ts';
 import { contentEventSchema, type ContentEvent } from '../../schemas/content.ts';
 import { documentIdFor } from '../../schemas/ids.ts';
-import { Topics, TRACEPARENT_HEADER } from '../../schemas/topics.ts';
+import { Topics } from '../../schemas/topics.ts';
+import { SpanNames } from '../../observability/metrics.ts';
+import { SpanAttributes, SpanKind, traceHeaders, withSpan } from '../../observability/tracing.ts';
 
 /**
  * Producers publishing content to Kafka (tributary.content.events) instead of POST /v1/content.
@@ -17,14 +19,14 @@ import { Topics, TRACEPARENT_HEADER } from '../../schemas/topics.ts';
  *
  * Every item is validated first (zod, the same schema the archive consumer applies); one bad item
  * rejects the call with INVALID_INPUT naming the item and field, and nothing is sent. Resolves
- * once the log acknowledged every record.
+ * once the log acknowledged every record. Each record carries the trace context of a publish span
+ * (a child of the caller's active span): the archive write, the change event and the stages after
+ * it continue that trace.
  */
 
 export interface PublishContentOptions {
   /** Defaults to tributary.content.events. */
   topic?: string;
-  /** W3C trace context to carry (the log adds a new one when absent). */
-  traceparent?: string;
   /** Encodes values (Schema Registry wire format when a registry is configured); plain JSON without one. */
   codec?: ValueCodec;
 }
@@ -39,6 +41,12 @@ export function contentId(item: Pick<ContentEvent, 'id' | 'source' | 'externalId
 }
 
 export async function publishContent(log: EventLog, items: ContentEvent[], opts: PublishContentOptions = {}): Promise<PublishedContent[]> {
+  const topic = opts.topic ?? Topics.contentEvents;
+  return withSpan(SpanNames.contentPublish, { [SpanAttributes.topic]: topic, [SpanAttributes.records]: items.length }, () => publish(log, topic, items, opts), { kind: SpanKind.PRODUCER });
+}
+
+async function publish(log: EventLog, topic: string, items: ContentEvent[], opts: PublishContentOptions): Promise<PublishedContent[]> {
+  const headers = traceHeaders();
   const records: ProducerRecord[] = [];
   const ids: string[] = [];
   for (const [i, raw] of items.entries()) {
@@ -50,16 +58,20 @@ export async function publishContent(log: EventLog, items: ContentEvent[], opts:
     const id = contentId(r.data);
     ids.push(id);
     const value = opts.codec ? await opts.codec.encode(Topics.contentEvents, { ...r.data, id }) : Buffer.from(JSON.stringify({ ...r.data, id }));
-    records.push({ key: id, value, headers: opts.traceparent ? { [TRACEPARENT_HEADER]: opts.traceparent } : {} });
+    records.push({ key: id, value, headers });
   }
   if (records.length === 0) return [];
-  const results = await log.append(opts.topic ?? Topics.contentEvents, records);
+  const results = await log.append(topic, records);
   return results.map((res, i) => ({ ...res, id: ids[i]! }));
 }
 
 /** Asks the archive consumer to delete documents: a tombstone (null value) keyed by each id. */
 export async function publishContentDeletion(log: EventLog, ids: string[], opts: PublishContentOptions = {}): Promise<PublishedContent[]> {
   if (ids.length === 0) return [];
-  const results = await log.append(opts.topic ?? Topics.contentEvents, ids.map((id) => ({ key: id, value: null })));
+  const topic = opts.topic ?? Topics.contentEvents;
+  const results = await withSpan(SpanNames.contentPublish, { [SpanAttributes.topic]: topic, [SpanAttributes.records]: ids.length }, () => {
+    const headers = traceHeaders();
+    return log.append(topic, ids.map((id) => ({ key: id, value: null, headers })));
+  }, { kind: SpanKind.PRODUCER });
   return results.map((res, i) => ({ ...res, id: ids[i]! }));
 }

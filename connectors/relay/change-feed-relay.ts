@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../../common/backoff.ts';
 import { sleep } from '../../common/sleep.ts';
@@ -8,6 +9,8 @@ import { toTributaryError } from '../../ports/errors.ts';
 import type { EventLog } from '../../ports/event-log.ts';
 import { Topics } from '../../schemas/topics.ts';
 import { toDlqRecord } from '../../consumers/runtime/dlq.ts';
+import { SpanNames } from '../../observability/metrics.ts';
+import { activeSpanContext, recordSpanError, recordTraceContext, SpanAttributes, startRecordSpan, withBatchSpan } from '../../observability/tracing.ts';
 
 /**
  * The relay: copies a change feed (the SQLite store's outbox, or a MongoDB change stream) to the
@@ -20,6 +23,11 @@ import { toDlqRecord } from '../../consumers/runtime/dlq.ts';
  * relays overlap for at most one batch, whose duplicates the consumers drop by document version.
  * A record over the log's size limit never blocks the feed: it goes to the DLQ (cut to the limit,
  * marked with its size) in its place, stage "relay", code OVERSIZE_RECORD.
+ *
+ * Traces: each relayed batch is a span (tributary.relay.batch), and each change event a span
+ * (tributary.relay.record) under the trace context its document's writer left on it (the outbox
+ * record's headers, or the document's field through the change stream); the record on the log
+ * carries the relay span's context on to the stages.
  */
 
 export interface ChangeFeedRelayOptions {
@@ -164,8 +172,32 @@ export class ChangeFeedRelay {
     this.o.logger.warn({ event: RelayLogEvents.leaseLost, owner: this.o.owner }, 'relay lost its lease to another process; it relays from the committed position');
   }
 
-  /** Consecutive entries of one topic go in one append, in order; an oversize record goes to the DLQ in its place. */
+  /** Appends a batch under its spans (see the class comment): a span per change event, ended once the log acknowledged it. */
   private async append(entries: ChangeFeedEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await withBatchSpan(SpanNames.relayBatch, entries.map((e) => e.record.headers), { [SpanAttributes.records]: entries.length, [SpanAttributes.feed]: this.o.feed.kind }, async () => {
+      const batch = activeSpanContext();
+      const spans: Span[] = [];
+      const traced = entries.map((e): ChangeFeedEntry => {
+        const { span, headers } = startRecordSpan(SpanNames.relayRecord, recordTraceContext(e.record.headers), { [SpanAttributes.topic]: e.topic }, batch);
+        // tracing off: the record keeps the context it came with
+        if (!span.isRecording()) return e;
+        spans.push(span);
+        return { topic: e.topic, record: { ...e.record, headers: { ...e.record.headers, ...headers } } };
+      });
+      try {
+        await this.appendEntries(traced);
+      } catch (err) {
+        for (const s of spans) recordSpanError(s, err);
+        throw err;
+      } finally {
+        for (const s of spans) s.end();
+      }
+    });
+  }
+
+  /** Consecutive entries of one topic go in one append, in order; an oversize record goes to the DLQ in its place. */
+  private async appendEntries(entries: ChangeFeedEntry[]): Promise<void> {
     const limit = this.o.log.capabilities.maxRecordBytes;
     const out = entries.map((e): ChangeFeedEntry => {
       const size = e.record.value?.byteLength ?? 0;

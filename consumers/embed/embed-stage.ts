@@ -137,7 +137,9 @@ export class EmbedStage implements Stage {
   /** One index write (upserts then deletes of older versions, acknowledged), as a span. */
   private applyBatch(ops: IndexOperation[]): Promise<ApplyOutcome[]> {
     const points = ops.reduce((n, op) => n + (op.kind === 'replace' ? op.points.length : 0), 0);
-    return withSpan(SpanNames.indexWrite, { [SpanAttributes.index]: this.o.index.kind, [SpanAttributes.indexOperations]: ops.length, [SpanAttributes.points]: points }, () => this.o.index.applyBatch(ops));
+    const started = performance.now();
+    return withSpan(SpanNames.indexWrite, { [SpanAttributes.index]: this.o.index.kind, [SpanAttributes.indexOperations]: ops.length, [SpanAttributes.points]: points }, () => this.o.index.applyBatch(ops))
+      .finally(() => this.o.metrics.indexWriteSeconds.observe({ index: this.o.index.kind }, (performance.now() - started) / 1000));
   }
 
   private async parse(rec: LogRecord): Promise<Parsed> {

@@ -1,8 +1,10 @@
+import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { findTributaryError, toTributaryError, TributaryError } from '../../ports/errors.ts';
 import type { BatchContext, EventLog, LogRecord, RecordBatch, Subscription } from '../../ports/event-log.ts';
 import { Topics } from '../../schemas/topics.ts';
-import { LogEvents, type Metrics } from '../../observability/metrics.ts';
+import { LogEvents, SpanNames, type Metrics } from '../../observability/metrics.ts';
+import { SpanAttributes, withBatchSpan } from '../../observability/tracing.ts';
 import { backoffDelay, type BackoffPolicy } from '../../common/backoff.ts';
 import { sleep } from '../../common/sleep.ts';
 import { toDlqRecord } from './dlq.ts';
@@ -13,6 +15,10 @@ import { toDlqRecord } from './dlq.ts';
  * those are retried forever with back-off and the partition paused — never sent to the DLQ, since
  * the records themselves are fine. Per-record failures are retried up to `maxAttempts` when
  * retryable, then dead-lettered with the original bytes; non-retryable ones go to the DLQ at once.
+ *
+ * Each batch is a span (tributary.stage.batch) whose parent is the trace context of the batch's
+ * first traced record and which links the others; the stage runs inside it (its embedder and index
+ * calls are its children). A stage that writes records on gives each its own record's context.
  */
 export interface RecordFailure {
   record: LogRecord;
@@ -73,6 +79,13 @@ export class StageConsumer {
   }
 
   private async handle(batch: RecordBatch, ctx: BatchContext): Promise<void> {
+    await withBatchSpan(SpanNames.stageBatch, batch.records.map((r) => r.headers), {
+      [SpanAttributes.stage]: this.o.stage.name, [SpanAttributes.group]: this.o.group, [SpanAttributes.topic]: batch.topic,
+      [SpanAttributes.partition]: String(batch.partition), [SpanAttributes.records]: batch.records.length,
+    }, (span) => this.process(batch, ctx, span));
+  }
+
+  private async process(batch: RecordBatch, ctx: BatchContext, span: Span): Promise<void> {
     const { stage, retry, metrics, logger } = this.o;
     const started = performance.now();
     const firstSeen = Date.now();
@@ -106,6 +119,7 @@ export class StageConsumer {
         metrics.recordsFailed.inc({ stage: stage.name, code: te.code });
         const delay = backoffDelay(this.infraFailures, retry, te.retryAfterMs);
         logger.warn({ event: LogEvents.stageInfraError, stage: stage.name, code: te.code, err: te.message, attempt: this.infraFailures, delayMs: Math.round(delay) });
+        span.addEvent(LogEvents.stageInfraError, { [SpanAttributes.errorCode]: te.code, attempt: this.infraFailures });
         await ctx.heartbeat();
         await sleep(delay, ctx.signal);
         if (ctx.signal.aborted) throw err;
@@ -122,6 +136,7 @@ export class StageConsumer {
       const retryAfter = Math.max(0, ...retryable.map((f) => f.error.retryAfterMs ?? 0));
       const delay = backoffDelay(attempt, retry, retryAfter);
       logger.info({ event: LogEvents.stageRetry, stage: stage.name, records: retryable.length, attempt, delayMs: Math.round(delay), code: retryable[0]!.error.code });
+      span.addEvent(LogEvents.stageRetry, { [SpanAttributes.errorCode]: retryable[0]!.error.code, records: retryable.length, attempt });
       await ctx.heartbeat();
       await sleep(delay, ctx.signal);
       if (ctx.signal.aborted) throw new Error('stopping during retry back-off; batch will be redelivered');
@@ -139,6 +154,8 @@ export class StageConsumer {
         logger.warn({ event: LogEvents.stageDlq, stage: stage.name, code: d.error.code, err: d.error.message, topic: d.record.topic, partition: d.record.partition, offset: d.record.offset });
       }
       metrics.recordsProcessed.inc({ stage: stage.name, outcome: 'dlq' }, dead.length);
+      span.setAttribute(SpanAttributes.failures, dead.length);
+      span.addEvent(LogEvents.stageDlq, { records: dead.length, [SpanAttributes.errorCode]: dead[0]!.error.code });
     }
     metrics.batchSeconds.observe({ stage: stage.name }, (performance.now() - started) / 1000);
     logger.debug({ event: LogEvents.stageBatch, stage: stage.name, topic: batch.topic, partition: batch.partition, records: batch.records.length, dlq: dead.length, ms: Math.round(performance.now() - started) });

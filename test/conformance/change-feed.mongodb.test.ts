@@ -3,7 +3,9 @@ import { MongoClient } from 'mongodb';
 import { createMongoDocumentStore } from '../../adapters/document-store/mongodb/mongodb-document-store.ts';
 import { MongoChangeFeed, type ChangeFeedAlert } from '../../adapters/change-feed/mongodb/mongodb-change-feed.ts';
 import { parseChangeRecord } from '../../schemas/change-event.ts';
-import { CDC_TOPIC, Topics } from '../../schemas/topics.ts';
+import { CDC_TOPIC, TRACE_CONTEXT_FIELD, Topics } from '../../schemas/topics.ts';
+import { context } from '@opentelemetry/api';
+import { ensureContextPropagation, extractTraceContext } from '../../observability/tracing.ts';
 import { dropDatabase, feedReader, MONGODB_URL, testDatabase } from '../helpers/mongodb.ts';
 import { describeChangeFeedConformance } from './change-feed.conformance.ts';
 
@@ -68,6 +70,36 @@ if (MONGODB_URL) {
       } finally {
         await feed?.close();
         await client.close();
+        await dropDatabase(url, database);
+      }
+    });
+
+    it('an insert or update carries the trace context its writer kept with the document, in the event\'s headers; a snapshot does not', async () => {
+      const database = testDatabase('tributary_feed');
+      const store = createMongoDocumentStore({ url, database, collection: 'documents', transactions: 'required' });
+      let feed: MongoChangeFeed | undefined;
+      const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+      try {
+        await store.init();
+        ensureContextPropagation();
+        await context.with(extractTraceContext({ traceparent: tp }), () => store.put([{ id: 'before', category: 'post', author: 'a', content: 'x' }]));
+        feed = feedFor(database);
+        await feed.init();
+        expect(await feed.acquireLease('t', 60_000)).toBe(true);
+        const read = feedReader(feed);
+        const [snap] = await read();
+        expect(snap!.headers['traceparent']).toBeUndefined();
+        await context.with(extractTraceContext({ traceparent: tp }), () => store.put([{ id: 'traced', category: 'post', author: 'a', content: 'y' }]));
+        await store.put([{ id: 'untraced', category: 'post', author: 'a', content: 'z' }]);
+        const [traced, untraced] = (await read()).slice(1);
+        expect(traced!.headers).toEqual({ traceparent: tp });
+        const parsed = parseChangeRecord(traced!);
+        expect(parsed.kind === 'upsert' && parsed.trace).toEqual({ traceparent: tp });
+        expect(parsed.kind === 'upsert' && parsed.document).not.toHaveProperty(TRACE_CONTEXT_FIELD);
+        expect(untraced!.headers['traceparent']).toBeUndefined();
+      } finally {
+        await feed?.close();
+        await store.close();
         await dropDatabase(url, database);
       }
     });

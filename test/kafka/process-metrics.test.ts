@@ -65,6 +65,7 @@ describeKafka('Kafka mode: metrics and health of every consumer process', (broke
     const embedText = await (await fetch(`${urls[1]}/metrics`)).text();
     expect(sample(embedText, 'tributary_stage_freshness_seconds_count', 'stage="embedded"')).toBeGreaterThanOrEqual(1);
     expect(sample(embedText, 'tributary_embed_seconds_count', '')).toBeGreaterThanOrEqual(1);
+    expect(embedText).toMatch(/^tributary_index_write_seconds_count\{index="[a-z]+"\} [1-9]/m);
     // the clean process does not embed: each process exports what it does
     expect(sample(cleanText, 'tributary_stage_freshness_seconds_count', 'stage="searchable"')).toBeNull();
 

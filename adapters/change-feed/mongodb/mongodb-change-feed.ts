@@ -6,6 +6,8 @@ import { TributaryError } from '../../../ports/errors.ts';
 import { buildEnvelope, buildKey, type ChangeOp } from '../../../schemas/change-event.ts';
 import { isTransient, mongoError } from '../../document-store/mongodb/mongodb-errors.ts';
 import { timeoutOptions } from '../../document-store/mongodb/mongodb-document-store.ts';
+import { TRACE_CONTEXT_FIELD } from '../../../schemas/topics.ts';
+import { traceCarrierOf } from '../../../schemas/change-event.ts';
 
 /**
  * A MongoDB change stream as a change feed: the collection's inserts, updates, replaces and
@@ -33,6 +35,9 @@ import { timeoutOptions } from '../../document-store/mongodb/mongodb-document-st
  *   collection): one relay at a time across processes.
  * - Unreachable server, elections: STORE_UNAVAILABLE; the relay backs off and reads again, and the
  *   feed resumes from the last token it handed out (or, after a rewind, the committed one).
+ * - Trace context: an insert or update event carries, in its `traceparent`/`tracestate` headers,
+ *   the trace context its writer kept with the document (TRACE_CONTEXT_FIELD), so the trace
+ *   crosses the CDC hop. Snapshot events start their own (the write was long before).
  */
 
 export interface MongoChangeFeedOptions {
@@ -283,7 +288,8 @@ export class MongoChangeFeed implements ChangeFeed {
   private entry(op: ChangeOp, id: string, after: Record<string, unknown> | null, before: Record<string, unknown> | null, at: Timestamp, snapshot: boolean): ChangeFeedEntry {
     const tsMs = at.t * 1000;
     const env = buildEnvelope({ op, db: this.o.database, collection: this.o.collection, tsMs, ord: at.i, after, before, snapshot, connectorName: 'tributary-cdc' });
-    return { topic: this.o.cdcTopic, record: { key: buildKey(id), value: Buffer.from(JSON.stringify(env)), timestamp: tsMs } };
+    const trace = snapshot || !after ? null : traceCarrierOf(after[TRACE_CONTEXT_FIELD]);
+    return { topic: this.o.cdcTopic, record: { key: buildKey(id), value: Buffer.from(JSON.stringify(env)), timestamp: tsMs, ...(trace ? { headers: trace } : {}) } };
   }
 
   /** History lost: a loud alert, the committed position forgotten, and a new snapshot on the next read. */

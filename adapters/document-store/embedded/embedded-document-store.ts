@@ -7,11 +7,15 @@ import type { RawDocument } from '../../../schemas/content.ts';
 import { documentIdFor } from '../../../schemas/ids.ts';
 import { TributaryError } from '../../../ports/errors.ts';
 import { transaction } from '../../sqlite/open-database.ts';
+import { SpanNames } from '../../../observability/metrics.ts';
+import { SpanAttributes, traceHeaders, withSpan } from '../../../observability/tracing.ts';
 
 /**
  * The embedded warehouse: raw documents in SQLite. Every write appends a Debezium-style change event
  * (op c/u/d, snapshot r, tombstone after delete) to the CDC topic in the SAME transaction, so a
  * document is never stored without its event, nor an event emitted for a write that rolled back.
+ * A write is a span (tributary.store.put / delete) whose W3C trace context the change events carry
+ * in their headers: the CDC hop is inside the transaction, and the trace crosses it with the event.
  */
 
 /**
@@ -102,13 +106,20 @@ export class EmbeddedDocumentStore implements DocumentStore {
     return { tsMs: sec === nowSec ? nowMs : sec * 1000, ord };
   }
 
-  private event(op: ChangeOp, id: string, after: RawDocument | null, before: RawDocument | null, snapshot = false): ProducerRecord {
+  private event(op: ChangeOp, id: string, after: RawDocument | null, before: RawDocument | null, snapshot = false, headers?: Record<string, string>): ProducerRecord {
     const { tsMs, ord } = this.tick();
     const env = buildEnvelope({ op, db: this.opts.database, collection: this.opts.collection, tsMs, ord, after, before, snapshot });
-    return { key: buildKey(id), value: Buffer.from(JSON.stringify(env)), timestamp: tsMs };
+    return { key: buildKey(id), value: Buffer.from(JSON.stringify(env)), timestamp: tsMs, ...(headers ? { headers } : {}) };
   }
 
   async put(docs: NewDocument[]): Promise<PutResult[]> {
+    return withSpan(SpanNames.storePut, { [SpanAttributes.store]: this.kind, [SpanAttributes.documents]: docs.length }, () => this.write(docs));
+  }
+
+  private write(docs: NewDocument[]): PutResult[] {
+    // the write's span context, carried by every change event of it (none outside a trace)
+    const trace = traceHeaders();
+    const headers = trace['traceparent'] ? trace : undefined;
     return transaction(this.db, () => {
       const results: PutResult[] = [];
       const events: ProducerRecord[] = [];
@@ -137,7 +148,7 @@ export class EmbeddedDocumentStore implements DocumentStore {
           throw e;
         }
         const before = existing ? (JSON.parse(existing.doc) as RawDocument) : null;
-        events.push(this.event(existing ? 'u' : 'c', id, doc, before));
+        events.push(this.event(existing ? 'u' : 'c', id, doc, before, false, headers));
         results.push({ id, outcome: existing ? 'updated' : 'created' });
       }
       if (events.length > 0) this.log.appendSync(this.opts.cdcTopic, events);
@@ -146,14 +157,18 @@ export class EmbeddedDocumentStore implements DocumentStore {
   }
 
   async delete(id: string): Promise<boolean> {
-    return transaction(this.db, () => {
-      const existing = this.getStmt.get(id) as { doc: string } | undefined;
-      if (!existing) return false;
-      this.deleteStmt.run(id);
-      const before = JSON.parse(existing.doc) as RawDocument;
-      // Debezium emits the delete event, then a tombstone (tombstones.on.delete=true) for compaction
-      this.log.appendSync(this.opts.cdcTopic, [this.event('d', id, null, before), { key: buildKey(id), value: null }]);
-      return true;
+    return withSpan(SpanNames.storeDelete, { [SpanAttributes.store]: this.kind, [SpanAttributes.documentId]: id }, () => {
+      const trace = traceHeaders();
+      const headers = trace['traceparent'] ? trace : undefined;
+      return transaction(this.db, () => {
+        const existing = this.getStmt.get(id) as { doc: string } | undefined;
+        if (!existing) return false;
+        this.deleteStmt.run(id);
+        const before = JSON.parse(existing.doc) as RawDocument;
+        // Debezium emits the delete event, then a tombstone (tombstones.on.delete=true) for compaction
+        this.log.appendSync(this.opts.cdcTopic, [this.event('d', id, null, before, false, headers), { key: buildKey(id), value: null, ...(headers ? { headers } : {}) }]);
+        return true;
+      });
     });
   }
 

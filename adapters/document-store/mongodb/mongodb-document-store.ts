@@ -5,6 +5,9 @@ import { TributaryError } from '../../../ports/errors.ts';
 import type { RawDocument } from '../../../schemas/content.ts';
 import { documentIdFor } from '../../../schemas/ids.ts';
 import { mongoError } from './mongodb-errors.ts';
+import { TRACE_CONTEXT_FIELD } from '../../../schemas/topics.ts';
+import { SpanNames } from '../../../observability/metrics.ts';
+import { documentTraceCarrier, SpanAttributes, withSpan } from '../../../observability/tracing.ts';
 
 /**
  * The distributed warehouse: raw documents in a MongoDB collection, as received, never modified by
@@ -21,6 +24,10 @@ import { mongoError } from './mongodb-errors.ts';
  *   without transactions (FerretDB in the tests): a failure part-way leaves the items before it.
  * - Unreachable server, lost primary, timeouts: STORE_UNAVAILABLE (retryable); a duplicate
  *   (source, externalId) under another id: INVALID_INPUT naming both.
+ * - A write is a span (tributary.store.put / delete). A written document keeps the writer's W3C
+ *   trace context in a reserved field (`_trace`, TRACE_CONTEXT_FIELD): the change stream relay puts
+ *   it in the change event's headers, and Debezium copies it with the document, so the trace crosses
+ *   the CDC hop. Reads leave it out. (A delete leaves no document to keep it: its event starts a trace.)
  */
 
 export interface MongoDocumentStoreOptions {
@@ -36,7 +43,14 @@ export interface MongoDocumentStoreOptions {
 /** Fields a producer gives, in the order they are stored; compared to tell "unchanged" from "updated". */
 const CONTENT_FIELDS = ['category', 'author', 'content', 'title', 'url', 'source', 'externalId', 'metadata'] as const;
 
-type StoredDocument = RawDocument & { _id: string };
+type StoredDocument = RawDocument & { _id: string; [TRACE_CONTEXT_FIELD]?: Record<string, string> };
+
+/** The document without the store's own reserved fields (its trace context). */
+function withoutReserved(doc: StoredDocument | null): RawDocument | null {
+  if (!doc) return null;
+  const { [TRACE_CONTEXT_FIELD]: _trace, ...rest } = doc;
+  return rest;
+}
 
 export class MongoDocumentStore implements DocumentStore {
   readonly kind = 'mongodb';
@@ -89,8 +103,14 @@ export class MongoDocumentStore implements DocumentStore {
   }
 
   async put(docs: NewDocument[]): Promise<PutResult[]> {
+    return withSpan(SpanNames.storePut, { [SpanAttributes.store]: this.kind, [SpanAttributes.documents]: docs.length }, () => this.write(docs));
+  }
+
+  private async write(docs: NewDocument[]): Promise<PutResult[]> {
     const coll = this.collection();
     const now = new Date().toISOString();
+    // kept with each written document, for its change event (none outside a trace)
+    const trace = documentTraceCarrier();
     const items = docs.map((d) => ({
       id: d.id ?? (d.source && d.externalId ? documentIdFor(d.source, d.externalId) : randomUUID()),
       fields: {
@@ -126,7 +146,7 @@ export class MongoDocumentStore implements DocumentStore {
           results.push({ id, outcome: 'unchanged' });
           continue;
         }
-        const doc: StoredDocument = { _id: id, ...fields, createdAt: existing?.createdAt ?? now, updatedAt: now };
+        const doc: StoredDocument = { _id: id, ...fields, createdAt: existing?.createdAt ?? now, updatedAt: now, ...(trace ? { [TRACE_CONTEXT_FIELD]: trace } : {}) };
         finals.set(id, doc);
         current.set(id, doc);
         results.push({ id, outcome: existing ? 'updated' : 'created' });
@@ -150,17 +170,19 @@ export class MongoDocumentStore implements DocumentStore {
 
   async delete(id: string): Promise<boolean> {
     const coll = this.collection();
-    try {
-      return (await coll.deleteOne({ _id: id }, { writeConcern: { w: 'majority' } })).deletedCount === 1;
-    } catch (e) {
-      throw mongoError(e, `delete of ${id}`);
-    }
+    return withSpan(SpanNames.storeDelete, { [SpanAttributes.store]: this.kind, [SpanAttributes.documentId]: id }, async () => {
+      try {
+        return (await coll.deleteOne({ _id: id }, { writeConcern: { w: 'majority' } })).deletedCount === 1;
+      } catch (e) {
+        throw mongoError(e, `delete of ${id}`);
+      }
+    });
   }
 
   async get(id: string): Promise<RawDocument | null> {
     const coll = this.collection();
     try {
-      return await coll.findOne({ _id: id });
+      return withoutReserved(await coll.findOne({ _id: id }));
     } catch (e) {
       throw mongoError(e, `get of ${id}`);
     }

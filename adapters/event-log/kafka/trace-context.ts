@@ -1,26 +1,24 @@
-import { randomBytes } from 'node:crypto';
 import { TRACEPARENT_HEADER } from '../../../schemas/topics.ts';
+import { isValidTraceparent, newRootTraceHeaders, traceHeaders } from '../../../observability/tracing.ts';
 
 /**
- * W3C trace context (https://www.w3.org/TR/trace-context/) on Kafka records: a record that
- * carries a `traceparent` keeps it untouched (stages copy it from input to output; headers are the
- * caller's); one without gets a new root context, so every record on the log can be followed from
- * its producer to the index.
+ * W3C trace context (https://www.w3.org/TR/trace-context/) on Kafka records, written with
+ * OpenTelemetry's W3C propagator (observability/tracing.ts): a record that carries a `traceparent`
+ * keeps it untouched (the stages and the relay put their span's context there); one without gets
+ * the producer's active context, or else a new root context, so every record on the log can be
+ * followed from its producer to the index.
  */
-const TRACEPARENT = /^[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
+export { isValidTraceparent };
 
-export function isValidTraceparent(v: string | undefined): boolean {
-  return v !== undefined && TRACEPARENT.test(v) && !v.startsWith('ff');
-}
-
+/** A `traceparent` naming a new root trace. */
 export function newTraceparent(): string {
-  const b = randomBytes(24);
-  return `00-${b.subarray(0, 16).toString('hex')}-${b.subarray(16).toString('hex')}-01`;
+  return newRootTraceHeaders()[TRACEPARENT_HEADER]!;
 }
 
-/** The record's headers with a traceparent (kept as given when present, else a new root context). */
+/** The record's headers with a trace context (kept as given when present, else the active one, else a new root). */
 export function withTraceContext(headers: Record<string, string> | undefined): Record<string, string> {
   const h = headers ?? {};
   if (h[TRACEPARENT_HEADER] !== undefined) return h;
-  return { ...h, [TRACEPARENT_HEADER]: newTraceparent() };
+  const active = traceHeaders();
+  return { ...h, ...(active[TRACEPARENT_HEADER] ? active : newRootTraceHeaders()) };
 }
