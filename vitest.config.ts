@@ -1,16 +1,18 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
- * Four projects: "core" (everything that needs no servers), "local-llm" (suites on the real local
- * model, one file at a time), "kafka" (suites against a real Apache
+ * Five projects: "core" (everything that needs no servers), "local-llm" (suites on the real local
+ * model, one file at a time), "browser" (the /ops page in a real Chromium driven by playwright-core,
+ * one file at a time), "kafka" (suites against a real Apache
  * Kafka broker, started once by test/setup/kafka-global-setup.ts, or the cluster in KAFKA_BROKERS)
  * and "mongodb-wire" (suites against a real MongoDB wire-protocol server: FerretDB with its SQLite
  * backend, started once by test/setup/ferretdb-global-setup.ts, or the server in FERRETDB_URL).
- * `npm test` runs all four; `npm run test:kafka` runs only the Kafka suites.
+ * `npm test` runs all five; `npm run test:kafka` runs only the Kafka suites.
  */
 const KAFKA_SUITES = ['test/kafka/**/*.test.ts', 'test/conformance/*.kafka.test.ts'];
 const MONGODB_WIRE_SUITES = ['test/integration/mongodb-wire/**/*.test.ts', 'test/conformance/*.ferretdb.test.ts'];
 const LOCAL_LLM_SUITES = ['test/**/*.local-llm.test.ts'];
+const BROWSER_SUITES = ['test/browser/**/*.test.ts'];
 
 export default defineConfig({
   test: {
@@ -23,7 +25,7 @@ export default defineConfig({
         test: {
           name: 'core',
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, ...KAFKA_SUITES, ...MONGODB_WIRE_SUITES, ...LOCAL_LLM_SUITES],
+          exclude: [...configDefaults.exclude, ...KAFKA_SUITES, ...MONGODB_WIRE_SUITES, ...LOCAL_LLM_SUITES, ...BROWSER_SUITES],
         },
       },
       {
@@ -32,6 +34,15 @@ export default defineConfig({
           include: LOCAL_LLM_SUITES,
           // each suite loads the real local model, whose threads take every core (llama.cpp spins while
           // it waits): two at once would oversubscribe the machine, so one file at a time
+          fileParallelism: false,
+          testTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'browser',
+          include: BROWSER_SUITES,
+          // a real Chromium (Debian's, test/setup/fetch-chromium.sh) takes a core of its own: one file at a time
           fileParallelism: false,
           testTimeout: 60_000,
         },

@@ -8,6 +8,7 @@ import { registerJsonBodyParser } from './plugins/json-body.ts';
 import { registerMetrics } from './plugins/metrics.ts';
 import { registerSharedResponses } from './plugins/shared-responses.ts';
 import { registerSwagger } from './plugins/swagger.ts';
+import { registerTracing } from './plugins/tracing.ts';
 import { contentRoutes } from './routes/content.ts';
 import { feedbackRoutes } from './routes/feedback.ts';
 import { finetuneRoutes } from './routes/finetune.ts';
@@ -15,14 +16,19 @@ import { traceRoutes } from './routes/traces.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inferenceRoutes } from './routes/inference.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { opsPageRoutes } from './routes/ops-page.ts';
 import { ragRoutes } from './routes/rag.ts';
 import { searchRoutes } from './routes/search.ts';
+import { consumerLag } from './services/lag.ts';
+import { OpsHistory, type OpsHistoryOptions } from './services/ops-history.ts';
 import { MAX_PATH_PARAM_CHARS } from './schemas.ts';
 import { zodValidatorCompiler } from './validation.ts';
 
 export interface BuildAppOptions {
   /** Log requests through the context's logger (default: off, e.g. in tests). */
   logger?: boolean;
+  /** The /ops charts' sampler: how often, and how far back (default every 5 s, one hour). */
+  opsHistory?: OpsHistoryOptions;
 }
 
 /**
@@ -41,6 +47,8 @@ export async function buildApp(ctx: ApiContext, opts: BuildAppOptions = {}): Pro
 
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // first: a span per request, active in every hook and handler after it
+  registerTracing(app);
   registerErrorHandler(app, { bodyLimitBytes: ctx.settings.bodyLimitBytes });
   // before every route: it guards them all (see auth/route-scopes.ts)
   const access = registerAuth(app, { keys: ctx.settings.apiKeys, metrics: ctx.metrics, logger: ctx.logger });
@@ -65,7 +73,15 @@ export async function buildApp(ctx: ApiContext, opts: BuildAppOptions = {}): Pro
   await app.register(feedbackRoutes, { ctx });
   await app.register(finetuneRoutes, { ctx });
   await app.register(traceRoutes, { ctx });
-  await app.register(opsRoutes, { ctx });
+  // lag and freshness over time for the /ops page, sampled while the app is open
+  const history = new OpsHistory({
+    lag: () => consumerLag(ctx), logger: ctx.logger.child({ component: 'ops-history' }),
+    freshness: { pipeline: ctx.metrics.freshnessSeconds, probe: ctx.metrics.freshnessProbeSeconds },
+  }, opts.opsHistory);
+  app.addHook('onReady', async () => { history.start(); });
+  app.addHook('onClose', async () => { await history.stop(); });
+  await app.register(opsRoutes, { ctx, history });
+  await app.register(opsPageRoutes);
   await app.register(inferenceRoutes, { ctx, gateway, access });
   await app.ready();
   return app;

@@ -3,7 +3,7 @@ import type { Scope } from './api-key-config.ts';
 /**
  * Which scope each route needs, in one table. A route missing from it needs `admin`: a new route is
  * closed until someone decides otherwise here. `open` routes need no key at all: liveness and
- * readiness (probes carry no credentials) and the API documentation (no data in it).
+ * readiness (probes carry no credentials), the API documentation and the /ops page's shell (no data in them).
  */
 const TABLE: Record<string, Scope | 'open'> = {
   'GET /healthz': 'open',
@@ -14,6 +14,12 @@ const TABLE: Record<string, Scope | 'open'> = {
   'GET /docs/yaml': 'open',
   'GET /docs/static/*': 'open',
   'GET /docs/': 'open',
+  // the operators' page: a static shell and its assets, no data (the page calls the admin routes with the key typed into it)
+  'GET /ops': 'open',
+  'GET /ops/ops.js': 'open',
+  'GET /ops/ops.css': 'open',
+  'GET /ops/uplot.js': 'open',
+  'GET /ops/uplot.css': 'open',
 
   'POST /v1/content': 'ingest',
   'DELETE /v1/content/:id': 'ingest',
@@ -30,6 +36,7 @@ const TABLE: Record<string, Scope | 'open'> = {
   'GET /metrics': 'admin',
   'GET /v1/ops/lag': 'admin',
   'GET /v1/ops/dlq': 'admin',
+  'GET /v1/ops/history': 'admin',
   'POST /v1/ops/dlq/replay': 'admin',
 
   'GET /v1/traces': 'admin',

@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { ApiContext } from '../context.ts';
 import { listDlq, replayDlq } from '../services/dlq.ts';
 import { consumerLag } from '../services/lag.ts';
+import type { OpsHistory } from '../services/ops-history.ts';
 import { lagStatusSchema } from '../../schemas/lag-status.ts';
 
 const stageSchema = z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, 'stage names are letters, digits, ".", "_" or "-"');
@@ -24,7 +25,47 @@ const dlqEntrySchema = z.object({
   pending: z.boolean().describe('Not replayed yet'),
 });
 
-export const opsRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
+const quantilesSchema = z.object({
+  count: z.number().int().nonnegative().describe('Observations in the interval'),
+  p50: z.number().nonnegative().nullable().describe('Seconds; null without observations'),
+  p99: z.number().nonnegative().nullable().describe('Seconds; null without observations'),
+});
+
+const historySampleSchema = z.object({
+  atMs: z.number().int(),
+  groups: z.array(z.object({
+    group: z.string(),
+    lag: z.number().int().nonnegative().describe('Records waiting, over all its topics and partitions'),
+    maxLagSeconds: z.number().nonnegative().nullable().describe('Age of its oldest waiting record; null when the lag monitor has not evaluated it'),
+    status: lagStatusSchema.nullable().describe('The worst Burrow status of its partitions'),
+    topics: z.array(z.object({ topic: z.string(), lag: z.number().int().nonnegative() })),
+  })),
+  freshness: z.object({
+    pipeline: quantilesSchema.describe('Source write to searchable (tributary_freshness_seconds), in this process'),
+    probe: quantilesSchema.describe('The freshness probe (tributary_freshness_probe_seconds), in this process'),
+  }),
+});
+
+export const opsRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext; history: OpsHistory }> = async (app, { ctx, history }) => {
+  app.get('/v1/ops/history', {
+    schema: {
+      tags: ['ops'],
+      summary: 'Lag per consumer group and freshness p50/p99 over the last hour, one sample per interval (what the /ops page charts)',
+      description: 'Sampled by the API process into memory (a restart starts afresh). Freshness quantiles are those of the '
+        + 'observations made during each interval, estimated from the histograms\' buckets; null in an interval without any.',
+      querystring: z.strictObject({
+        since: z.coerce.number().int().min(0).optional().describe('Only samples taken after this time (ms since epoch)'),
+      }),
+      response: {
+        200: z.object({
+          intervalMs: z.number().int().positive(),
+          retentionMs: z.number().int().positive(),
+          samples: z.array(historySampleSchema).describe('Oldest first'),
+        }),
+      },
+    },
+  }, async (request) => ({ intervalMs: history.intervalMs, retentionMs: history.retentionMs, samples: history.since(request.query.since) }));
+
   app.get('/v1/ops/lag', {
     schema: {
       tags: ['ops'],

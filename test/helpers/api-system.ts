@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../api/app.ts';
+import { buildApp, type BuildAppOptions } from '../../api/app.ts';
 import { loadConfig, type configSchema } from '../../wiring/config.ts';
-import { createSystem, type System } from '../../wiring/system.ts';
+import { createSystem, type CreateSystemOptions, type System } from '../../wiring/system.ts';
 import type { z } from 'zod';
 
 /**
@@ -18,18 +18,27 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-export async function startApiHarness(opts: { config?: Partial<z.input<typeof configSchema>>; wrap?: (s: System) => System } = {}): Promise<ApiHarness> {
+export async function startApiHarness(opts: {
+  config?: Partial<z.input<typeof configSchema>>;
+  wrap?: (s: System) => System;
+  /** createSystem's options (e.g. a faster lag monitor). */
+  system?: CreateSystemOptions;
+  /** buildApp's options (e.g. a faster /ops history sampler). */
+  app?: BuildAppOptions;
+} = {}): Promise<ApiHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-api-'));
   const config = loadConfig({}, {
     dataDir: dir, embedder: 'hashing', logLevel: 'silent', metricsEnabled: false,
     partitions: 2, sqliteSync: 'normal', batchMaxWaitMs: 5, retryBaseMs: 5, retryMaxMs: 50, maxAttempts: 2,
+    // the freshness probe's document would add to the documents the suites count
+    freshnessProbeMs: 0,
     ...opts.config,
   });
-  const base = await createSystem(config);
+  const base = await createSystem(config, opts.system);
   const system = opts.wrap ? opts.wrap(base) : base;
   let app: FastifyInstance;
   try {
-    app = await buildApp(system);
+    app = await buildApp(system, opts.app);
   } catch (e) {
     await base.close();
     rmSync(dir, { recursive: true, force: true });
