@@ -189,6 +189,27 @@ describe('docker-compose.yml', () => {
     for (const n of ['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger', 'judge']) expect(compose.services[n]!.restart, n).toBe('unless-stopped');
   });
 
+  it('every consume and cdc process serves GET /metrics and /healthz beyond loopback, on the stack\'s network only, and its healthcheck asks /healthz', () => {
+    const serving = processes.filter(([, s]) => s.command?.[0] === 'consume' || s.command?.[0] === 'cdc');
+    expect(serving.map(([n]) => n).sort()).toEqual(['archive', 'cdc', 'clean', 'embed', 'finetune-trigger', 'judge', 'lag-monitor']);
+    for (const [name, s] of serving) {
+      const loaded = configFor(envOf(s));
+      if ('error' in loaded) throw new Error(`${name}: ${loaded.error}`);
+      // HOST: the metrics server listens beyond loopback (Prometheus scrapes <service>:<port> on the stack's network)
+      expect(loaded.config.host, name).toBe('0.0.0.0');
+      expect(s.environment?.['HOST'], name).toBe('0.0.0.0');
+      expect(s.ports, `${name}: not published on the host`).toBeUndefined();
+      const test = s.healthcheck?.test ?? [];
+      expect(test.slice(0, 3), name).toEqual(['CMD', 'node', '-e']);
+      expect(test[3], name).toContain(`fetch('http://127.0.0.1:${loaded.config.metricsPort}/healthz')`);
+      expect(() => new Script(test[3]!, { filename: `${name} healthcheck` }), name).not.toThrow();
+      // one check for all of them (x-metrics-healthcheck)
+      expect(s.healthcheck, name).toEqual(compose.services['clean']!.healthcheck);
+    }
+    // the header says where they are
+    expect(composeText.split('\n').filter((l) => l.startsWith('#')).join('\n')).toContain('GET /metrics and GET /healthz on port 9464');
+  });
+
   it('the processes start after the topics and the schemas exist, and the store after the replica set', () => {
     for (const n of ['api', 'cdc', 'clean', 'embed', 'archive', 'lag-monitor', 'finetune-trigger', 'judge']) {
       const deps = compose.services[n]!.depends_on ?? {};

@@ -8,6 +8,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { hashApiKey } from '../../api/auth/api-key-config.ts';
+import { requiredScope } from '../../api/auth/route-scopes.ts';
 import { kafkaConnectorFrom, readConnectorJson } from '../../deploy/generate.ts';
 import { commandProblem, configFor, finetuneTriggerProblem, judgeProblem, unknownVariables } from './tributary-env.ts';
 
@@ -17,9 +18,12 @@ import { commandProblem, configFor, finetuneTriggerProblem, judgeProblem, unknow
  * (io.strimzi:api from Maven Central, fetched and cached by test/deploy/fetch-strimzi-api.sh, read by
  * test/deploy/strimzi-model-check.java), and what Tributary needs of them: the connector config is
  * the one in connectors/debezium/, every process is given real settings it accepts, every container
- * asks for resources, the API has both probes, the finetune-trigger is one replica with its data
- * directory on a volume of its own, the judge is deployed like the clean consumer but opt-in (zero
- * replicas until its LLM is set).
+ * asks for resources, the API has both probes, every consumer and the cdc relay serve their metrics
+ * port (HOST=0.0.0.0, a named container port, probes on /healthz, the prometheus.io annotations), the
+ * finetune-trigger is one replica with its data directory on a volume of its own, the judge is
+ * deployed like the clean consumer but opt-in (zero replicas until its LLM is set). deploy/observability/
+ * (Prometheus configuration, rules and a dashboard, not Kubernetes resources) is checked by
+ * test/deploy/observability.test.ts.
  */
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -36,7 +40,7 @@ interface Manifest {
   [k: string]: unknown;
 }
 interface EnvVar { name: string; value?: string; valueFrom?: { configMapKeyRef?: { name: string; key: string }; secretKeyRef?: { name: string; key: string } } }
-interface Probe { httpGet?: { path: string; port: string | number } }
+interface Probe { httpGet?: { path: string; port: string | number }; periodSeconds?: number; failureThreshold?: number; timeoutSeconds?: number }
 interface Container {
   name: string;
   image: string;
@@ -52,7 +56,7 @@ interface Container {
   volumeMounts?: Array<{ name: string; mountPath: string }>;
 }
 interface PodSpec { containers: Container[]; initContainers?: Container[]; volumes?: Array<{ name: string; secret?: { secretName: string }; emptyDir?: object }> }
-interface DeploymentManifest extends Manifest { spec: { replicas?: number; template: { spec: PodSpec } } }
+interface DeploymentManifest extends Manifest { spec: { replicas?: number; template: { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec } } }
 interface StatefulSetManifest extends DeploymentManifest {
   spec: DeploymentManifest['spec'] & {
     serviceName?: string;
@@ -68,7 +72,9 @@ function yamlFiles(dir: string): string[] {
 
 const kustomizationPath = join(deployDir, 'kustomization.yaml');
 const kustomization = parse(readFileSync(kustomizationPath, 'utf8')) as { kind: string; namespace: string; resources: string[]; images: Array<{ name: string }> };
-const manifestFiles = yamlFiles(deployDir).filter((f) => f !== kustomizationPath);
+/** Not Kubernetes resources: Prometheus's configuration and rules (test/deploy/observability.test.ts checks them). */
+const observabilityDir = join(deployDir, 'observability');
+const manifestFiles = yamlFiles(deployDir).filter((f) => f !== kustomizationPath && !f.startsWith(`${observabilityDir}/`));
 const manifests: Array<{ file: string; doc: Manifest }> = manifestFiles.flatMap((file) => parseAllDocuments(readFileSync(file, 'utf8')).map((d) => {
   if (d.errors.length > 0) throw new Error(`${relative(root, file)}: ${d.errors.map((e) => e.message).join('; ')}`);
   return { file: relative(deployDir, file), doc: d.toJS() as Manifest };
@@ -109,6 +115,9 @@ describe('deploy/ (Kubernetes, kustomize)', () => {
     expect(new Set(kustomization.resources).size).toBe(kustomization.resources.length);
     expect(kustomization.images.map((i) => i.name)).toContain(TRIBUTARY_IMAGE);
     expect(byName('Namespace', kustomization.namespace)).toBeDefined();
+    // deploy/observability/ holds Prometheus's files, not resources: kustomize must not apply them
+    expect(kustomization.resources.filter((r) => r.startsWith('observability/'))).toEqual([]);
+    expect(readdirSync(observabilityDir).sort()).toEqual(['alerts.yaml', 'grafana-dashboard.json', 'prometheus.yaml']);
   });
 
   it('every resource is a kind this test can validate', () => {
@@ -324,6 +333,45 @@ describe('deploy/ (Kubernetes, kustomize)', () => {
       expect(service.spec.ports.map((p) => p.targetPort)).toContain(port!.name ?? port!.containerPort);
     });
 
+    describe('the metrics port of every consumer and of the cdc relay', () => {
+      /** `tributary consume …` and `tributary cdc`: each serves GET /metrics and GET /healthz on TRIBUTARY_METRICS_PORT, on HOST. */
+      const servesMetrics = (c: Container) => c.image === TRIBUTARY_IMAGE && (c.args?.[0] === 'consume' || c.args?.[0] === 'cdc');
+      const serving = workloads.filter((w) => w.spec.template.spec.containers.some(servesMetrics));
+
+      it('are every consume and cdc workload: the consumers, the lag monitor and the relay, one such container each', () => {
+        expect(serving.map((w) => w.metadata.name).sort()).toEqual(['tributary-archive', 'tributary-cdc', 'tributary-clean', 'tributary-embed', 'tributary-finetune-trigger', 'tributary-judge', 'tributary-lag-monitor']);
+        for (const w of serving) expect(w.spec.template.spec.containers.filter(servesMetrics), w.metadata.name).toHaveLength(1);
+      });
+
+      it.each(serving.map((w) => [w.metadata.name, w] as const))('%s: HOST=0.0.0.0 in its env, container port "metrics" = TRIBUTARY_METRICS_PORT, startup/liveness/readiness on /healthz there, the prometheus.io annotations', (_n, w) => {
+        const c = w.spec.template.spec.containers.find(servesMetrics)!;
+        const loaded = configFor(envOf(c));
+        if ('error' in loaded) throw new Error(loaded.error);
+        // beyond loopback, or neither Prometheus nor the kubelet reach it; set once, in the container's own env
+        expect(loaded.config.host).toBe('0.0.0.0');
+        expect((c.env ?? []).filter((v) => v.name === 'HOST')).toEqual([{ name: 'HOST', value: '0.0.0.0' }]);
+        expect(c.ports).toEqual([{ name: 'metrics', containerPort: loaded.config.metricsPort }]);
+        expect(c.startupProbe?.httpGet, 'startupProbe').toEqual({ path: '/healthz', port: 'metrics' });
+        expect(c.livenessProbe?.httpGet, 'livenessProbe').toEqual({ path: '/healthz', port: 'metrics' });
+        expect(c.readinessProbe?.httpGet, 'readinessProbe').toEqual({ path: '/healthz', port: 'metrics' });
+        // the server listens once the process has opened what it needs (models, the index): minutes, not seconds
+        expect((c.startupProbe!.periodSeconds ?? 10) * (c.startupProbe!.failureThreshold ?? 3)).toBeGreaterThanOrEqual(120);
+        // a restart only after /healthz failed for 30 s at least
+        expect((c.livenessProbe!.periodSeconds ?? 10) * (c.livenessProbe!.failureThreshold ?? 3)).toBeGreaterThanOrEqual(30);
+        expect(w.spec.template.metadata.annotations).toEqual({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(loaded.config.metricsPort), 'prometheus.io/path': '/metrics' });
+      });
+
+      it('HOST is not in the shared ConfigMap: each process sets its own (the API sets it too, with its keys)', () => {
+        expect(configMaps.get('tributary-config')!['HOST']).toBeUndefined();
+      });
+
+      it('the API is not annotated for scraping: its GET /metrics needs an admin key (deploy/observability/prometheus.yaml scrapes it with one)', () => {
+        const api = byName('Deployment', 'tributary-api') as DeploymentManifest;
+        expect(requiredScope('GET', '/metrics')).toBe('admin');
+        expect(api.spec.template.metadata.annotations?.['prometheus.io/scrape']).toBeUndefined();
+      });
+    });
+
     it('the API keys Secret is an example: its placeholder is not a key hash, so the API refuses to start until it is replaced', () => {
       const example = JSON.parse(secrets.get('tributary-api-keys')!['api-keys.json']!) as Array<{ sha256: string }>;
       expect(example.length).toBeGreaterThan(0);
@@ -347,7 +395,7 @@ describe('deploy/ (Kubernetes, kustomize)', () => {
         for (const name of LLM_VARIABLES) expect(text, name).toContain(name);
       });
 
-      it('is deployed like the clean consumer (stateless, no port, same pod settings): only its command, settings and resources differ', () => {
+      it('is deployed like the clean consumer (stateless, same pod settings, metrics port, probes and scrape annotations): only its command, LLM settings and resources differ', () => {
         const clean = byName('Deployment', 'tributary-clean') as DeploymentManifest;
         const normalized = (d: DeploymentManifest) => {
           const spec = structuredClone(d.spec.template.spec);
@@ -355,9 +403,16 @@ describe('deploy/ (Kubernetes, kustomize)', () => {
           return spec;
         };
         expect(normalized(judge)).toEqual(normalized(clean));
+        expect(judge.spec.template.metadata.annotations).toEqual(clean.spec.template.metadata.annotations);
         const c = container();
-        expect(c.ports ?? []).toEqual([]);
-        expect(c.livenessProbe ?? c.readinessProbe ?? c.startupProbe).toBeUndefined();
+        expect(c.ports).toEqual([{ name: 'metrics', containerPort: 9464 }]);
+        expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+        // its env is clean's (HOST) plus its LLM and its sample
+        const cleanEnv = clean.spec.template.spec.containers[0]!.env ?? [];
+        expect(cleanEnv.map((v) => v.name)).toEqual(['HOST']);
+        const own = (c.env ?? []).filter((v) => !cleanEnv.some((x) => x.name === v.name));
+        expect((c.env ?? []).filter((v) => cleanEnv.some((x) => x.name === v.name))).toEqual(cleanEnv);
+        expect(own.map((v) => v.name).sort()).toEqual([...LLM_VARIABLES, 'TRIBUTARY_JUDGE_SAMPLE'].sort());
       });
 
       it('starts with the settings in its Deployment: an LLM (the example endpoint, its key from a Secret), traces and a sample', () => {
