@@ -26,7 +26,8 @@ describe.skipIf(!HAVE_LOCAL_LLM)(`RAG on the local model${LOCAL_LLM_SKIP_REASON}
   let h: ApiHarness;
   beforeAll(async () => {
     // short answers keep the suite quick; the budget itself is tested in the adapter suite
-    h = await startApiHarness({ config: { llmGguf: LOCAL_LLM_GGUF, llmGpu: 'cpu', llmThreads: 1, llmAnswerTokens: 96 } });
+    // no judge: its background generations would share the model with the answers these tests time
+    h = await startApiHarness({ config: { llmGguf: LOCAL_LLM_GGUF, llmGpu: 'cpu', llmThreads: 1, llmAnswerTokens: 96, judgeSample: 0 } });
     const res = await h.app.inject({ method: 'POST', url: '/v1/content', payload: { items: DOCS } });
     expect(res.statusCode).toBe(202);
     const ids = (res.json() as { ids: string[] }).ids;

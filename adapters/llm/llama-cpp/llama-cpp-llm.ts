@@ -46,8 +46,10 @@ type LlamaModule = typeof import('node-llama-cpp');
  * compiler needed). The chat template comes from the model file. Output can be constrained to a JSON
  * schema (a grammar applied while decoding, so the reply always parses). Generations run on a fixed
  * pool of context sequences (`concurrency`); more callers wait in FIFO order — background callers
- * (`priority: 'background'`: the judge, dataset instructions) after every interactive one, so a RAG
- * answer never queues behind them — and a caller that aborts while waiting leaves the queue. Aborting a running generation stops decoding at once.
+ * (`priority: 'background'`: the judge, dataset instructions) after every interactive one, and an
+ * interactive caller that finds every sequence busy preempts a running background generation (its
+ * caller gets a retryable LLM_UNAVAILABLE), so a RAG answer never waits behind them — and a caller
+ * that aborts while waiting leaves the queue. Aborting a running generation stops decoding at once.
  *
  * `load()` does the I/O (binaries, weights, context); until then no method may be called.
  */
@@ -68,6 +70,8 @@ export class LlamaCppLlm implements Llm {
   private loaded: LlamaCppInfo | undefined;
   private tokensGenerated = 0;
   private running = 0;
+  /** Background generations running now, oldest first: an interactive caller that finds no free sequence preempts one. */
+  private readonly background: AbortController[] = [];
   private closed = false;
 
   constructor(options: LlamaCppLlmOptions) {
@@ -208,7 +212,11 @@ export class LlamaCppLlm implements Llm {
       throw new TributaryError('LLM_REJECTED', `the prompt is about ${promptTokens} tokens and the local model ${this.modelId} holds ${ctx} (TRIBUTARY_LLM_CONTEXT_TOKENS, at most the ${this.loaded?.trainContextTokens} it was trained on): shorten it`, { retryable: false });
     }
     const grammar = options.responseSchema ? await this.grammarFor(toGrammarSchema(options.responseSchema.schema)) : undefined;
-    const sequence = await this.acquire(signal, options.priority === 'background');
+    const isBackground = options.priority === 'background';
+    const sequence = await this.acquire(signal, isBackground);
+    const preempt = isBackground ? new AbortController() : null;
+    if (preempt) this.background.push(preempt);
+    const genSignal = preempt ? (signal ? AbortSignal.any([signal, preempt.signal]) : preempt.signal) : signal;
     let completionTokens = 0;
     let chat: InstanceType<LlamaModule['LlamaChat']> | undefined;
     this.running++;
@@ -221,7 +229,7 @@ export class LlamaCppLlm implements Llm {
         // SmolLM2-135M: without it, RAG answers loop to the token limit; the DRY sampler was 2-3x slower
         // and still looped on numbered lists)
         ...(grammar ? { grammar } : { repeatPenalty: REPEAT_PENALTY }),
-        ...(signal ? { signal } : {}),
+        ...(genSignal ? { signal: genSignal } : {}),
         onTextChunk: onText,
         onToken: (tokens) => { completionTokens += tokens.length; this.tokensGenerated += tokens.length; },
       });
@@ -231,6 +239,7 @@ export class LlamaCppLlm implements Llm {
       return { usage, finishReason };
     } catch (e) {
       if (signal?.aborted) throw abortedError(signal, e);
+      if (preempt?.signal.aborted) throw preempt.signal.reason as TributaryError;
       if (this.closed) throw new TributaryError('SHUTTING_DOWN', 'the local LLM was closed during the generation', { cause: e });
       const te = findTributaryError(e);
       if (te) throw te;
@@ -239,6 +248,7 @@ export class LlamaCppLlm implements Llm {
       // the sequence keeps its evaluated tokens: the next prompt that starts the same way (the same
       // system prompt) reuses them instead of evaluating them again
       chat?.dispose({ disposeSequence: false });
+      if (preempt) this.background.splice(this.background.indexOf(preempt), 1);
       this.running--;
       this.release(sequence);
     }
@@ -267,6 +277,13 @@ export class LlamaCppLlm implements Llm {
     if (signal?.aborted) return Promise.reject(abortedError(signal));
     const s = this.free.pop();
     if (s) return Promise.resolve(s);
+    // someone is waiting for this answer: the oldest background generation gives its sequence up (its
+    // caller gets a retryable error and asks again later), unless another interactive caller already took it
+    const preemptable = this.background.length - this.waiters.filter((w) => !w.background).length;
+    if (!background && preemptable > 0) {
+      const victim = this.background.find((c) => !c.signal.aborted);
+      victim?.abort(new TributaryError('LLM_UNAVAILABLE', `the local model ${this.modelId} was needed for an interactive request: this background generation gave way and can be asked again`, { retryable: true, retryAfterMs: 1000 }));
+    }
     return new Promise((resolvePromise, reject) => {
       const waiter = {
         resolve: resolvePromise,

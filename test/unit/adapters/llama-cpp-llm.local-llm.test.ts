@@ -152,6 +152,22 @@ describe.skipIf(!HAVE_LOCAL_LLM)(`LlamaCppLlm on the real model (SmolLM2-135M-In
     expect(done).toEqual(['running', 'interactive', 'background']);
   }, 60_000);
 
+  it('an interactive caller preempts a running background generation, which gets a retryable LLM_UNAVAILABLE', async () => {
+    const before = llm.stats.tokensGenerated;
+    const background = llm.chat(STORY, { maxTokens: 400, temperature: 0, priority: 'background' });
+    const settled = background.then(() => null, (e: unknown) => e);
+    // it is generating
+    for (let i = 0; i < 200 && llm.stats.tokensGenerated - before < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(llm.stats.running).toBe(1);
+    const started = performance.now();
+    const answer = await llm.chat([{ role: 'user', content: 'Say hi.' }], { maxTokens: 4 });
+    expect(answer.usage!.completionTokens).toBeGreaterThan(0);
+    expect(await settled).toMatchObject({ code: 'LLM_UNAVAILABLE', retryable: true });
+    // the answer did not wait for the 400-token story
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(llm.stats).toMatchObject({ running: 0, waiting: 0 });
+  }, 60_000);
+
   it('a prompt longer than the context is LLM_REJECTED, naming the sizes — never a silently cut prompt', async () => {
     const long = 'lighthouse keeper '.repeat(3000);
     await expect(llm.chat([{ role: 'user', content: long }], { maxTokens: 8 })).rejects.toMatchObject({ code: 'LLM_REJECTED', retryable: false, message: expect.stringMatching(/prompt is about \d+ tokens.*holds \d+/) });
