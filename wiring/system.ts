@@ -109,7 +109,7 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
 
     // the freshness probe runs in every serving process (not in tools that only read)
     const probe = opts.consumers !== false && config.freshnessProbeMs > 0
-      ? new FreshnessProbe({ store, index, metrics, logger: logger.child({ component: 'freshness-probe' }), intervalMs: config.freshnessProbeMs, sloMs: config.freshnessSloMs, instance: `${hostname()}:${config.port}` })
+      ? new FreshnessProbe({ store, index, metrics, logger: logger.child({ component: 'freshness-probe' }), intervalMs: config.freshnessProbeMs, sloMs: config.freshnessSloMs, instance: config.port === 0 ? `${hostname()}:pid-${process.pid}` : `${hostname()}:${config.port}` })
       : null;
     const traces = openTraceStore(config);
     closers.push(() => traces.close());

@@ -9,6 +9,7 @@ import { judgeAnswer, judgeInputOf } from '../../consumers/judge/judge-answer.ts
 import type { ApiContext } from '../context.ts';
 import { errorBodySchema } from '../errors.ts';
 import { syncTraces } from '../services/traces.ts';
+import { abortOnDisconnect } from '../sse.ts';
 
 /** RAG traces (prompt monitoring): what each RAG query did, the feedback that names it, and the judge's verdict. */
 export const traceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
@@ -60,14 +61,16 @@ export const traceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
         502: errorBodySchema,
       },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     if (!ctx.llm) {
       throw new TributaryError('LLM_NOT_CONFIGURED', 'no LLM is configured, so answers cannot be judged (no score is made up): set TRIBUTARY_LLM_BASE_URL, TRIBUTARY_LLM_UPSTREAM or TRIBUTARY_LLM_GGUF');
     }
     await syncTraces(ctx);
     const found = ctx.traces.get(request.params.id);
     if (!found) throw traceNotFound(request.params.id);
-    const judgement = await judgeAnswer({ llm: ctx.llm, template: ctx.prompts.judge, metrics: ctx.metrics }, found.trace.traceId, judgeInputOf(found.trace, request.body.expected), 'offline');
+    // a client that goes away stops the judge's generation (the model's slot is freed for others)
+    const ac = abortOnDisconnect(reply.raw);
+    const judgement = await judgeAnswer({ llm: ctx.llm, template: ctx.prompts.judge, metrics: ctx.metrics }, found.trace.traceId, judgeInputOf(found.trace, request.body.expected), 'offline', ac.signal);
     await ctx.log.append(Topics.ragJudgements, [{ key: judgement.traceId, value: await ctx.codec.encode(Topics.ragJudgements, judgement) }]);
     return { judgement };
   });

@@ -16,7 +16,7 @@ import {
 } from '../../streams/rag/self-query.ts';
 import type { ApiContext } from '../context.ts';
 import { AnswerMasker, buildInjectionMessages, detectInjection, injectionResponseSchema, parseInjectionReply } from '../../streams/rag/guardrails.ts';
-import { modeRequest, withoutProbe, type SearchMode } from './search.ts';
+import { modeRequest, searchWithoutProbes, type SearchMode } from './search.ts';
 import { llmSkipReason, rerankCandidates, rerankWithLlm, type RerankStep } from './rerank.ts';
 import { SpanNames } from '../../observability/metrics.ts';
 import { SpanAttributes, withSpan } from '../../observability/tracing.ts';
@@ -269,7 +269,7 @@ async function answer(deps: Deps, req: RagRequest, hooks: RagHooks): Promise<Rag
   const lists = await traced(SpanNames.ragSearch, async () => {
     // a keyword search embeds nothing
     const vectors = mode === 'keyword' ? [] : await withSpan(SpanNames.embed, { [SpanAttributes.embedder]: deps.embedder.id, [SpanAttributes.texts]: ex.variants.length }, () => deps.embedder.embed(ex.variants, signal));
-    return (await Promise.all(ex.variants.map((text, i) => deps.index.search({ ...modeRequest(mode, vectors[i], text), k: perVariant + 1, ...(hasFilter ? { filter } : {}) })))).map((l) => withoutProbe(l, perVariant));
+    return Promise.all(ex.variants.map((text, i) => searchWithoutProbes(deps.index, { ...modeRequest(mode, vectors[i], text), k: perVariant, ...(hasFilter ? { filter } : {}) })));
   });
   deps.metrics.searchSeconds.observe((performance.now() - started) / 1000);
   let candidates: Array<{ hit: SearchHit; score: number }> = lists.length === 1

@@ -1,4 +1,4 @@
-import type { SearchFilter, SearchHit } from '../../ports/vector-index.ts';
+import type { SearchFilter, SearchHit, SearchRequest, VectorIndex } from '../../ports/vector-index.ts';
 import type { ApiContext } from '../context.ts';
 import { PROBE_CATEGORY } from '../../schemas/content.ts';
 import { rerankCandidates, rerankWithLlm, type RerankStep } from './rerank.ts';
@@ -42,24 +42,34 @@ export function modeRequest(mode: SearchMode, vector: Float32Array | undefined, 
 }
 
 /**
- * The best `k` hits without the freshness probe's document: the index is asked for one more (the
- * probe is one document of one chunk per API process), and the probe's hits are dropped.
+ * The best `k` hits without the freshness probes' documents (one per API process, one chunk each):
+ * the index is asked for one more, and when probe hits crowd real ones out of a full answer (several
+ * replicas, a query that matches the probes' text), again for four times as many, until k real hits
+ * are found or the index has no more.
  */
-export function withoutProbe(hits: readonly SearchHit[], k: number): SearchHit[] {
-  return hits.filter((h) => h.payload.category !== PROBE_CATEGORY).slice(0, k);
+export async function searchWithoutProbes(index: Pick<VectorIndex, 'search'>, req: SearchRequest): Promise<SearchHit[]> {
+  let want = req.k + 1;
+  for (;;) {
+    const hits = await index.search({ ...req, k: want });
+    const kept = hits.filter((h) => h.payload.category !== PROBE_CATEGORY);
+    if (kept.length >= req.k || hits.length < want || want >= MAX_PROBE_FETCH) return kept.slice(0, req.k);
+    want = Math.min(MAX_PROBE_FETCH, want * 4);
+  }
 }
+
+const MAX_PROBE_FETCH = 1000;
 
 /** Searches in one mode; the query is embedded (one embedder call) unless the mode is keyword. */
 export async function searchInMode(ctx: Pick<ApiContext, 'embedder' | 'index' | 'metrics'>, q: SearchQuery, signal?: AbortSignal): Promise<SearchHit[]> {
   const mode = q.mode ?? 'hybrid';
   const started = performance.now();
   const vector = mode === 'keyword' ? undefined : (await ctx.embedder.embed([q.query], signal))[0];
-  const hits = await ctx.index.search({
-    ...modeRequest(mode, vector, q.query), k: q.k + 1,
+  const hits = await searchWithoutProbes(ctx.index, {
+    ...modeRequest(mode, vector, q.query), k: q.k,
     ...(q.filter ? { filter: q.filter } : {}), ...(q.candidates !== undefined ? { candidates: q.candidates } : {}),
   });
   ctx.metrics.searchSeconds.observe((performance.now() - started) / 1000);
-  return withoutProbe(hits, q.k);
+  return hits;
 }
 
 /** Embeds the query (one embedder call) and runs a hybrid search: dense + keyword, fused by the index. */

@@ -2,7 +2,7 @@ import type { DocumentStore, NewDocument } from '../../ports/document-store.ts';
 import { TributaryError } from '../../ports/errors.ts';
 import type { LogRecord } from '../../ports/event-log.ts';
 import type { ValueCodec } from '../../ports/value-codec.ts';
-import type { ContentEvent } from '../../schemas/content.ts';
+import { PROBE_CATEGORY, type ContentEvent } from '../../schemas/content.ts';
 import { Topics } from '../../schemas/topics.ts';
 import { documentIdFor } from '../../schemas/ids.ts';
 import { recordFailure, type RecordFailure, type Stage } from '../runtime/stage-consumer.ts';
@@ -74,6 +74,9 @@ export function toOperation(rec: LogRecord, event: ContentEvent | null): Op {
   if (!id) throw new TributaryError('SCHEMA_VIOLATION', 'content event has no id: set `id`, or `source` and `externalId`, or a record key');
   if (rec.key !== null && rec.key !== id) {
     throw new TributaryError('SCHEMA_VIOLATION', `content event key "${rec.key}" does not match its document id "${id}" (the key must be the document id, so one document's events stay in order)`);
+  }
+  if (e.category === PROBE_CATEGORY) {
+    throw new TributaryError('SCHEMA_VIOLATION', `content event ${id}: category "${PROBE_CATEGORY}" is reserved for the freshness probe's document; publish it under another category`);
   }
   const { id: _id, ...item } = e;
   return { kind: 'put', doc: { id, ...item } };

@@ -6,6 +6,7 @@ import type { Metrics } from '../../observability/metrics.ts';
 import { PROBE_CATEGORY, PROBE_SOURCE } from '../../schemas/content.ts';
 import { documentIdFor } from '../../schemas/ids.ts';
 import { sleep } from '../../common/sleep.ts';
+import { versionSeconds } from '../../schemas/version.ts';
 
 /**
  * The continuous freshness probe: every `intervalMs` it rewrites one synthetic document in the store
@@ -19,7 +20,7 @@ import { sleep } from '../../common/sleep.ts';
  */
 
 export interface FreshnessProbeOptions {
-  store: Pick<DocumentStore, 'put'>;
+  store: Pick<DocumentStore, 'put' | 'delete'>;
   index: Pick<VectorIndex, 'documentVersions'>;
   metrics: Metrics;
   logger: Logger;
@@ -57,9 +58,15 @@ export class FreshnessProbe {
     this.loop = this.run();
   }
 
+  /** Stops probing and deletes the probe's document, so a process that goes away leaves none behind. */
   async stop(): Promise<void> {
     this.abort.abort();
     await this.loop;
+    if (!this.loop) return;
+    this.loop = null;
+    await this.o.store.delete(this.docId).catch((e: unknown) => {
+      this.o.logger.warn({ event: 'freshness.probe_cleanup_failed', err: toTributaryError(e).message }, 'the freshness probe could not delete its document');
+    });
   }
 
   /** One probe: writes the document and waits until that version is searchable; the seconds it took, or null. */
@@ -67,10 +74,13 @@ export class FreshnessProbe {
     const { store, index, metrics } = this.o;
     const before = (await index.documentVersions([this.docId])).get(this.docId);
     const started = performance.now();
+    // a version written before this probe (one that timed out and lands late) is not this probe's:
+    // versions carry the second they were written, and a timed-out write is at least timeoutMs old
+    const notBefore = Math.floor(Date.now() / 1000) - Math.min(30, Math.floor(this.o.timeoutMs / 2000));
     this.seq++;
     try {
       await store.put([{
-        source: PROBE_SOURCE, externalId: this.o.instance, category: PROBE_CATEGORY, author: 'tributary',
+        source: PROBE_SOURCE, externalId: this.o.instance, category: PROBE_CATEGORY, author: PROBE_SOURCE,
         title: 'Freshness probe', content: `Freshness probe ${this.seq} of ${this.o.instance} at ${new Date().toISOString()}.`,
       }]);
     } catch (e) {
@@ -81,7 +91,8 @@ export class FreshnessProbe {
     const deadline = started + this.o.timeoutMs;
     while (!this.abort.signal.aborted) {
       const now = (await index.documentVersions([this.docId])).get(this.docId);
-      if (now && !now.deleted && (before === undefined || (now.version ?? 0) > (before.version ?? 0))) {
+      const mine = now !== undefined && !now.deleted && now.version !== null && versionSeconds(now.version) >= notBefore;
+      if (mine && (before === undefined || now.version! > (before.version ?? 0))) {
         const seconds = (performance.now() - started) / 1000;
         metrics.freshnessProbeSeconds.observe(seconds);
         this.record(seconds);

@@ -39,6 +39,8 @@ const REASON_CHARS = 160;
 export const JUDGE_REPLY_TOKENS = 900;
 /** Chat formats add a few tokens per message; plus a margin for tokenizer differences. */
 const OVERHEAD_TOKENS = 32;
+/** Fewer tokens than this for the question, answer and sources, and the answer is not judged. */
+const MIN_ROOM_TOKENS = 256;
 const MARGIN = 0.1;
 
 function cut(text: string, tokens: number): string {
@@ -53,6 +55,10 @@ function cut(text: string, tokens: number): string {
 export function buildJudgeMessages(template: PromptTemplate, input: JudgeInput, contextTokens: number): ChatMessage[] {
   const system = renderPrompt(template);
   let room = Math.floor(contextTokens * (1 - MARGIN)) - JUDGE_REPLY_TOKENS - OVERHEAD_TOKENS - encode(system).length;
+  if (room < MIN_ROOM_TOKENS) {
+    // a verdict on an answer the judge could not read would be made up
+    throw new TributaryError('LLM_REJECTED', `the model's ${contextTokens}-token context leaves ${Math.max(0, room)} tokens for the question, the answer and the sources after the judge's instructions and its ${JUDGE_REPLY_TOKENS}-token reply; at least ${MIN_ROOM_TOKENS} are needed (raise TRIBUTARY_LLM_CONTEXT_TOKENS)`);
+  }
   const question = cut(input.question, Math.floor(room / 4));
   room -= encode(question).length;
   const answer = cut(input.answer, Math.floor(room / 3));

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { FreshnessProbe } from '../../consumers/freshness-probe/freshness-probe.ts';
 import { Metrics } from '../../observability/metrics.ts';
+import { packVersion } from '../../schemas/version.ts';
 import { startApiHarness, waitFor, type ApiHarness } from '../helpers/api-system.ts';
 
 /**
@@ -36,7 +37,12 @@ describe('the freshness probe', () => {
 
     // the probe's document is in the index (that is what it measures) …
     expect((await h.system.index.count({ category: 'tributary-probe' }))).toBe(1);
-    // … but in no search result, answer or dataset
+    // the probe times its own write: its author is the probe's, never a name a question would pick
+    // … but in no search result, answer or dataset — even when several processes' probes crowd a query
+    await h.system.store.put(Array.from({ length: 6 }, (_, i) => ({ source: 'tributary.probe', externalId: `replica-${i}`, category: 'tributary-probe', author: 'tributary.probe', content: 'Freshness probe ledger ledger ledger.' })));
+    await waitFor('the other probes indexed', async () => (await h!.system.index.count({ category: 'tributary-probe' })) === 7);
+    const one = (await h.app.inject({ method: 'POST', url: '/v1/search', payload: { query: 'Freshness probe ledger', mode: 'keyword', k: 1 } })).json() as { hits: Array<{ category: string }> };
+    expect(one.hits.map((x) => x.category)).toEqual(['article']);
     for (const mode of ['keyword', 'hybrid', 'dense']) {
       const hits = (await h.app.inject({ method: 'POST', url: '/v1/search', payload: { query: 'Freshness probe ledger', mode, k: 10 } })).json() as { hits: Array<{ category: string }> };
       expect(hits.hits.length, mode).toBeGreaterThan(0); // the real document still comes back in dense/hybrid
@@ -60,8 +66,8 @@ describe('FreshnessProbe', () => {
     let version = 0;
     let catchUp = true;
     const probe = new FreshnessProbe({
-      store: { put: async () => { if (!catchUp && version < 0) throw new Error('store down'); await new Promise((r) => setTimeout(r, 30)); if (catchUp) version++; return [{ id: 'p', outcome: 'updated' }]; } },
-      index: { documentVersions: async (ids: string[]) => new Map(version > 0 ? [[ids[0]!, { version, deleted: false }]] : []) },
+      store: { delete: async () => true, put: async () => { if (!catchUp && version < 0) throw new Error('store down'); await new Promise((r) => setTimeout(r, 30)); if (catchUp) version++; return [{ id: 'p', outcome: 'updated' }]; } },
+      index: { documentVersions: async (ids: string[]) => new Map(version > 0 ? [[ids[0]!, { version: packVersion(Date.now(), version), deleted: false }]] : []) },
       metrics, logger: pino({ level: 'silent' }), intervalMs: 1000, sloMs: 10, instance: 'test', timeoutMs: 200, pollMs: 5,
     });
     expect(await probe.probeOnce()).toBeGreaterThan(0.01);

@@ -80,10 +80,12 @@ describe('publishContent → archive stage → warehouse (+ change feed)', () =>
       rec('other-key', JSON.stringify({ id: 'mismatch', category: 'post', author: 'a', content: 'x' }), 4),
       rec(null, null, 5),
       good('g2', 6),
+      rec('probe', JSON.stringify({ id: 'probe', category: 'tributary-probe', author: 'a', content: 'x' }), 7),
     ]);
     expect(failures.map((f) => [f.record.offset, f.error.code])).toEqual([
-      [1, 'MALFORMED_EVENT'], [2, 'MALFORMED_EVENT'], [3, 'SCHEMA_VIOLATION'], [4, 'SCHEMA_VIOLATION'], [5, 'MALFORMED_EVENT'],
+      [1, 'MALFORMED_EVENT'], [2, 'MALFORMED_EVENT'], [3, 'SCHEMA_VIOLATION'], [4, 'SCHEMA_VIOLATION'], [5, 'MALFORMED_EVENT'], [7, 'SCHEMA_VIOLATION'],
     ]);
+    expect(failures[5]!.error.message).toContain('reserved for the freshness probe');
     expect(failures[2]!.error.message).toContain('author');
     expect(await store.get('g1')).not.toBeNull();
     expect(await store.get('g2')).not.toBeNull();

@@ -39,6 +39,12 @@ describe('LLM-as-judge, pure', () => {
     expect(tokens + JUDGE_REPLY_TOKENS).toBeLessThanOrEqual(2048);
   });
 
+  it('a context too small to hold what is judged is refused, never judged blind', async () => {
+    expect(() => buildJudgeMessages(template, { question: 'q', answer: 'a', sources: ['s'] }, 1024)).toThrow(/1024-token context leaves .* at least 256 are needed/);
+    const j = await judgeAnswer({ llm: new RecordingLlm({ reply: () => scored(5, 5, 5), contextTokens: 1024 }), template, metrics: new Metrics() }, 't', { question: 'q', answer: 'a', sources: ['s'] }, 'online');
+    expect(j).toMatchObject({ status: 'failed', scores: null, error: expect.stringMatching(/raise TRIBUTARY_LLM_CONTEXT_TOKENS/) });
+  });
+
   it('asks for exactly the criteria it will read (correctness only with an expected answer)', () => {
     expect((judgeResponseSchema(false).schema as { required: string[] }).required).toEqual(['groundedness', 'answerRelevance', 'contextRelevance']);
     expect((judgeResponseSchema(true).schema as { required: string[] }).required).toContain('correctness');
