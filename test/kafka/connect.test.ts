@@ -157,6 +157,8 @@ describeKafka('Kafka Connect + Debezium MongoDB: shipped configs, validate/apply
     expect(first.stderr).toBe('');
     expect(first.stdout).toContain(`✓ tributary-mongodb created on ${w.url}`);
     expect(first.code).toBe(0);
+    // Connect stores configs through its config topic: a GET right after the create may not see it yet
+    for (let i = 0; i < 100 && (await fetch(`${w.url}/connectors/tributary-mongodb/config`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
     const again = await runCli(['connectors', 'apply', '--connect-url', w.url, '--json']);
     expect(JSON.parse(again.stdout)).toMatchObject({ name: 'tributary-mongodb', action: 'unchanged' });
     const stored = await (await fetch(`${w.url}/connectors/tributary-mongodb/config`)).json() as Record<string, string>;
