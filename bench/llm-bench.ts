@@ -188,7 +188,7 @@ export async function runLlmBench(o: LlmBenchOptions): Promise<LlmBenchResult> {
     const first = await openModels(o, {}, closers);
     const info = first.local!.info!;
     const result: LlmBenchResult = {
-      model: { file: o.gguf, id: first.local!.modelId, gpu: info.gpu, threads: info.threads, contextTokens: info.contextTokens },
+      model: { file: basename(o.gguf), id: first.local!.modelId, gpu: info.gpu, threads: info.threads, contextTokens: info.contextTokens },
       machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
       loadAverage,
     };
