@@ -3,9 +3,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { TributaryError } from '../../ports/errors.ts';
 import { feedbackEventSchema } from '../../schemas/feedback.ts';
 import { judgementSchema } from '../../schemas/judgement.ts';
-import { Topics } from '../../schemas/topics.ts';
 import { ragTraceSchema } from '../../schemas/trace.ts';
-import { judgeAnswer, judgeInputOf } from '../../consumers/judge/judge-answer.ts';
+import { judgeAnswer, judgeInputOf, recordJudgements } from '../../consumers/judge/judge-answer.ts';
 import type { ApiContext } from '../context.ts';
 import { errorBodySchema } from '../errors.ts';
 import { syncTraces } from '../services/traces.ts';
@@ -71,7 +70,7 @@ export const traceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
     // a client that goes away stops the judge's generation (the model's slot is freed for others)
     const ac = abortOnDisconnect(reply.raw);
     const judgement = await judgeAnswer({ llm: ctx.llm, template: ctx.prompts.judge, metrics: ctx.metrics }, found.trace.traceId, judgeInputOf(found.trace, request.body.expected), 'offline', ac.signal);
-    await ctx.log.append(Topics.ragJudgements, [{ key: judgement.traceId, value: await ctx.codec.encode(Topics.ragJudgements, judgement) }]);
+    await recordJudgements(ctx.log, ctx.codec, [judgement]);
     return { judgement };
   });
 };

@@ -1,5 +1,8 @@
 import { findTributaryError, TributaryError } from '../../ports/errors.ts';
+import type { EventLog } from '../../ports/event-log.ts';
 import type { Llm } from '../../ports/llm.ts';
+import type { ValueCodec } from '../../ports/value-codec.ts';
+import { Topics } from '../../schemas/topics.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import type { Judgement } from '../../schemas/judgement.ts';
 import type { RagTrace } from '../../schemas/trace.ts';
@@ -60,4 +63,10 @@ export async function judgeAnswer(deps: JudgeDeps, traceId: string, input: Judge
     for (const [criterion, s] of Object.entries(judgement.scores)) if (s) metrics.ragJudgeScore.observe({ origin, criterion }, s.score);
   }
   return judgement;
+}
+
+/** Appends verdicts to tributary.rag.judgements, keyed by trace id (the latest verdict of a trace stands). */
+export async function recordJudgements(log: Pick<EventLog, 'append'>, codec: Pick<ValueCodec, 'encode'>, verdicts: readonly Judgement[]): Promise<void> {
+  const records = await Promise.all(verdicts.map(async (j) => ({ key: j.traceId, value: await codec.encode(Topics.ragJudgements, j) })));
+  await log.append(Topics.ragJudgements, records);
 }

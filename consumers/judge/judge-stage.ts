@@ -5,7 +5,7 @@ import type { Judgement } from '../../schemas/judgement.ts';
 import { Topics } from '../../schemas/topics.ts';
 import { isSampled } from '../../streams/eval/judge.ts';
 import { recordFailure, type RecordFailure, type Stage } from '../runtime/stage-consumer.ts';
-import { judgeAnswer, judgeInputOf, type JudgeDeps } from './judge-answer.ts';
+import { judgeAnswer, judgeInputOf, recordJudgements, type JudgeDeps } from './judge-answer.ts';
 
 /**
  * judge: RAG traces (tributary.rag.traces) → LLM-as-judge verdicts (tributary.rag.judgements) for a
@@ -57,14 +57,9 @@ export class JudgeStage implements Stage {
       }
     } finally {
       // what was judged before a failure is kept
-      if (verdicts.length > 0) await this.publish(verdicts);
+      if (verdicts.length > 0) await recordJudgements(this.log, this.codec, verdicts);
     }
     return failures;
-  }
-
-  private async publish(verdicts: Judgement[]): Promise<void> {
-    const records = await Promise.all(verdicts.map(async (j) => ({ key: j.traceId, value: await this.codec.encode(Topics.ragJudgements, j) })));
-    await this.log.append(Topics.ragJudgements, records);
   }
 
   private remember(traceId: string): void {
