@@ -178,9 +178,10 @@ export class KafkaBroker extends ServerProcess {
 
   private format(): void {
     writeFileSync(this.configFile, serverProperties({ port: this.port, controllerPort: this.controllerPort, logDir: join(this.dataDir, 'logs') }));
-    // a random cluster id: 16 random bytes, base64url without padding (Kafka's Uuid format)
+    // a random cluster id: 16 random bytes, base64url without padding (Kafka's Uuid format); passed as
+    // --cluster-id=… because an id may start with "-", which the tool would read as an option
     const clusterId = randomBytes(16).toString('base64url');
-    const r = spawnSync(javaBin(), [...this.jvmArgs(256), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', this.configFile], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(javaBin(), [...this.jvmArgs(256), 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', this.configFile], { encoding: 'utf8', timeout: 60_000 });
     if (r.status !== 0) throw new Error(`formatting the Kafka storage failed (exit ${r.status}): ${r.stdout}${r.stderr}`);
   }
 
