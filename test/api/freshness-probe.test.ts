@@ -64,10 +64,12 @@ describe('FreshnessProbe', () => {
   it('a probe slower than the SLO burns it; one never searchable is a timeout; a failed write is counted', async () => {
     const metrics = new Metrics();
     let version = 0;
+    // the index's version of the document: written with the time of the write, as the store does
+    let stored = 0;
     let catchUp = true;
     const probe = new FreshnessProbe({
-      store: { delete: async () => true, put: async () => { if (!catchUp && version < 0) throw new Error('store down'); await new Promise((r) => setTimeout(r, 30)); if (catchUp) version++; return [{ id: 'p', outcome: 'updated' }]; } },
-      index: { documentVersions: async (ids: string[]) => new Map(version > 0 ? [[ids[0]!, { version: packVersion(Date.now(), version), deleted: false }]] : []) },
+      store: { delete: async () => true, put: async () => { if (!catchUp && version < 0) throw new Error('store down'); await new Promise((r) => setTimeout(r, 30)); if (catchUp) stored = packVersion(Date.now(), ++version); return [{ id: 'p', outcome: 'updated' }]; } },
+      index: { documentVersions: async (ids: string[]) => new Map(stored > 0 ? [[ids[0]!, { version: stored, deleted: false }]] : []) },
       metrics, logger: pino({ level: 'silent' }), intervalMs: 1000, sloMs: 10, instance: 'test', timeoutMs: 200, pollMs: 5,
     });
     expect(await probe.probeOnce()).toBeGreaterThan(0.01);
