@@ -14,7 +14,7 @@ export const ApiPaths = {
   dlqReplay: '/v1/ops/dlq/replay',
   /** GET `?since&limit` → `{traces: RagTrace[]}` (newest first). */
   traces: '/v1/traces',
-  /** POST `{expected?}` → `{judgement}`: the server's LLM judges that trace's answer (501 LLM_NOT_CONFIGURED without one). */
+  /** POST `{expected?}` → `{judgement}`: the server's LLM judges that trace's answer (409 LLM_NOT_CONFIGURED without one: the server's configuration stands in the way). */
   judge: (traceId: string) => `/v1/traces/${encodeURIComponent(traceId)}/judge`,
   /** GET → `{datasets: [{name, source, format, pending, threshold, cooldownMs, total, lastVersion, lastLaunchAt, lastWindow, launcher, updatedAt}]}`. */
   finetuneDatasets: '/v1/finetune/datasets',

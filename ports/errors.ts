@@ -41,7 +41,7 @@ export const ErrorCodes = {
   LLM_RATE_LIMITED: { status: 429, retryable: true },
   LLM_REJECTED: { status: 502, retryable: false },
   /** The request needs an LLM (e.g. judging an answer) and the server has none configured. */
-  LLM_NOT_CONFIGURED: { status: 501, retryable: false },
+  LLM_NOT_CONFIGURED: { status: 409, retryable: false },
   MODEL_LOAD_FAILED: { status: 500, retryable: false },
   TIMEOUT: { status: 504, retryable: true },
   RATE_LIMITED: { status: 429, retryable: true },

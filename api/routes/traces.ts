@@ -6,7 +6,7 @@ import { judgementSchema } from '../../schemas/judgement.ts';
 import { ragTraceSchema } from '../../schemas/trace.ts';
 import { judgeAnswer, judgeInputOf, recordJudgements } from '../../consumers/judge/judge-answer.ts';
 import type { ApiContext } from '../context.ts';
-import { errorBodySchema } from '../errors.ts';
+import { errorBodySchema, errorResponse } from '../errors.ts';
 import { syncTraces } from '../services/traces.ts';
 import { abortOnDisconnect } from '../sse.ts';
 
@@ -56,7 +56,7 @@ export const traceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
       response: {
         200: z.object({ judgement: judgementSchema }),
         404: errorBodySchema,
-        501: errorBodySchema.describe('No LLM is configured: answers cannot be judged (LLM_NOT_CONFIGURED)'),
+        409: errorResponse('The server has no LLM configured, so answers cannot be judged (LLM_NOT_CONFIGURED): its configuration, not the request, stands in the way; the message names the settings that configure one'),
         502: errorBodySchema,
       },
     },

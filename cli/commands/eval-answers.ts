@@ -52,7 +52,8 @@ export const evalAnswers: Command = {
       'context relevance, and correctness against the line\'s "expected" answer. Each score is 1-5 with a reason; the',
       'verdict is also recorded on the answer\'s trace. The set is JSONL, one {"query": "...", "expected"?: "...",',
       '"filter"?: {"category"?, "author"?}} a line; the team\'s set over the demo corpus is demo/eval/answers.jsonl.',
-      'Without an LLM on the server nothing is judged: the command says so and exits 0 without scores.',
+      'Without an LLM on the server nothing is judged (the judge endpoint answers 409 LLM_NOT_CONFIGURED, naming the',
+      'settings that configure one): the command says so and exits 0 without scores.',
     ].join('\n'),
     options: {
       dataset: { type: 'string', value: 'file', description: 'the golden set (JSONL)' },

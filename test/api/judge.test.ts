@@ -137,7 +137,7 @@ describe('LLM-as-judge and the LLM injection classifier', () => {
     expect(badLine.stderr).toContain('line 1');
   });
 
-  it('without an LLM nothing is judged and the judge endpoint says why (501 LLM_NOT_CONFIGURED)', async () => {
+  it('without an LLM nothing is judged and the judge endpoint says why (409 LLM_NOT_CONFIGURED, naming the settings)', async () => {
     h = await startApiHarness();
     await h.system.start();
     expect(h.system.consumers.map((c) => c.name)).not.toContain('judge');
@@ -145,8 +145,15 @@ describe('LLM-as-judge and the LLM injection classifier', () => {
     await waitFor('indexed', async () => (await h!.system.index.count()) >= 1);
     const a = await ask('How does Zorblax replicate its ledger?');
     const res = await h.app.inject({ method: 'POST', url: `/v1/traces/${a.body.traceId}/judge`, payload: {} });
-    expect(res.statusCode).toBe(501);
-    expect(res.json()).toMatchObject({ error: { code: 'LLM_NOT_CONFIGURED', message: expect.stringContaining('TRIBUTARY_LLM_BASE_URL') } });
+    expect(res.statusCode).toBe(409);
+    const message = (res.json() as { error: { code: string; message: string } }).error.message;
+    expect(res.json()).toMatchObject({ error: { code: 'LLM_NOT_CONFIGURED' } });
+    for (const setting of ['TRIBUTARY_LLM_BASE_URL', 'TRIBUTARY_LLM_UPSTREAM', 'TRIBUTARY_LLM_GGUF']) expect(message).toContain(setting);
+    // the OpenAPI document declares it
+    const doc = (await h.app.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, { responses: Record<string, { description?: string }> }>> };
+    const responses = doc.paths['/v1/traces/{id}/judge']!['post']!.responses;
+    expect(responses['409']?.description).toContain('LLM_NOT_CONFIGURED');
+    expect(Object.keys(responses)).not.toContain('501');
     // the CLI says so and gives no score
     const url = await h.app.listen({ port: 0, host: '127.0.0.1' });
     const golden = join(h.dir, 'golden.jsonl');
