@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir, cpus, totalmem, platform, arch } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchDocument, benchFreshness, benchThroughput } from './pipeline-bench.ts';
+import { BENCH_GROUPS, resultFileName, type BenchGroup } from './result-file.ts';
 import type { SearchBenchResult } from './search-bench.ts';
 import { cleanDocument } from '../streams/clean/index.ts';
 import { chunkDocument } from '../streams/chunk/index.ts';
@@ -12,15 +13,22 @@ import { chunkDocument } from '../streams/chunk/index.ts';
  * `npm run bench`: every speed and memory target, measured on this machine, written as JSON
  * (bench/results/latest.json) and printed as a table of ratios against the targets.
  *   --quick        smaller sizes (a smoke run; figures not comparable with targets)
- *   --only a,b     run only some groups: freshness, throughput, search, qdrant, mongodb, onnx, proxy, kafka, llm, finetune, cache, traces, eval
+ *   --only a,b     run only some groups (BENCH_GROUPS): freshness, throughput, search, qdrant, mongodb, onnx, kafka, proxy, llm, traces, cache, eval, finetune
+ * Each kind of run writes its own file (result-file.ts): a full run latest.json, `--only cache`
+ * cache.json, a quick run quick.json; the last line printed names the file.
  * With QDRANT_URL answering, the qdrant group measures Qdrant beside the embedded index (search at
  * 10k and 100k chunks, freshness and chunks/s with Qdrant as the index) and the kafka group adds Kafka + Qdrant.
  */
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
 const quick = values.quick ?? false;
-const only = values.only ? new Set(values.only.split(',')) : null;
-const want = (g: string) => !only || only.has(g);
+const only = values.only ? new Set(values.only.split(',').map((g) => g.trim()).filter((g) => g !== '')) : null;
+const unknownGroups = only ? [...only].filter((g) => !(BENCH_GROUPS as readonly string[]).includes(g)) : [];
+if (only && (only.size === 0 || unknownGroups.length > 0)) {
+  process.stderr.write(`--only: ${only.size === 0 ? 'no group named' : `unknown group(s) ${unknownGroups.join(', ')}`}; the groups are ${BENCH_GROUPS.join(', ')}\n`);
+  process.exit(2);
+}
+const want = (g: BenchGroup) => !only || only.has(g);
 
 interface Row { metric: string; value: number; unit: string; target: number; better: 'lower' | 'higher' }
 const rows: Row[] = [];
@@ -251,8 +259,9 @@ const table = rows.map((r) => {
 const outDir = resolve(import.meta.dirname, 'results');
 mkdirSync(outDir, { recursive: true });
 const out = { machine, targets: table, results };
-// only a full run replaces latest.json (the figures the README quotes)
-writeFileSync(join(outDir, quick ? 'quick.json' : only ? 'partial.json' : 'latest.json'), JSON.stringify(out, null, 2) + '\n');
+// only a full run replaces latest.json; a run of some groups writes the file named after them
+const outFile = join(outDir, resultFileName(quick, only));
+writeFileSync(outFile, JSON.stringify(out, null, 2) + '\n');
 console.log(JSON.stringify(out));
 console.log(`\nTributary benchmarks — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}${quick ? ' (quick)' : ''}`);
 console.log('ratio = how far past the target (≥ 1.00 means met)\n');
@@ -266,3 +275,4 @@ if (finetuneText) console.log(`\n${finetuneText}`);
 if (cacheText) console.log(`\n${cacheText}`);
 if (tracesText) console.log(`\n${tracesText}`);
 if (evalText) console.log(`\n${evalText}`);
+console.log(`\nResults written to ${relative(process.cwd(), outFile) || outFile}`);
