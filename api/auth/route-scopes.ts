@@ -17,6 +17,7 @@ const TABLE: Record<string, Scope | 'open'> = {
   // the operators' page: a static shell and its assets, no data (the page calls the admin routes with the key typed into it)
   'GET /ops': 'open',
   'GET /ops/ops.js': 'open',
+  'GET /ops/time-axis.js': 'open',
   'GET /ops/ops.css': 'open',
   'GET /ops/uplot.js': 'open',
   'GET /ops/uplot.css': 'open',

@@ -12,7 +12,8 @@
 
   const KEY_STORAGE = 'tributary.ops.key';
   const REFRESH_STORAGE = 'tributary.ops.refreshSeconds';
-  const HISTORY_KEEP_MS = 60 * 60_000;
+  // the charts show the last hour (time-axis.js, loaded first); the page keeps that much history
+  const { WINDOW_MS: HISTORY_KEEP_MS, lastHour } = window.tributaryOpsTimeAxis;
   const TRACE_LIMIT = 20;
   const DLQ_LIMIT = 200;
   const TITLE_TTL_MS = 5 * 60_000;
@@ -130,10 +131,17 @@
     return Math.max(320, (container.clientWidth || 800) - 8);
   }
 
-  /** Draws (or updates) one uPlot chart; rebuilt when its series change. */
-  /** The time axis spans at least a minute (a single sample would otherwise stretch it over years). */
-  const timeRange = (_u, min, max) => (min === null || max === null || !Number.isFinite(min) ? [Date.now() / 1000 - 60, Date.now() / 1000] : [Math.min(min, max - 60), max]);
+  /** The time axis: the last hour, ending now, whatever the samples (uPlot asks again on every update). */
+  const timeRange = () => lastHour(Date.now());
 
+  /** Puts the x scale on the chart's element (data-x-min-ms, data-x-max-ms), for people and tests. */
+  const showTimeRange = (container) => (u, scaleKey) => {
+    if (scaleKey !== 'x' || u.scales.x.min === null || u.scales.x.max === null) return;
+    container.dataset.xMinMs = String(Math.round(u.scales.x.min * 1000));
+    container.dataset.xMaxMs = String(Math.round(u.scales.x.max * 1000));
+  };
+
+  /** Draws (or updates) one uPlot chart; rebuilt when its series change. */
   function drawChart(id, seriesLabels, data, yLabel, note, opts = {}) {
     const container = $(id);
     const key = JSON.stringify(seriesLabels);
@@ -151,6 +159,7 @@
       width: chartWidth(container),
       height: 220,
       scales: { x: { time: true, range: timeRange } },
+      hooks: { setScale: [showTimeRange(container)] },
       axes: [{}, { label: yLabel, size: 60 }],
       series: [{}, ...seriesLabels.map((label, i) => ({
         label,

@@ -34,6 +34,7 @@ interface Asset {
 const ASSETS: readonly Asset[] = [
   { url: '/ops', file: fileURLToPath(new URL('index.html', PAGE_DIR)), media: 'text/html', charset: true, summary: 'The operators\' page: lag, freshness, the DLQ, fine-tuning and RAG traces (its data needs an admin key, typed into the page)' },
   { url: '/ops/ops.js', file: fileURLToPath(new URL('ops.js', PAGE_DIR)), media: 'text/javascript', charset: true, summary: 'The operators\' page: its script' },
+  { url: '/ops/time-axis.js', file: fileURLToPath(new URL('time-axis.js', PAGE_DIR)), media: 'text/javascript', charset: true, summary: 'The operators\' page: its charts\' time axis (the last hour)' },
   { url: '/ops/ops.css', file: fileURLToPath(new URL('ops.css', PAGE_DIR)), media: 'text/css', charset: true, summary: 'The operators\' page: its style' },
   { url: '/ops/uplot.js', file: require.resolve('uplot/dist/uPlot.iife.min.js'), media: 'text/javascript', charset: true, summary: 'The operators\' page: uPlot, the chart library (MIT)' },
   { url: '/ops/uplot.css', file: require.resolve('uplot/dist/uPlot.min.css'), media: 'text/css', charset: true, summary: 'The operators\' page: uPlot\'s style' },

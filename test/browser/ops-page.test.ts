@@ -132,7 +132,7 @@ describe.skipIf(missing !== null)(`the operators' page /ops in Chromium${missing
 
   it('serves its shell and assets without a key, with their content types, and charts from uPlot', async () => {
     const { url } = await serve();
-    for (const [path, type] of [['/ops', 'text/html'], ['/ops/ops.js', 'text/javascript'], ['/ops/ops.css', 'text/css'], ['/ops/uplot.js', 'text/javascript'], ['/ops/uplot.css', 'text/css']] as const) {
+    for (const [path, type] of [['/ops', 'text/html'], ['/ops/ops.js', 'text/javascript'], ['/ops/time-axis.js', 'text/javascript'], ['/ops/ops.css', 'text/css'], ['/ops/uplot.js', 'text/javascript'], ['/ops/uplot.css', 'text/css']] as const) {
       const res = await fetch(`${url}${path}`);
       expect(res.status, path).toBe(200);
       expect(res.headers.get('content-type'), path).toBe(`${type}; charset=utf-8`);
@@ -183,6 +183,28 @@ describe.skipIf(missing !== null)(`the operators' page /ops in Chromium${missing
     const page = await openPage(url);
     await expect.poll(() => page.locator('#lag-table tbody tr[data-group]').count()).toBeGreaterThanOrEqual(4);
     expect(await page.locator('#auth-message').isHidden()).toBe(true);
+    expect(problems).toEqual([]);
+  });
+
+  it('draws its charts over the last hour, ending now, from its first sample (not over years)', async () => {
+    // a sample every 3 s: the page opens with the first one only (uPlot alone would stretch one sample over ~2.7 years)
+    h = await startApiHarness({ system: { lagMonitor: { intervalMs: 250, windowSize: 4 } }, app: { opsHistory: { intervalMs: 3000 } } });
+    const url = await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const samples = async () => ((await h!.app.inject({ method: 'GET', url: '/v1/ops/history' })).json() as { samples: unknown[] }).samples.length;
+    await waitFor('the first history sample', async () => (await samples()) >= 1);
+    const page = await openPage(url);
+    // the x scale each chart drew, as the page puts it on the chart's element (ms since the epoch)
+    const xScale = (id: string) => page.locator(id).evaluate((e) => {
+      const d = (e as unknown as DomRow).dataset;
+      return d['xMinMs'] === undefined || d['xMaxMs'] === undefined ? null : { min: Number(d['xMinMs']), max: Number(d['xMaxMs']) };
+    });
+    await expect.poll(() => page.locator('#lag-chart .u-legend').textContent(), { timeout: 15_000 }).toContain(Groups.embed);
+    for (const id of ['#lag-chart', '#freshness-chart']) {
+      await expect.poll(() => xScale(id), { timeout: 15_000 }).not.toBeNull();
+      const { min, max } = (await xScale(id))!;
+      expect(max - min, id).toBe(3_600_000);
+      expect(Math.abs(max - Date.now()), id).toBeLessThan(60_000);
+    }
     expect(problems).toEqual([]);
   });
 
