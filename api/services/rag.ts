@@ -15,7 +15,9 @@ import {
   type ExtractedFilters, type SelfQueryVocabulary,
 } from '../../streams/rag/self-query.ts';
 import type { ApiContext } from '../context.ts';
-import { AnswerMasker, buildInjectionMessages, detectInjection, injectionResponseSchema, parseInjectionReply } from '../../streams/rag/guardrails.ts';
+import { buildInjectionMessages, detectInjection, injectionResponseSchema, parseInjectionReply } from '../../streams/rag/guardrails.ts';
+import { StreamMasker } from '../../streams/clean/mask-stream.ts';
+import { maskSensitive } from '../../streams/clean/mask.ts';
 import { modeRequest, searchWithoutProbes, type SearchMode } from './search.ts';
 import { llmSkipReason, rerankCandidates, rerankWithLlm, type RerankStep } from './rerank.ts';
 import { SpanNames } from '../../observability/metrics.ts';
@@ -217,6 +219,25 @@ async function classifyInjections(deps: Deps, llm: Llm, question: string, hits: 
   }
 }
 
+/**
+ * The LLM for the helper steps (self-query, expansion, the injection classifier, rerank) with PII
+ * masking on: each reply is masked before it is read, so what the steps report (expansion variants,
+ * the classifier's reason) never carries a secret the model wrote. The answer is masked as it streams.
+ */
+function maskedReplies(llm: Llm): Llm {
+  return {
+    id: llm.id,
+    contextTokens: llm.contextTokens,
+    ...(llm.answerTokens !== undefined ? { answerTokens: llm.answerTokens } : {}),
+    ...(llm.structuredOutput !== undefined ? { structuredOutput: llm.structuredOutput } : {}),
+    chat: async (messages, options) => {
+      const reply = await llm.chat(messages, options);
+      return { ...reply, text: maskSensitive(reply.text) };
+    },
+    stream: (messages, options) => llm.stream(messages, options),
+  };
+}
+
 /** A step as a span; `status` reads what the step did (applied, skipped, …) for the span. */
 function traced<T>(name: string, fn: () => Promise<T>, status?: (r: T) => string): Promise<T> {
   return withSpan(name, {}, async (span) => {
@@ -255,11 +276,12 @@ async function answer(deps: Deps, req: RagRequest, hooks: RagHooks): Promise<Rag
       throw new TributaryError('GUARDRAIL_BLOCKED', `the question was refused by the prompt-injection guardrail (${guardStep.query.rules.join(', ')}): ask it without instructions to the model (TRIBUTARY_GUARD_INJECTION=flag lets it through, reported)`, { details: { rules: guardStep.query.rules } });
     }
   }
-  const sq = await traced(SpanNames.ragSelfQuery, () => selfQueryStep(deps, req, signal), (r) => r.step.status);
+  const helpers: Deps = guard.pii === 'mask' && deps.llm ? { ...deps, llm: maskedReplies(deps.llm) } : deps;
+  const sq = await traced(SpanNames.ragSelfQuery, () => selfQueryStep(helpers, req, signal), (r) => r.step.status);
   const selfQueryMs = lap();
   const filter: SearchFilter = { ...sq.filters, ...req.filter };
   const hasFilter = Object.keys(filter).length > 0;
-  const ex = await traced(SpanNames.ragExpansion, () => expansionStep(deps.llm, deps.prompts.expansion, req, sq.query, signal), (r) => r.step.status);
+  const ex = await traced(SpanNames.ragExpansion, () => expansionStep(helpers.llm, deps.prompts.expansion, req, sq.query, signal), (r) => r.step.status);
   const expansionMs = lap();
 
   // search every variant (one embedder call for all of them), fuse with RRF
@@ -282,10 +304,10 @@ async function answer(deps: Deps, req: RagRequest, hooks: RagHooks): Promise<Rag
   if (guard.injection !== 'off') {
     // the LLM classifier, beside the rules: the question and every candidate in one call
     const byClassifier = new Set<SearchHit>();
-    if (guard.injectionLlm && deps.llm) {
-      const llm = deps.llm;
+    if (guard.injectionLlm && helpers.llm) {
+      const llm = helpers.llm;
       const hits = candidates.map((x) => x.hit);
-      const c = await traced(SpanNames.ragGuardrails, () => classifyInjections(deps, llm, req.query, hits, signal), (r) => r.step.status);
+      const c = await traced(SpanNames.ragGuardrails, () => classifyInjections(helpers, llm, req.query, hits, signal), (r) => r.step.status);
       guardStep.classifier = c.step;
       for (const h of c.flagged) byClassifier.add(h);
       if (c.step.status === 'applied' && c.step.query) {
@@ -312,13 +334,13 @@ async function answer(deps: Deps, req: RagRequest, hooks: RagHooks): Promise<Rag
   }
 
   const toRerank = candidates;
-  const reranked = await traced(SpanNames.ragRerank, () => rerankWithLlm({ llm: deps.llm, template: deps.prompts.rerank }, sq.query, toRerank, (c) => c.hit.payload.text, { wanted: req.rerank, ...(signal ? { signal } : {}) }), (r) => r.step.status);
+  const reranked = await traced(SpanNames.ragRerank, () => rerankWithLlm({ llm: helpers.llm, template: deps.prompts.rerank }, sq.query, toRerank, (c) => c.hit.payload.text, { wanted: req.rerank, ...(signal ? { signal } : {}) }), (r) => r.step.status);
   candidates = reranked.items;
   const rerankStep = reranked.step;
   const rerankMs = lap();
   let sources = candidates.slice(0, req.k).map((c) => toSource(c.hit, c.score));
   const steps: RagSteps = { selfQuery: sq.step, expansion: ex.step, search: searchStep, rerank: rerankStep, guardrails: guardStep };
-  const masker = guard.pii === 'mask' ? new AnswerMasker() : null;
+  const masker = guard.pii === 'mask' ? new StreamMasker() : null;
   const detail = (promptText: string | null): RagTraceDetail => {
     const answerMs = lap();
     return {
@@ -359,7 +381,8 @@ async function answer(deps: Deps, req: RagRequest, hooks: RagHooks): Promise<Rag
     answer += text;
     hooks.onDelta?.(text);
   };
-  // PII and secrets are masked as the answer streams (at sentence boundaries)
+  // PII and secrets are masked as the answer streams: the streamed answer is the whole answer masked, whatever the
+  // deltas (text is held back only while it could still become part of a pattern, at most STREAM_HOLD_LIMIT characters)
   const emit = (text: string) => out(masker ? masker.push(text) : text);
   const llm = deps.llm;
   await withSpan(SpanNames.ragGenerate, { [SpanAttributes.model]: llm.id, 'gen_ai.usage.input_tokens': prompt.promptTokens, 'tributary.rag.stream': hooks.onDelta !== undefined }, async () => {

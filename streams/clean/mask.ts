@@ -13,7 +13,12 @@ export const SECRET_MASK = '[SECRET]';
 
 // ---- secrets ---------------------------------------------------------------------------------
 
-const PEM_PRIVATE_KEY = /-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s:,.-]*)/g;
+/** The sources below are shared with the streaming masker (mask-stream.ts), which must know where each pattern can go on. */
+export const PEM_BEGIN_SOURCE = '-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----';
+export const PEM_END_SOURCE = '-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----';
+/** What a key body is made of when no END line follows. */
+export const PEM_BODY_CLASS = '[A-Za-z0-9+/=\\s:,.-]';
+const PEM_PRIVATE_KEY = new RegExp(`${PEM_BEGIN_SOURCE}(?:[\\s\\S]*?${PEM_END_SOURCE}|${PEM_BODY_CLASS}*)`, 'g');
 
 /** scheme://user:password@host — the password is masked, the rest kept. */
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]{1,20}:\/\/)([^\s:@/?#[\]]{1,256}):([^\s@/?#[\]]{1,256})@(?=[^\s@])/gi;
@@ -48,11 +53,16 @@ const VENDOR_KEYS: readonly RegExp[] = [
 ];
 
 /** Authorization: Bearer xxx / Basic xxx / bare credential. */
-const AUTHORIZATION_HEADER = /\b((?:Proxy-)?Authorization["']?\s*[:=]\s*["']?)((?:Bearer|Basic|Token|Digest|ApiKey|Bot)\s+)?([^\s"',;]{8,})/gi;
+export const AUTH_SCHEMES_SOURCE = 'Bearer|Basic|Token|Digest|ApiKey|Bot';
+const AUTHORIZATION_HEADER = new RegExp(`\\b((?:Proxy-)?Authorization["']?\\s*[:=]\\s*["']?)((?:${AUTH_SCHEMES_SOURCE})\\s+)?([^\\s"',;]{8,})`, 'gi');
 const BEARER = /\b(Bearer\s+)([A-Za-z0-9._~+/-]{20,}=*)/g;
 
 /** `api_key = "…"`, `GITHUB_TOKEN: …`, `"password": "…"`, `apiKey => '…'`. */
-const SECRET_ASSIGNMENT = /(?<![\w.-])([\w.-]{0,40}?(?:api[_-]?key|apikey|(?:secret|private|access|auth|signing|encryption|master|license|session)[_-]?key|secret|token|passw(?:or)?d|passphrase|pwd|credentials?|signature|sig))(["']?)(\s*(?::=|=>|[:=])\s*)(?:"([^"\n]{1,512})"|'([^'\n]{1,512})'|([^\s"'`,;&<>(){}[\]]{1,512}))/gi;
+/** A secret's key name, with any prefix (`DB_PASSWORD`, `openai.api_key`). */
+export const SECRET_KEY_SOURCE = '(?<![\\w.-])[\\w.-]{0,40}?(?:api[_-]?key|apikey|(?:secret|private|access|auth|signing|encryption|master|license|session)[_-]?key|secret|token|passw(?:or)?d|passphrase|pwd|credentials?|signature|sig)';
+/** What separates a key from its value: `=`, `:`, `:=`, `=>`. */
+export const ASSIGNMENT_SEPARATOR_SOURCE = '(?::=|=>|[:=])';
+const SECRET_ASSIGNMENT = new RegExp(`(${SECRET_KEY_SOURCE})(["']?)(\\s*${ASSIGNMENT_SEPARATOR_SOURCE}\\s*)(?:"([^"\\n]{1,512})"|'([^'\\n]{1,512})'|([^\\s"'\`,;&<>(){}[\\]]{1,512}))`, 'gi');
 const ASSIGNMENT_HINT = /key|secret|token|passw|pwd|passphrase|credential|sig/i;
 const PASSWORD_KEY = /passw|pwd|passphrase/i;
 const PLACEHOLDER = /^(?:\$\{?[\w.:-]*\}?|\{\{.*\}\}|%\w+%|\*+|x{3,}|X{3,}|\.{3,}|…|<.*>|your[\w-]*|my[\w-]*|example[\w-]*|sample[\w-]*|changeme|change[_-]?me|dummy|fake|redacted|placeholder|none|null|nil|undefined|true|false|yes|no|string|str|number|int|integer|bool|boolean|any|unknown|object|bytes|optional|required|secret|password|token|key|env|empty|todo|tbd|n\/a|\[(?:SECRET|EMAIL|PHONE)\])$/i;
@@ -83,7 +93,8 @@ const PHONE_NANP = /(?<![\w+/=.$€£@-])(?:1[ .-]?)?(?:\([2-9]\d{2}\)[ .-]?|[2-
 /** National formats with a trunk "0" and one consistent separator: 020 7946 0958, 01 23 45 67 89, 030/1234567, 090-1234-5678. */
 const PHONE_NATIONAL = /(?<![\w+/=.,:$€£@-])(?:\(0\d{1,4}\)|0\d{1,4})([ ./-])\d{2,8}(?:\1\d{2,8}){0,3}(?![\w]|[.,/-]\d)/g;
 /** Any 7–15 digit number right after a phone keyword ("Tel: 5551234", "call me at 07700900123"). */
-const PHONE_AFTER_KEYWORD = /\b((?:tel(?:ephone)?|phone(?:\s+(?:number|no\.?))?|mob(?:ile)?|cell(?:phone)?|fax|whatsapp|sms|call(?:\s+(?:me|us))?(?:\s+(?:at|on))?)\.?\s*(?:[:#-]\s*)?)(\+?\(?\d[\d ().-]{5,22}\d)(?!\d)/gi;
+export const PHONE_KEYWORD_SOURCE = '(?:tel(?:ephone)?|phone(?:\\s+(?:number|no\\.?))?|mob(?:ile)?|cell(?:phone)?|fax|whatsapp|sms|call(?:\\s+(?:me|us))?(?:\\s+(?:at|on))?)';
+const PHONE_AFTER_KEYWORD = new RegExp(`\\b(${PHONE_KEYWORD_SOURCE}\\.?\\s*(?:[:#-]\\s*)?)(\\+?\\(?\\d[\\d ().-]{5,22}\\d)(?!\\d)`, 'gi');
 
 function digitCount(s: string): number {
   let n = 0;
@@ -155,6 +166,28 @@ export function isHighEntropySecret(token: string): boolean {
 
 // ---- the pass --------------------------------------------------------------------------------
 
+/**
+ * `key: value` pairs whose value looks like a secret. A pair whose value does not (`token: "password"`)
+ * is skipped past its key only, so a cue inside its value (`token: "password": "hunter22"`) is still read.
+ */
+function maskAssignments(text: string): string {
+  const re = new RegExp(SECRET_ASSIGNMENT.source, SECRET_ASSIGNMENT.flags);
+  let out = '';
+  let from = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    const [whole, key = '', keyQuote = '', sep = '', dq, sq, bare] = m;
+    const value = dq ?? sq ?? bare ?? '';
+    if (!isLikelySecretValue(key, value)) {
+      re.lastIndex = m.index + key.length;
+      continue;
+    }
+    const quote = dq !== undefined ? '"' : sq !== undefined ? "'" : '';
+    out += `${text.slice(from, m.index)}${key}${keyQuote}${sep}${quote}${SECRET_MASK}${quote}`;
+    from = m.index + whole.length;
+  }
+  return out + text.slice(from);
+}
+
 function maskSecrets(text: string): string {
   let out = text;
   if (out.includes('PRIVATE KEY')) out = out.replace(PEM_PRIVATE_KEY, SECRET_MASK);
@@ -168,14 +201,7 @@ function maskSecrets(text: string): string {
   if (out.includes('Bearer')) {
     out = out.replace(BEARER, (m: string, head: string, cred: string) => (/\d/.test(cred) ? `${head}${SECRET_MASK}` : m));
   }
-  if (ASSIGNMENT_HINT.test(out)) {
-    out = out.replace(SECRET_ASSIGNMENT, (m: string, key: string, keyQuote: string, sep: string, dq?: string, sq?: string, bare?: string) => {
-      const value = dq ?? sq ?? bare ?? '';
-      if (!isLikelySecretValue(key, value)) return m;
-      const quote = dq !== undefined ? '"' : sq !== undefined ? "'" : '';
-      return `${key}${keyQuote}${sep}${quote}${SECRET_MASK}${quote}`;
-    });
-  }
+  if (ASSIGNMENT_HINT.test(out)) out = maskAssignments(out);
   return out;
 }
 
@@ -207,6 +233,11 @@ function maskPhones(text: string): string {
 function maskHighEntropy(text: string): string {
   return text.replace(TOKEN_CANDIDATE, (m: string) => (isHighEntropySecret(m) ? SECRET_MASK : m));
 }
+
+/** The patterns whose matches can contain whitespace: a streaming masker must not release text in the middle of one. */
+export const WHITESPACE_SPANNING_PATTERNS: readonly RegExp[] = [
+  PEM_PRIVATE_KEY, AUTHORIZATION_HEADER, BEARER, SECRET_ASSIGNMENT, OBFUSCATED_EMAIL, PHONE_INTERNATIONAL, PHONE_NANP, PHONE_NATIONAL, PHONE_AFTER_KEYWORD,
+];
 
 /**
  * Masks PII and secrets: credentials first (so a key is never half-read as a phone number), then

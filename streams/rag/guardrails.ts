@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { TributaryError } from '../../ports/errors.ts';
 import type { ChatMessage, JsonSchema } from '../../ports/llm.ts';
-import { EMAIL_MASK, maskSensitive, PHONE_MASK, SECRET_MASK } from '../clean/mask.ts';
 import { renderPrompt, type PromptTemplate } from '../prompts/template.ts';
 import { extractJson } from './text.ts';
 
@@ -20,8 +19,8 @@ import { extractJson } from './text.ts';
  * the rules alone decide, and that is reported.
  *
  * PII and secrets: the answer goes through the same masker as ingestion (e-mails, phone numbers,
- * credentials and key-like tokens) — as it streams, released at word boundaries (a phone number is
- * held until it ends), so an address, number or key split across deltas is still masked.
+ * credentials and key-like tokens) as it streams (streams/clean/mask-stream.ts): the streamed answer
+ * equals the whole answer masked, however the deltas split it.
  */
 
 export interface InjectionRule { id: string; description: string; pattern: RegExp }
@@ -71,46 +70,4 @@ export function parseInjectionReply(reply: string, passages: number): { query: b
   }
   const flagged = [...new Set(parsed.injections.filter((n) => n >= 0 && n <= passages))];
   return { query: flagged.includes(0), passages: flagged.filter((n) => n > 0).map((n) => n - 1).sort((a, b) => a - b), reason: (parsed.reason ?? '').slice(0, 200) };
-}
-
-const MASKS = [EMAIL_MASK, PHONE_MASK, SECRET_MASK];
-const countMasks = (s: string) => MASKS.reduce((n, m) => n + s.split(m).length - 1, 0);
-
-/**
- * Masks an answer as it streams. Text is released up to the last whitespace — an e-mail address, a
- * key or a credential never contains one, so none is split — except that a trailing run of digits
- * and phone punctuation is held back until it ends (a phone number may contain spaces), with the
- * three words before it (the cue the masker reads a bare number by).
- */
-export class AnswerMasker {
-  private held = '';
-  /** Masks put in by this masker (not those already in the text). */
-  masked = 0;
-
-  push(delta: string): string {
-    this.held += delta;
-    const ws = Math.max(this.held.lastIndexOf(' '), this.held.lastIndexOf('\n'), this.held.lastIndexOf('\t'));
-    if (ws < 0) return this.held.length > 4000 ? this.release(this.held.length) : '';
-    let cut = ws + 1;
-    // the text ends in a run of digits, spaces and phone punctuation: a number that may go on
-    const phoneTail = /[+(]?\d[\d\s().-]*$/.exec(this.held);
-    if (phoneTail) {
-      // with the words before it: the masker reads a bare number as a phone number after a cue ("call me at")
-      const context = /(?:\S+\s+){0,3}$/.exec(this.held.slice(0, phoneTail.index))!;
-      cut = Math.min(cut, context.index);
-    }
-    return cut > 0 ? this.release(cut) : '';
-  }
-
-  end(): string {
-    return this.release(this.held.length);
-  }
-
-  private release(n: number): string {
-    const part = this.held.slice(0, n);
-    this.held = this.held.slice(n);
-    const out = maskSensitive(part);
-    this.masked += Math.max(0, countMasks(out) - countMasks(part));
-    return out;
-  }
 }

@@ -17,8 +17,8 @@ export interface RecordingLlmOptions {
   /** Stream: throw this after `failAfterPieces` pieces. */
   streamError?: Error;
   failAfterPieces?: number;
-  /** Stream: after the first piece, wait until the call's signal aborts (then throw it). */
-  hangAfterFirstPiece?: boolean;
+  /** Stream: after this many pieces, wait until the call's signal aborts (then throw it). */
+  hangAfterPieces?: number;
 }
 
 export class RecordingLlm implements Llm {
@@ -48,7 +48,7 @@ export class RecordingLlm implements Llm {
     for (const [i, piece] of pieces.entries()) {
       if (this.o.streamError && i === (this.o.failAfterPieces ?? 0)) throw this.o.streamError;
       yield piece;
-      if (this.o.hangAfterFirstPiece && i === 0) {
+      if (this.o.hangAfterPieces !== undefined && i === this.o.hangAfterPieces - 1) {
         const signal = options?.signal;
         await new Promise<void>((resolve) => {
           if (!signal) return;
