@@ -13,7 +13,7 @@ import { chunkDocument } from '../streams/chunk/index.ts';
  * `npm run bench`: every speed and memory target, measured on this machine, written as JSON
  * (bench/results/latest.json) and printed as a table of ratios against the targets.
  *   --quick        smaller sizes (a smoke run; figures not comparable with targets)
- *   --only a,b     run only some groups (BENCH_GROUPS): freshness, throughput, search, qdrant, mongodb, onnx, kafka, proxy, llm, traces, cache, eval, finetune
+ *   --only a,b     run only some groups (BENCH_GROUPS): freshness, throughput, search, qdrant, mongodb, onnx, kafka, proxy, llm, traces, masking, cache, eval, finetune
  * Each kind of run writes its own file (result-file.ts): a full run latest.json, `--only cache`
  * cache.json, a quick run quick.json; the last line printed names the file.
  * With QDRANT_URL answering, the qdrant group measures Qdrant beside the embedded index (search at
@@ -221,6 +221,15 @@ if (want('traces')) {
   tracesText = tracesTable(r);
 }
 
+let maskingText: string | null = null;
+if (want('masking')) {
+  log('masking: the time between streamed RAG deltas with TRIBUTARY_GUARD_PII mask vs off…');
+  const { maskingTable, runMaskingBench } = await import('./masking-bench.ts');
+  const r = await runMaskingBench({ quick, log: (l) => log(`masking: ${l}`) });
+  results['masking'] = r;
+  maskingText = maskingTable(r);
+}
+
 let cacheText: string | null = null;
 if (want('cache')) {
   log('cache: RAG latency on a cache hit vs a miss, and the hit rate when questions repeat…');
@@ -274,5 +283,6 @@ if (llmText) console.log(`\n${llmText}`);
 if (finetuneText) console.log(`\n${finetuneText}`);
 if (cacheText) console.log(`\n${cacheText}`);
 if (tracesText) console.log(`\n${tracesText}`);
+if (maskingText) console.log(`\n${maskingText}`);
 if (evalText) console.log(`\n${evalText}`);
 console.log(`\nResults written to ${relative(process.cwd(), outFile) || outFile}`);
