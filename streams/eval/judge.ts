@@ -74,11 +74,14 @@ export function buildJudgeMessages(template: PromptTemplate, input: JudgeInput, 
   return [{ role: 'system', content: system }, { role: 'user', content: parts.join('\n\n') }];
 }
 
-/** The reply's JSON schema: each criterion a score 1–5 and a short reason. */
+/**
+ * The reply's JSON schema: each criterion a score 1–5 and a short reason that is never empty (a
+ * model enforcing the schema while decoding cannot answer "" — a 135M model did, without minLength).
+ */
 export function judgeResponseSchema(withExpected: boolean): { name: string; schema: JsonSchema } {
   const criterion = {
     type: 'object',
-    properties: { score: { enum: [1, 2, 3, 4, 5] }, reason: { type: 'string', maxLength: REASON_CHARS } },
+    properties: { score: { enum: [1, 2, 3, 4, 5] }, reason: { type: 'string', minLength: 1, maxLength: REASON_CHARS } },
     required: ['score', 'reason'],
     additionalProperties: false,
   };
@@ -89,11 +92,13 @@ export function judgeResponseSchema(withExpected: boolean): { name: string; sche
   };
 }
 
+/** A criterion as the judge must reply it: a blank reason is no verdict (LLM_REJECTED), never an empty one stored. */
+const replyCriterion = z.object({ score: z.coerce.number().int().min(1).max(5), reason: z.string().trim().min(1, 'the reason is empty') });
 const replySchema = judgeScoresSchema.extend({
-  groundedness: z.object({ score: z.coerce.number().int().min(1).max(5), reason: z.string() }),
-  answerRelevance: z.object({ score: z.coerce.number().int().min(1).max(5), reason: z.string() }),
-  contextRelevance: z.object({ score: z.coerce.number().int().min(1).max(5), reason: z.string() }),
-  correctness: z.object({ score: z.coerce.number().int().min(1).max(5), reason: z.string() }).optional(),
+  groundedness: replyCriterion,
+  answerRelevance: replyCriterion,
+  contextRelevance: replyCriterion,
+  correctness: replyCriterion.optional(),
 });
 
 /** Validates the judge's reply. Throws LLM_REJECTED, naming what is wrong, when it is unusable. */

@@ -59,6 +59,10 @@ describe('LLM-as-judge, pure', () => {
     expect(() => parseJudgeReply('{"groundedness": {"score": 5, "reason": "x"}}', false)).toThrow(/answerRelevance/);
     expect(() => parseJudgeReply(scored(5, 4, 3), true)).toThrow(/no correctness score/);
     expect(parseJudgeReply(scored(5, 4, 3, ', "correctness": {"score": 2, "reason": "misses the key"}'), true).correctness).toEqual({ score: 2, reason: 'misses the key' });
+    // a blank reason is no verdict: the schema asks for one (minLength, enforced while decoding) and the parser refuses it
+    expect(() => parseJudgeReply(scored(5, 4, 3).replace('"on topic"', '"  "'), false)).toThrow(/answerRelevance\.reason: the reason is empty/);
+    const criterion = (judgeResponseSchema(false).schema as { properties: Record<string, { properties: { reason: { minLength: number } } }> }).properties['groundedness']!;
+    expect(criterion.properties.reason.minLength).toBe(1);
   });
 });
 
