@@ -144,5 +144,7 @@ function statusError(status: number, body: string, model: string): TributaryErro
   const what = `chat completion (model ${model}) answered ${status}: ${message}`;
   if (status === 429) return new TributaryError('LLM_RATE_LIMITED', what, { upstreamStatus: status });
   if (status >= 500 || status === 408) return new TributaryError('LLM_UNAVAILABLE', what, { upstreamStatus: status });
-  return new TributaryError('LLM_REJECTED', what, { upstreamStatus: status, retryable: false });
+  // the upstream refuses our key, our permissions or our model: every request alike (scope: ports/errors.ts)
+  const everyRequest = status === 401 || status === 403 || status === 404;
+  return new TributaryError('LLM_REJECTED', what, { upstreamStatus: status, retryable: false, ...(everyRequest ? { scope: 'batch' as const } : {}) });
 }

@@ -39,6 +39,7 @@ function withAttempts(err: TributaryError, attempts: number): TributaryError {
   return new TributaryError(err.code, `${err.message} (after ${attempts} attempts)`, {
     cause: err.cause,
     retryable: err.retryable,
+    scope: err.scope,
     retryAfterMs: err.retryAfterMs,
     upstreamStatus: err.upstreamStatus,
     details: err.details,

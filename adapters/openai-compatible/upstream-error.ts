@@ -64,7 +64,9 @@ export function toUpstreamError(err: unknown, family: UpstreamFamily, what: stri
     const base = { cause: err, upstreamStatus: status, retryAfterMs, details: err.error };
     if (status === 429) return new TributaryError(codes.rateLimited, `${what} was rate limited (429): ${err.message}`, base);
     if (isRetryableStatus(status)) return new TributaryError(codes.unavailable, `${what} failed with ${status}: ${err.message}`, base);
-    return new TributaryError(codes.rejected, `${what} was rejected with ${status}: ${err.message}`, { ...base, retryable: false });
+    // our key, our permissions or our model refused: a rejection, yet of every request alike (scope: ports/errors.ts)
+    const everyRequest = status === 401 || status === 403 || status === 404;
+    return new TributaryError(codes.rejected, `${what} was rejected with ${status}: ${err.message}`, { ...base, retryable: false, ...(everyRequest ? { scope: 'batch' as const } : {}) });
   }
   // the transport broke under the SDK (e.g. the connection was reset while the body streamed)
   const message = err instanceof Error ? err.message : String(err);

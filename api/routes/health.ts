@@ -16,7 +16,7 @@ export const healthRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
   }, async () => ({ status: 'ok' as const }));
 
   const readySchema = z.object({
-    status: z.enum(['ready', 'degraded', 'not_ready']).describe('degraded: serving, with a dependency down (named in `down`); the routes that need it answer 503'),
+    status: z.enum(['ready', 'degraded', 'not_ready']).describe('degraded: serving, with a dependency down (named in `down`; the routes that need it answer 503) or a consumer holding its batch while a dependency it needs is down (its `degraded` and `lastError`)'),
     notRunning: z.array(z.string()).describe('Consumers that are not running'),
     down: z.array(z.string()).describe('Dependencies that cannot be reached or used (names from `dependencies`)'),
     consumers: z.array(consumerStatusSchema),
@@ -46,7 +46,7 @@ export const healthRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
     const notRunning = consumers.filter((c) => !c.running).map((c) => c.name);
     const down = dependencies.filter((d) => !d.ok).map((d) => d.name);
     const ready = notRunning.length === 0 && !down.includes('store');
-    const status = !ready ? 'not_ready' : down.length > 0 ? 'degraded' : 'ready';
+    const status = !ready ? 'not_ready' : down.length > 0 || consumers.some((c) => c.degraded) ? 'degraded' : 'ready';
     return reply.status(ready ? 200 : 503).send({ status, notRunning, down, consumers, dependencies, models: ctx.models });
   });
 };

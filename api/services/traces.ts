@@ -5,7 +5,7 @@ import type { FeedbackEvent } from '../../schemas/feedback.ts';
 import type { RagTrace } from '../../schemas/trace.ts';
 import type { Judgement } from '../../schemas/judgement.ts';
 import { Topics, topicSpecs } from '../../schemas/topics.ts';
-import { findTributaryError } from '../../ports/errors.ts';
+import { failureScope } from '../../ports/errors.ts';
 import type { RagRequest, RagResult } from './rag.ts';
 import { logPages, topicPartitions } from '../../common/log-pages.ts';
 
@@ -91,7 +91,7 @@ async function syncOnce(ctx: TraceContext): Promise<void> {
             else if (topic === Topics.feedback) feedback.push(await ctx.codec.decode(Topics.feedback, r.value));
             else judgements.push(await ctx.codec.decode(Topics.ragJudgements, r.value));
           } catch (e) {
-            if (findTributaryError(e)?.retryable) throw e;
+            if (failureScope(e) === 'batch') throw e;
             // a record that is not a trace (or feedback) is skipped: the view serves what it can read
           }
         }

@@ -17,7 +17,9 @@ import { recordFailure, type RecordFailure, type Stage } from '../runtime/stage-
  * ("unchanged", no change event). A tombstone (null value) deletes the document named by the key.
  * Events are applied in log order; consecutive upserts go to the store in one transaction.
  * A bad event (not UTF-8 JSON, schema violation, key/id mismatch) is a per-record failure: DLQ.
- * A store failure is an infrastructure failure: thrown, the batch is retried.
+ * A store or registry failure is thrown; the runtime acts on its scope (consumers/runtime/stage-consumer.ts):
+ * the store or the registry down keeps the batch until it is back, a document the store refuses
+ * fails alone.
  */
 
 type Op = { kind: 'put'; doc: NewDocument } | { kind: 'delete'; id: string };

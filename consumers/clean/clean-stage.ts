@@ -1,5 +1,5 @@
 import type { Span } from '@opentelemetry/api';
-import { TributaryError, findTributaryError } from '../../ports/errors.ts';
+import { TributaryError } from '../../ports/errors.ts';
 import type { EventLog, LogRecord, ProducerRecord } from '../../ports/event-log.ts';
 import type { ValueCodec } from '../../ports/value-codec.ts';
 import { parseChangeRecord } from '../../schemas/change-event.ts';
@@ -11,7 +11,8 @@ import { activeSpanContext, recordSpanError, recordTraceContext, SpanAttributes,
 
 /**
  * clean: CDC change event → cleaned document on tributary.content.cleaned (key = document id;
- * a null value with the version header = deleted). Bad events are per-record failures (DLQ).
+ * a null value with the version header = deleted). Bad events are per-record failures (DLQ); a
+ * registry or log outage concerns the batch (the runtime keeps it: consumers/runtime/stage-consumer.ts).
  * Each event is a span (tributary.clean.document) under the trace context it carries (its headers,
  * else the one Debezium copied with the document), and its cleaned record carries that span's context.
  */
@@ -57,14 +58,12 @@ export class CleanStage implements Stage {
         out.push({ key: change.docId, value, headers: { ...baseHeaders, [DOC_VERSION_HEADER]: String(change.version), [SOURCE_TS_HEADER]: String(change.sourceTsMs) } });
       } catch (err) {
         if (span) recordSpanError(span, err);
-        // a registry outage (or a schema not applied yet) is no fault of the record: retry the batch
-        if (findTributaryError(err)?.code === 'SCHEMA_REGISTRY_UNAVAILABLE') throw err;
         failures.push(recordFailure(rec, err));
       } finally {
         span?.end();
       }
     }
-    // a failure to write the output is an infrastructure failure: thrown, the whole batch is retried
+    // a failure to write the output is thrown: the runtime decides by its scope
     if (out.length > 0) {
       await this.log.append(this.outputTopic, out);
       const now = Date.now();

@@ -1,5 +1,5 @@
 import type { Embedder, EmbeddingCache } from '../../ports/embedder.ts';
-import { TributaryError, findTributaryError } from '../../ports/errors.ts';
+import { TributaryError, failureScope } from '../../ports/errors.ts';
 import type { LogRecord } from '../../ports/event-log.ts';
 import type { ValueCodec } from '../../ports/value-codec.ts';
 import type { ApplyOutcome, IndexOperation, VectorIndex } from '../../ports/vector-index.ts';
@@ -14,15 +14,6 @@ import { recordFailure, type RecordFailure, type Stage } from '../runtime/stage-
 type Parsed =
   | { kind: 'upsert'; docId: string; version: number; offset: number; record: LogRecord; doc: CleanedDocument }
   | { kind: 'delete'; docId: string; version: number | null; offset: number; record: LogRecord };
-
-/** Records whose failure would equally hit every other record: retried as a batch, never dead-lettered. */
-const INFRA_CODES = new Set(['EMBEDDER_UNAVAILABLE', 'EMBEDDER_RATE_LIMITED', 'INDEX_UNAVAILABLE', 'TIMEOUT', 'LOG_UNAVAILABLE', 'STORE_UNAVAILABLE', 'SCHEMA_REGISTRY_UNAVAILABLE']);
-
-/** An embedder or index error that concerns the whole batch (thrown: the batch is retried), not one document. */
-function isBatchFailure(err: unknown): boolean {
-  const te = findTributaryError(err);
-  return !te || INFRA_CODES.has(te.code) || te.retryable;
-}
 
 interface Plan {
   p: Extract<Parsed, { kind: 'upsert' }>;
@@ -47,7 +38,9 @@ export interface EmbedStageOptions {
  * embed: cleaned document → chunks → embeddings (cached by model and content hash) → index.
  * Update = upsert new chunks then drop older versions; delete = drop all chunks; both wait for the
  * index. Events not newer than what the index already applied are dropped. Each embedder call and
- * each index write is a span (children of the stage's batch span).
+ * each index write is a span (children of the stage's batch span). What a failure concerns (this
+ * document, or the batch: the registry, embedder or index is down) is the error's scope; the runtime
+ * acts on it (consumers/runtime/stage-consumer.ts).
  */
 export class EmbedStage implements Stage {
   readonly name = 'embed';
@@ -64,8 +57,6 @@ export class EmbedStage implements Stage {
       try {
         parsed.push(await this.parse(rec));
       } catch (err) {
-        const te = findTributaryError(err);
-        if (te && INFRA_CODES.has(te.code)) throw err;
         failures.push(recordFailure(rec, err));
       }
     }
@@ -120,13 +111,13 @@ export class EmbedStage implements Stage {
       const outcomes = await this.applyBatch(ops.map((o) => o.op));
       ops.forEach((o, i) => record(o, outcomes[i]!));
     } catch (err) {
-      if (isBatchFailure(err)) throw err;
+      // an index that is down refuses every document alike: no use asking one at a time
+      if (failureScope(err) === 'batch') throw err;
       for (const o of ops) {
         try {
           const [outcome] = await this.applyBatch([o.op]);
           record(o, outcome!);
         } catch (e) {
-          if (isBatchFailure(e)) throw e;
           failures.push(recordFailure(o.p.record, e));
         }
       }
@@ -175,7 +166,7 @@ export class EmbedStage implements Stage {
         for (const [k, v] of fresh) found.set(k, v);
         await this.o.cache.putMany(model, fresh);
       } catch (err) {
-        if (isBatchFailure(err)) throw err;
+        if (failureScope(err) === 'batch') throw err;
         // a rejected input (e.g. too long for the model): fail only the documents that contain it
         const bad = new Set(slice.map(([k]) => k));
         for (const pl of plans) if (pl.keys.some((k) => bad.has(k))) failures.push(recordFailure(pl.p.record, err));

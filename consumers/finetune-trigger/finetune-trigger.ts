@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DatasetManifest, DatasetRegistry } from '../../ports/dataset-registry.ts';
-import { findTributaryError, toTributaryError, TributaryError } from '../../ports/errors.ts';
+import { failureScope, findTributaryError, toTributaryError, TributaryError } from '../../ports/errors.ts';
 import type { EventLog, LogRecord } from '../../ports/event-log.ts';
 import type { FinetuneLauncher, LaunchRequest, LaunchStatus } from '../../ports/finetune-launcher.ts';
 import type { Llm } from '../../ports/llm.ts';
@@ -18,7 +18,7 @@ import {
   chatSftFromDocuments, chatSftFromFeedback, dpoFromFeedback, INSTRUCTION_SCHEMA, instructionPrompt, parseInstruction, passagesOf,
   templateInstruction, TEMPLATE_VERSION, type Passage,
 } from '../../streams/finetune/samples.ts';
-import { StageConsumer, type RecordFailure, type Stage } from '../runtime/stage-consumer.ts';
+import { recordFailure, StageConsumer, type RecordFailure, type Stage } from '../runtime/stage-consumer.ts';
 import type { FinetuneState, InputRecord, JobRow, WindowRow } from '../../ports/finetune-state.ts';
 
 /**
@@ -190,9 +190,8 @@ export class FinetuneTrigger {
       try {
         inputs.push(await this.decode(rec));
       } catch (e) {
-        const te = findTributaryError(e) ?? toTributaryError(e);
-        if (te.retryable) throw te; // the registry is unreachable: the whole batch waits
-        failures.push({ record: rec, error: te });
+        // rethrown when it concerns the batch (the registry is unreachable): the whole batch waits
+        failures.push(recordFailure(rec, e));
         inputs.push({ kind: 'failed', offset: rec.offset });
       }
     }
@@ -260,7 +259,7 @@ export class FinetuneTrigger {
       const inputs: InputRecord[] = [];
       for (const r of recs) {
         try { inputs.push(await this.decode(r)); } catch (e) {
-          if (findTributaryError(e)?.retryable) throw e;
+          if (failureScope(e) === 'batch') throw e;
           inputs.push({ kind: 'failed', offset: r.offset });
         }
       }
@@ -496,8 +495,8 @@ export class FinetuneTrigger {
         try {
           value = await codec.encode(r.topic as SchemaTopic, JSON.parse(r.value) as never);
         } catch (e) {
-          const te = findTributaryError(e) ?? toTributaryError(e);
-          if (te.retryable) throw te;
+          const te = toTributaryError(e);
+          if (failureScope(te) === 'batch') throw te;
           // a record its own schema refuses is a bug; it must not hold back every later state change
           this.o.logger.error({ event: 'finetune.publish_dropped', topic: r.topic, key: r.key, code: te.code, err: te.message });
           continue;

@@ -1,4 +1,4 @@
-import { findTributaryError, TributaryError } from '../../ports/errors.ts';
+import { failureScope, findTributaryError, TributaryError } from '../../ports/errors.ts';
 import type { EventLog } from '../../ports/event-log.ts';
 import type { Llm } from '../../ports/llm.ts';
 import type { ValueCodec } from '../../ports/value-codec.ts';
@@ -13,7 +13,8 @@ import type { PromptTemplate } from '../../streams/prompts/template.ts';
 /**
  * One LLM-as-judge call, shared by the judge consumer (online) and POST /v1/traces/:id/judge
  * (offline): the verdict, or `status: failed` with the reason when the model's reply is unusable.
- * An LLM that cannot be reached throws (the caller retries or reports it); no score is ever made up.
+ * An LLM that cannot be reached, or that refuses every request (our key, our model), throws (the
+ * caller retries or reports it); no score is ever made up.
  */
 
 export interface JudgeDeps {
@@ -54,7 +55,7 @@ export async function judgeAnswer(deps: JudgeDeps, traceId: string, input: Judge
     judgement = { ...base, at: new Date().toISOString(), status: 'judged', scores, error: null, latencyMs: Math.round(performance.now() - started) };
   } catch (e) {
     const te = findTributaryError(e);
-    if (te?.code !== 'LLM_REJECTED') throw e;
+    if (te?.code !== 'LLM_REJECTED' || failureScope(te) === 'batch') throw e;
     judgement = { ...base, at: new Date().toISOString(), status: 'failed', scores: null, error: te.message, latencyMs: Math.round(performance.now() - started) };
   }
   metrics.ragJudgeSeconds.observe(judgement.latencyMs / 1000);

@@ -15,9 +15,9 @@ import { judgeAnswer, judgeInputOf, recordJudgements, type JudgeDeps } from './j
  * The sample is decided by the trace id, so a redelivered trace is judged again only if it was
  * judged before (the verdict is keyed by trace id: the latest one stands). A cache hit is not
  * judged: it repeats the answer of the trace it names. A trace that cannot be read is a per-record
- * failure (DLQ). An LLM that cannot be reached is an infrastructure failure: the verdicts written so
- * far are kept, the batch is retried with back-off, and the ones already judged here are not asked
- * again.
+ * failure (DLQ). An LLM or registry that cannot be reached concerns the batch (its error's scope;
+ * consumers/runtime/stage-consumer.ts): the verdicts written so far are kept, the batch is retried
+ * with back-off until it is back, and the ones already judged here are not asked again.
  */
 
 const REMEMBERED = 10_000;

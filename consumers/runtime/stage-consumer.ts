@@ -1,6 +1,6 @@
 import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { findTributaryError, toTributaryError, TributaryError } from '../../ports/errors.ts';
+import { failureScope, toTributaryError, TributaryError } from '../../ports/errors.ts';
 import type { BatchContext, EventLog, LogRecord, RecordBatch, Subscription } from '../../ports/event-log.ts';
 import { Topics } from '../../schemas/topics.ts';
 import { LogEvents, SpanNames, type Metrics } from '../../observability/metrics.ts';
@@ -10,11 +10,19 @@ import { sleep } from '../../common/sleep.ts';
 import { toDlqRecord } from './dlq.ts';
 
 /**
- * A stage processes a batch and reports per-record failures. It THROWS only for infrastructure
- * failures that concern the whole batch (index or embedder unreachable, output topic unavailable):
- * those are retried forever with back-off and the partition paused — never sent to the DLQ, since
- * the records themselves are fine. Per-record failures are retried up to `maxAttempts` when
- * retryable, then dead-lettered with the original bytes; non-retryable ones go to the DLQ at once.
+ * A stage processes a batch and reports per-record failures, or throws; it never decides what a
+ * failure means. The runtime does, for every stage, by the error's scope (ports/errors.ts,
+ * `failureScope`):
+ *  - batch-scoped (a dependency is down: registry, store, index, embedder, LLM, log; our own
+ *    configuration), thrown or reported for a record: the whole batch is kept and retried with
+ *    back-off for as long as it lasts, the partition making no progress; the consumer reports
+ *    degraded meanwhile (`status`, served by /healthz and /readyz). Never sent to the DLQ: the
+ *    records themselves are fine.
+ *  - record-scoped, reported for a record: retried up to `maxAttempts` when retryable, then
+ *    dead-lettered with the original bytes; non-retryable ones go to the DLQ at once.
+ *  - record-scoped but thrown, so naming no record (e.g. a store refusing one document of a write
+ *    of many, or a bug): the records are run again one at a time, so the failure lands on its own
+ *    record and the others go through.
  *
  * Each batch is a span (tributary.stage.batch) whose parent is the trace context of the batch's
  * first traced record and which links the others; the stage runs inside it (its embedder and index
@@ -45,8 +53,8 @@ export interface StageConsumerOptions {
 export class StageConsumer {
   private subscription: Subscription | null = null;
   private readonly o: StageConsumerOptions;
-  /** consecutive infrastructure failures, for status reporting */
-  private infraFailures = 0;
+  /** consecutive batch-scoped failures (a dependency is down), for status reporting */
+  private batchFailures = 0;
   private lastError: string | null = null;
 
   constructor(options: StageConsumerOptions) {
@@ -56,7 +64,7 @@ export class StageConsumer {
   get name(): string { return this.o.stage.name; }
   get running(): boolean { return this.subscription?.running ?? false; }
   get status(): { name: string; group: string; running: boolean; degraded: boolean; lastError: string | null } {
-    return { name: this.name, group: this.o.group, running: this.running, degraded: this.infraFailures > 0, lastError: this.lastError };
+    return { name: this.name, group: this.o.group, running: this.running, degraded: this.batchFailures > 0, lastError: this.lastError };
   }
 
   start(): void {
@@ -105,26 +113,7 @@ export class StageConsumer {
       }
     }
     while (pending.length > 0) {
-      let failures: RecordFailure[];
-      try {
-        failures = await stage.process(pending, ctx.signal);
-        this.infraFailures = 0;
-        this.lastError = null;
-      } catch (err) {
-        // infrastructure failure: keep the batch, back off, try again (the partition makes no progress meanwhile)
-        if (ctx.signal.aborted) throw err;
-        this.infraFailures++;
-        const te = toTributaryError(err);
-        this.lastError = `${te.code}: ${te.message}`;
-        metrics.recordsFailed.inc({ stage: stage.name, code: te.code });
-        const delay = backoffDelay(this.infraFailures, retry, te.retryAfterMs);
-        logger.warn({ event: LogEvents.stageInfraError, stage: stage.name, code: te.code, err: te.message, attempt: this.infraFailures, delayMs: Math.round(delay) });
-        span.addEvent(LogEvents.stageInfraError, { [SpanAttributes.errorCode]: te.code, attempt: this.infraFailures });
-        await ctx.heartbeat();
-        await sleep(delay, ctx.signal);
-        if (ctx.signal.aborted) throw err;
-        continue;
-      }
+      const failures = await this.run(pending, ctx, span);
       const retryable: RecordFailure[] = [];
       for (const f of failures) {
         metrics.recordsFailed.inc({ stage: stage.name, code: f.error.code });
@@ -160,9 +149,67 @@ export class StageConsumer {
     metrics.batchSeconds.observe({ stage: stage.name }, (performance.now() - started) / 1000);
     logger.debug({ event: LogEvents.stageBatch, stage: stage.name, topic: batch.topic, partition: batch.partition, records: batch.records.length, dlq: dead.length, ms: Math.round(performance.now() - started) });
   }
+
+  /**
+   * Runs the stage on `records` until no failure concerns the batch, and returns the record-scoped
+   * ones. A batch-scoped failure, thrown or reported, keeps every record: they are all tried again
+   * after a back-off, for as long as it lasts. A record-scoped error thrown for several records names
+   * none of them: they are run one at a time, so it fails only the record it belongs to.
+   */
+  private async run(records: LogRecord[], ctx: BatchContext, span: Span): Promise<RecordFailure[]> {
+    for (;;) {
+      let failures: RecordFailure[];
+      try {
+        failures = await this.o.stage.process(records, ctx.signal);
+      } catch (err) {
+        if (ctx.signal.aborted) throw err;
+        if (failureScope(err) === 'batch') {
+          await this.holdBatch(toTributaryError(err), ctx, span);
+          continue;
+        }
+        const error = toTributaryError(err);
+        if (records.length > 1) return this.runOneByOne(records, error, ctx, span);
+        failures = [{ record: records[0]!, error }];
+      }
+      const held = failures.find((f) => failureScope(f.error) === 'batch');
+      if (!held) {
+        this.batchFailures = 0;
+        this.lastError = null;
+        return failures;
+      }
+      await this.holdBatch(held.error, ctx, span);
+    }
+  }
+
+  private async runOneByOne(records: LogRecord[], error: TributaryError, ctx: BatchContext, span: Span): Promise<RecordFailure[]> {
+    this.o.logger.info({ event: LogEvents.stageRetry, stage: this.o.stage.name, records: records.length, code: error.code, err: error.message, oneByOne: true });
+    span.addEvent(LogEvents.stageRetry, { [SpanAttributes.errorCode]: error.code, records: records.length, oneByOne: true });
+    const failures: RecordFailure[] = [];
+    for (const r of records) failures.push(...await this.run([r], ctx, span));
+    return failures;
+  }
+
+  /** A dependency is down: the consumer is degraded; waits (back-off, Retry-After) before the batch is tried again. */
+  private async holdBatch(error: TributaryError, ctx: BatchContext, span: Span): Promise<void> {
+    const { stage, retry, metrics, logger } = this.o;
+    this.batchFailures++;
+    this.lastError = `${error.code}: ${error.message}`;
+    metrics.recordsFailed.inc({ stage: stage.name, code: error.code });
+    const delay = backoffDelay(this.batchFailures, retry, error.retryAfterMs);
+    logger.warn({ event: LogEvents.stageInfraError, stage: stage.name, code: error.code, err: error.message, attempt: this.batchFailures, delayMs: Math.round(delay) });
+    span.addEvent(LogEvents.stageInfraError, { [SpanAttributes.errorCode]: error.code, attempt: this.batchFailures });
+    await ctx.heartbeat();
+    await sleep(delay, ctx.signal);
+    if (ctx.signal.aborted) throw new Error(`stopping while ${error.code} holds the batch; it will be redelivered`, { cause: error });
+  }
 }
 
-/** For stages: turns anything thrown for one record into a failure entry. */
+/**
+ * For stages: the failure of one record, from what its processing threw. An error that concerns the
+ * whole batch (`failureScope` says 'batch': a dependency is down) is rethrown instead: every other
+ * record would fail alike, so the stage stops there and the runtime keeps the batch.
+ */
 export function recordFailure(record: LogRecord, err: unknown): RecordFailure {
-  return { record, error: findTributaryError(err) ?? toTributaryError(err) };
+  if (failureScope(err) === 'batch') throw err;
+  return { record, error: toTributaryError(err) };
 }

@@ -53,6 +53,22 @@ describe('health, metrics and docs', () => {
     expect(ready.json()).toMatchObject({ status: 'ready', down: [], dependencies: expect.arrayContaining([expect.objectContaining({ name: 'index', kind: 'embedded', ok: true })]) });
   });
 
+  it('readyz: a consumer holding its batch while a dependency is down makes the process "degraded" (still 200), naming its last error', async () => {
+    await h.system.start();
+    const consumer = h.system.consumers[0]!;
+    const real = consumer.status;
+    // the consumer's own status, as StageConsumer reports it while a batch-scoped failure holds its batch
+    Object.defineProperty(consumer, 'status', { configurable: true, get: () => ({ ...real, degraded: true, lastError: 'SCHEMA_REGISTRY_UNAVAILABLE: registry unreachable' }) });
+    try {
+      const res = await h.app.inject({ method: 'GET', url: '/readyz' });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ status: 'degraded', down: [], consumers: expect.arrayContaining([expect.objectContaining({ name: real.name, degraded: true, lastError: expect.stringContaining('SCHEMA_REGISTRY_UNAVAILABLE') })]) });
+    } finally {
+      delete (consumer as { status?: unknown }).status;
+    }
+    expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ status: 'ready' });
+  });
+
   it('serves Prometheus metrics with request counts and consumer lag', async () => {
     await h.app.inject({ method: 'POST', url: '/v1/content', payload: { category: 'post', author: 'a', content: 'hello' } });
     const res = await h.app.inject({ method: 'GET', url: '/metrics' });

@@ -153,14 +153,15 @@ describe('OpenAiEmbedder against a real OpenAI-compatible HTTP server', () => {
     expect(err.code).toBe('EMBEDDER_REJECTED');
     expect(err.retryable).toBe(false);
     expect(err.upstreamStatus).toBe(400);
+    expect(err.scope).toBe('record');
     expect(err.message).toContain('input too long');
     expect((err.cause as { status?: number }).status).toBe(400);
   });
 
-  it('401: EMBEDDER_REJECTED, not retryable', async () => {
+  it('401: EMBEDDER_REJECTED, not retryable, of every request alike (batch scope: the consumer waits, never dead-letters)', async () => {
     server.script(EMBEDDINGS, { kind: 'status', status: 401 });
     const err = await failure(embedder().embed(['a']));
-    expect([err.code, err.retryable, err.upstreamStatus]).toEqual(['EMBEDDER_REJECTED', false, 401]);
+    expect([err.code, err.retryable, err.upstreamStatus, err.scope]).toEqual(['EMBEDDER_REJECTED', false, 401, 'batch']);
   });
 
   it('a vector of the wrong dimension: EMBEDDER_DIMENSION_MISMATCH, not retried', async () => {

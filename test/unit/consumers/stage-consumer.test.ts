@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EmbeddedEventLog } from '../../../adapters/event-log/embedded/embedded-event-log.ts';
 import { openDatabase } from '../../../adapters/sqlite/open-database.ts';
-import { TributaryError } from '../../../ports/errors.ts';
+import { TributaryError, type ErrorCode } from '../../../ports/errors.ts';
 import type { LogRecord } from '../../../ports/event-log.ts';
 import { Metrics } from '../../../observability/metrics.ts';
 import { StageConsumer, type RecordFailure, type Stage } from '../../../consumers/runtime/stage-consumer.ts';
@@ -22,20 +22,25 @@ class ScriptedStage implements Stage {
   calls: string[][] = [];
   sunk: string[] = [];
   infraFailuresLeft = 0;
-  failures = new Map<string, { code: 'MALFORMED_EVENT' | 'EMBEDDER_REJECTED' | 'TIMEOUT'; times: number }>();
+  failures = new Map<string, { code: ErrorCode; times: number; retryable?: boolean }>();
+  /** What the whole call throws, given the values it was asked to process (null: nothing). */
+  throwFor: (values: string[]) => unknown = () => null;
   async process(records: LogRecord[]): Promise<RecordFailure[]> {
-    this.calls.push(records.map((r) => dec(r.value)!));
+    const values = records.map((r) => dec(r.value)!);
+    this.calls.push(values);
     if (this.infraFailuresLeft > 0) {
       this.infraFailuresLeft--;
       throw new TributaryError('INDEX_UNAVAILABLE', 'index down');
     }
+    const thrown = this.throwFor(values);
+    if (thrown) throw thrown;
     const out: RecordFailure[] = [];
     for (const r of records) {
       const v = dec(r.value)!;
       const f = this.failures.get(v);
       if (f && f.times > 0) {
         f.times--;
-        out.push({ record: r, error: new TributaryError(f.code, `cannot handle ${v}`) });
+        out.push({ record: r, error: new TributaryError(f.code, `cannot handle ${v}`, f.retryable === undefined ? {} : { retryable: f.retryable }) });
       } else this.sunk.push(v);
     }
     return out;
@@ -84,7 +89,7 @@ describe('StageConsumer (consume loop)', () => {
   });
 
   it('retryable record failures are retried (only the failed records) and succeed without a DLQ entry', async () => {
-    stage.failures.set('flaky', { code: 'TIMEOUT', times: 2 });
+    stage.failures.set('flaky', { code: 'INTERNAL', retryable: true, times: 2 });
     await log.append('in', [{ key: 'a', value: enc('ok') }, { key: 'b', value: enc('flaky') }]);
     consumer.start();
     await waitFor(async () => (await committed()) === 2);
@@ -93,8 +98,8 @@ describe('StageConsumer (consume loop)', () => {
     expect((await log.offsets('tributary.dlq'))[0]!.end).toBe(0);
   });
 
-  it('retryable failures that outlast maxAttempts are dead-lettered with the attempt count', async () => {
-    stage.failures.set('always', { code: 'TIMEOUT', times: 99 });
+  it('retryable record failures that outlast maxAttempts are dead-lettered with the attempt count', async () => {
+    stage.failures.set('always', { code: 'INTERNAL', retryable: true, times: 99 });
     await log.append('in', [{ key: 'a', value: enc('always') }]);
     consumer.start();
     await waitFor(async () => (await committed()) === 1);
@@ -114,6 +119,63 @@ describe('StageConsumer (consume loop)', () => {
     expect(stage.sunk).toEqual(['x']);
     expect((await log.offsets('tributary.dlq'))[0]!.end).toBe(0);
     expect(consumer.status.degraded).toBe(false);
+  });
+
+  it('a batch-scoped failure reported for one record holds the whole batch past maxAttempts: nothing is dead-lettered, then all is processed', async () => {
+    stage.failures.set('b', { code: 'TIMEOUT', times: 8 });
+    await log.append('in', [{ key: 'a', value: enc('a') }, { key: 'b', value: enc('b') }, { key: 'c', value: enc('c') }]);
+    consumer.start();
+    await waitFor(() => stage.calls.length >= 4); // past maxAttempts (3)
+    expect(consumer.status).toMatchObject({ degraded: true, lastError: expect.stringContaining('TIMEOUT') });
+    expect(await committed()).toBe(0);
+    expect((await log.offsets('tributary.dlq'))[0]!.end).toBe(0);
+    await waitFor(async () => (await committed()) === 3);
+    // the whole batch was tried each time (not only the record that reported it)
+    expect(stage.calls.every((c) => c.length === 3)).toBe(true);
+    expect(stage.calls.length).toBe(9);
+    expect(new Set(stage.sunk)).toEqual(new Set(['a', 'b', 'c']));
+    expect((await log.offsets('tributary.dlq'))[0]!.end).toBe(0);
+    expect(consumer.status).toMatchObject({ degraded: false, lastError: null });
+  });
+
+  it('while a batch is held, a bad record in it waits too; once the dependency is back only the bad record is dead-lettered', async () => {
+    stage.failures.set('bad', { code: 'SCHEMA_VIOLATION', times: 99 });
+    stage.infraFailuresLeft = 5;
+    await log.append('in', [{ key: 'a', value: enc('ok1') }, { key: 'b', value: enc('bad') }, { key: 'c', value: enc('ok2') }]);
+    consumer.start();
+    await waitFor(() => stage.calls.length >= 4);
+    expect((await log.offsets('tributary.dlq'))[0]!.end).toBe(0);
+    await waitFor(async () => (await committed()) === 3);
+    expect(stage.sunk).toEqual(['ok1', 'ok2']);
+    const dlq = await log.read('tributary.dlq', 0, 0, 10);
+    expect(dlq.map((d) => [dec(d.value), d.headers[DlqHeaders.errorCode]])).toEqual([['bad', 'SCHEMA_VIOLATION']]);
+  });
+
+  it('a record-scoped error thrown for the whole call is run again one record at a time: only its record is dead-lettered', async () => {
+    // e.g. a store refusing one document of a write of many, or a bug meeting one input
+    stage.throwFor = (values) => (values.includes('poison') ? new TypeError('cannot read properties of undefined') : null);
+    await log.append('in', [{ key: 'a', value: enc('ok1') }, { key: 'b', value: enc('poison') }, { key: 'c', value: enc('ok2') }]);
+    consumer.start();
+    await waitFor(async () => (await committed()) === 3);
+    expect(stage.calls).toEqual([['ok1', 'poison', 'ok2'], ['ok1'], ['poison'], ['ok2']]);
+    expect(stage.sunk).toEqual(['ok1', 'ok2']);
+    const [d, more] = await log.read('tributary.dlq', 0, 0, 10);
+    expect(more).toBeUndefined();
+    expect(describeDlqRecord(d!)).toMatchObject({ code: 'INTERNAL', sourceOffset: 1, attempts: 1 });
+    expect(consumer.status.degraded).toBe(false);
+  });
+
+  it('a raw connection error (not a TributaryError) thrown by a stage holds the batch: a dependency is down', async () => {
+    let left = 4;
+    stage.throwFor = () => (left-- > 0 ? Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6333'), { code: 'ECONNREFUSED' }) : null);
+    await log.append('in', [{ key: 'a', value: enc('x') }, { key: 'b', value: enc('y') }]);
+    consumer.start();
+    await waitFor(() => stage.calls.length >= 2);
+    expect(consumer.status).toMatchObject({ degraded: true, lastError: expect.stringContaining('ECONNREFUSED') });
+    await waitFor(async () => (await committed()) === 2);
+    expect(stage.calls.every((c) => c.length === 2)).toBe(true);
+    expect(stage.sunk).toEqual(['x', 'y']);
+    expect((await log.offsets('tributary.dlq'))[0]!.end).toBe(0);
   });
 
   it('stop drains the in-flight batch and commits it', async () => {
