@@ -82,6 +82,12 @@ describe('maskSensitive: secrets', () => {
     expect(maskSensitive(input)).toBe(expected);
   });
 
+  it('a key: value pair whose value is no secret does not hide a cue inside its value', () => {
+    expect(maskSensitive('token: "password": "correct horse battery"')).toBe('token: "password": "[SECRET]"');
+    expect(maskSensitive('token: password: hunter22')).toBe('token: password: [SECRET]');
+    expect(maskSensitive('api_key = "<your-api-key>" and password: hunter22')).toBe('api_key = "<your-api-key>" and password: [SECRET]');
+  });
+
   it('masks a whole PEM private key block and keeps what follows', () => {
     const pem = '-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7bq9\nQ2hG0x+Zr/9==\n-----END RSA PRIVATE KEY-----';
     expect(maskSensitive(`key:\n${pem}\nThe end.`)).toBe('key:\n[SECRET]\nThe end.');
