@@ -13,7 +13,8 @@ import { JUDGE_SCORES, startScriptedLlm, type ScriptedLlm } from '../helpers/scr
  * check it has against the real embedded API, listening on a port, and finds nothing. Each operation
  * gets generated requests, valid and invalid (bodies, parameters, methods, missing keys); each
  * response must carry a documented status, content type, headers and body. Once with API keys (the
- * admin key sent), once without (the open, loopback-only mode).
+ * admin key sent), once without (the open, loopback-only mode), and once with no LLM configured (the
+ * routes that need one answer what the document says, never a 5xx).
  *
  * schemathesis comes from PyPI into the user cache: `bash test/setup/fetch-schemathesis.sh` (.ci/run
  * does it). Without it the suite is skipped locally and fails in CI.
@@ -34,7 +35,7 @@ const apiKeys = [{ name: 'ops', sha256: hashApiKey(ADMIN_KEY), scopes: ['admin']
  */
 const PROXY_PATHS = `^/v1/(${[...INFERENCE_ENDPOINTS, 'models'].join('|')})$`;
 
-/** Bounded so both runs together take about a minute on two cores; deterministic, so a failure reproduces. */
+/** Bounded so each run takes about a minute on two cores; deterministic, so a failure reproduces. */
 const MAX_EXAMPLES = 20;
 
 interface StRun {
@@ -145,6 +146,20 @@ describe.skipIf(missing !== null)(`the OpenAPI document holds against schemathes
       const run = await runSchemathesis(url, [], dir);
       console.log(`schemathesis, open: ${summary(run)}`);
       expect(run.code, report(run)).toBe(0);
+    } finally {
+      await h.close();
+    }
+  }, 180_000);
+
+  it('with no LLM configured: answers are extractive, judging is refused as documented (409, never a 5xx)', async () => {
+    const h = await startApiHarness({ config: { apiKeys } });
+    try {
+      expect(h.system.llm).toBeNull();
+      const url = await serve(h);
+      const run = await runSchemathesis(url, [`Authorization: Bearer ${ADMIN_KEY}`], dir);
+      console.log(`schemathesis, no LLM: ${summary(run)}`);
+      expect(run.code, report(run)).toBe(0);
+      expect(run.output).toMatch(/Tested:\s+[1-9]\d*/);
     } finally {
       await h.close();
     }
