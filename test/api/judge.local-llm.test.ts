@@ -1,7 +1,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HAVE_LOCAL_LLM, LOCAL_LLM_GGUF, LOCAL_LLM_MODEL_ID, LOCAL_LLM_SKIP_REASON } from '../helpers/local-llm.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeWith } from '../helpers/ci.ts';
+import { LOCAL_LLM_GGUF, LOCAL_LLM_MODEL_ID, LOCAL_LLM_NEED } from '../helpers/local-llm.ts';
 import { startApiHarness, waitFor, type ApiHarness } from '../helpers/api-system.ts';
 import { JUDGE_CRITERIA, type Judgement } from '../../schemas/judgement.ts';
 
@@ -14,7 +15,7 @@ const DOCS = readdirSync(CORPUS).filter((f) => f.endsWith('.json')).flatMap((f) 
  * is that the judge consumer picks the trace up on its own, every verdict is whole (each criterion a
  * score 1–5 with a reason, the schema enforced while decoding), and it lands on its trace.
  */
-describe.skipIf(!HAVE_LOCAL_LLM)(`LLM-as-judge on the local model${LOCAL_LLM_SKIP_REASON}`, () => {
+describeWith(LOCAL_LLM_NEED, 'LLM-as-judge on the local model', () => {
   let h: ApiHarness;
   beforeAll(async () => {
     h = await startApiHarness({ config: { llmGguf: LOCAL_LLM_GGUF, llmGpu: 'cpu', llmThreads: 1, llmAnswerTokens: 64, judgeSample: 1, guardInjection: 'flag', guardInjectionLlm: 'on' } });

@@ -1,7 +1,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HAVE_LOCAL_LLM, LOCAL_LLM_GGUF, LOCAL_LLM_MODEL_ID, LOCAL_LLM_SKIP_REASON } from '../helpers/local-llm.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeWith } from '../helpers/ci.ts';
+import { LOCAL_LLM_GGUF, LOCAL_LLM_MODEL_ID, LOCAL_LLM_NEED } from '../helpers/local-llm.ts';
 import { parseSse, readUntil, startApiHarness, waitFor, type ApiHarness } from '../helpers/api-system.ts';
 
 type Source = { docId: string; chunkIndex: number; text: string; title: string | null };
@@ -22,7 +23,7 @@ function citedNumbers(text: string): number[] {
  * corpus. A 135M model is weak: the assertions are what must hold for any model — filters it extracts
  * are ones the question names, an answer cites only sources it was given, a step that fails says why.
  */
-describe.skipIf(!HAVE_LOCAL_LLM)(`RAG on the local model${LOCAL_LLM_SKIP_REASON}`, () => {
+describeWith(LOCAL_LLM_NEED, 'RAG on the local model', () => {
   let h: ApiHarness;
   beforeAll(async () => {
     // short answers keep the suite quick; the budget itself is tested in the adapter suite

@@ -1,13 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { hashApiKey } from '../../api/auth/api-key-config.ts';
 import { toDlqRecord } from '../../consumers/runtime/dlq.ts';
 import type { LogRecord } from '../../ports/event-log.ts';
 import { CDC_TOPIC, Groups, Topics } from '../../schemas/topics.ts';
 import { startApiHarness, waitFor, type ApiHarness } from '../helpers/api-system.ts';
+import { describeWith } from '../helpers/ci.ts';
+import { CHROMIUM_TO_RUN, findChromium } from '../setup/chromium.ts';
 
 /**
  * The operators' page, /ops, in a real browser: Debian's Chromium driven by playwright-core, against
@@ -17,7 +19,8 @@ import { startApiHarness, waitFor, type ApiHarness } from '../helpers/api-system
  * Screenshots go to test-results/ops/.
  *
  * Chromium comes from apt: `bash test/setup/fetch-chromium.sh` (.ci/run does it), or
- * TRIBUTARY_TEST_CHROMIUM names a binary. Without one the suite is skipped locally and fails in CI.
+ * TRIBUTARY_TEST_CHROMIUM names a binary (test/setup/chromium.ts). Without one every test is
+ * reported as skipped, naming that command; in CI the file fails.
  */
 
 // what the functions evaluated in the page see (the tests are type-checked without the DOM library)
@@ -29,24 +32,7 @@ declare const document: {
 declare function getComputedStyle(e: unknown): { color: string };
 type DomRow = { dataset: Record<string, string | undefined> };
 
-function findChromium(): string | null {
-  const configured = process.env['TRIBUTARY_TEST_CHROMIUM'];
-  if (configured) return configured;
-  for (const dir of (process.env['PATH'] ?? '').split(':').filter(Boolean)) {
-    const candidate = `${dir}/chromium`;
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
 const CHROMIUM = findChromium();
-const missing = CHROMIUM ? null : 'no chromium on PATH: run `bash test/setup/fetch-chromium.sh` (or set TRIBUTARY_TEST_CHROMIUM)';
-if (missing && ['true', '1'].includes((process.env['CI'] ?? '').toLowerCase())) throw new Error(missing);
 
 const SHOTS = fileURLToPath(new URL('../../test-results/ops/', import.meta.url));
 
@@ -62,7 +48,7 @@ const XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned
 
 type DlqEntry = { offset: number; stage: string; code: string; message: string; key: string | null; valuePreview: string | null; pending: boolean; sourceTopic: string };
 
-describe.skipIf(missing !== null)(`the operators' page /ops in Chromium${missing ? ` — SKIPPED: ${missing}` : ''}`, () => {
+describeWith({ toRun: CHROMIUM ? null : CHROMIUM_TO_RUN, inCi: 'fail' }, 'the operators\' page /ops in Chromium', () => {
   let browser: Browser;
   let h: ApiHarness | null = null;
   let context: BrowserContext | null = null;

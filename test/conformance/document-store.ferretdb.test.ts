@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { MongoClient } from 'mongodb';
-import { describe, inject, it } from 'vitest';
 import { createMongoDocumentStore } from '../../adapters/document-store/mongodb/mongodb-document-store.ts';
+import { describeFerretDb } from '../setup/ferretdb-env.ts';
 import { describeDocumentStoreConformance } from './document-store.conformance.ts';
 
 /**
@@ -15,9 +15,7 @@ import { describeDocumentStoreConformance } from './document-store.conformance.t
  * the GitHub workflow runs MongoDB 7 as a replica set).
  */
 
-const url = inject('ferretDbUrl');
-
-if (url) {
+describeFerretDb('on FerretDB', (url) => {
   describeDocumentStoreConformance('mongodb adapter on FerretDB (no change streams, no transactions)', async () => {
     const database = `tributary_store_${randomBytes(4).toString('hex')}`;
     const open = async () => {
@@ -38,6 +36,4 @@ if (url) {
       },
     };
   });
-} else {
-  describe.skip(`DocumentStore conformance: mongodb adapter on FerretDB — ${inject('ferretDbInfo')}`, () => { it('needs FerretDB', () => {}); });
-}
+});

@@ -1,8 +1,8 @@
-import { describe, it } from 'vitest';
 import { createMongoDocumentStore } from '../../adapters/document-store/mongodb/mongodb-document-store.ts';
 import { MongoChangeFeed } from '../../adapters/change-feed/mongodb/mongodb-change-feed.ts';
 import { CDC_TOPIC, Topics } from '../../schemas/topics.ts';
-import { dropDatabase, feedReader, MONGODB_URL, testDatabase } from '../helpers/mongodb.ts';
+import { describeWith } from '../helpers/ci.ts';
+import { dropDatabase, feedReader, MONGODB_NEED, MONGODB_URL, testDatabase } from '../helpers/mongodb.ts';
 import { describeDocumentStoreConformance } from './document-store.conformance.ts';
 
 /**
@@ -13,8 +13,8 @@ import { describeDocumentStoreConformance } from './document-store.conformance.t
  * document-store.ferretdb.test.ts.)
  */
 
-if (MONGODB_URL) {
-  const url = MONGODB_URL;
+describeWith(MONGODB_NEED, 'on MongoDB (MONGODB_URL, a replica set)', () => {
+  const url = MONGODB_URL ?? '';
   describeDocumentStoreConformance('mongodb (replica set, change stream)', async () => {
     const database = testDatabase('tributary_store');
     const store = createMongoDocumentStore({ url, database, collection: 'documents', transactions: 'required' });
@@ -43,6 +43,4 @@ if (MONGODB_URL) {
       },
     };
   });
-} else {
-  describe.skip('DocumentStore conformance: mongodb (replica set) — skipped: set MONGODB_URL to a replica set (e.g. mongodb://127.0.0.1:27017/?replicaSet=rs0)', () => { it('needs MongoDB', () => {}); });
-}
+});

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { pino } from 'pino';
-import { describe, it } from 'vitest';
 import { KafkaEventLog, parseBrokers } from '../../adapters/event-log/kafka/kafka-event-log.ts';
 import { EmbeddedDocumentStore } from '../../adapters/document-store/embedded/embedded-document-store.ts';
 import { SqliteChangeOutbox } from '../../adapters/change-feed/outbox/sqlite-change-outbox.ts';
@@ -11,7 +10,7 @@ import { openDatabase } from '../../adapters/sqlite/open-database.ts';
 import { ChangeFeedRelay } from '../../connectors/relay/change-feed-relay.ts';
 import { OutboxChangeFeed } from '../../adapters/change-feed/outbox/outbox-change-feed.ts';
 import { WAREHOUSE_COLLECTION, WAREHOUSE_DB } from '../../schemas/topics.ts';
-import { testBrokers } from '../setup/kafka-env.ts';
+import { describeKafka } from '../setup/kafka-env.ts';
 import { cdcReader, describeDocumentStoreConformance } from './document-store.conformance.ts';
 
 /**
@@ -20,12 +19,9 @@ import { cdcReader, describeDocumentStoreConformance } from './document-store.co
  * transactional feed, read back from Kafka.
  */
 
-const brokers = testBrokers();
 let seq = 0;
 
-if (!brokers) {
-  describe.skip('DocumentStore + change feed conformance: embedded store → outbox → Kafka — no broker', () => { it('needs a broker', () => {}); });
-} else {
+describeKafka('on the test broker', (brokers) => {
   describeDocumentStoreConformance('embedded store → outbox → relay → Kafka (real broker)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tributary-outbox-kafka-'));
     const logger = pino({ level: 'silent' });
@@ -60,4 +56,4 @@ if (!brokers) {
       },
     };
   });
-}
+});

@@ -1,15 +1,10 @@
 import { pino } from 'pino';
-import { describe, it } from 'vitest';
 import { KafkaEventLog, parseBrokers } from '../../adapters/event-log/kafka/kafka-event-log.ts';
 import { describeEventLogConformance } from './event-log.conformance.ts';
 
-import { testBrokers } from '../setup/kafka-env.ts';
+import { describeKafka } from '../setup/kafka-env.ts';
 
-const brokers = testBrokers();
-
-if (!brokers) {
-  describe.skip('EventLog conformance: kafka — no broker (see the kafka global setup notice)', () => { it('needs a broker', () => {}); });
-} else {
+describeKafka('on the test broker', (brokers) => {
   describeEventLogConformance('kafka (kafkajs, real broker)', async () => {
     const logs: KafkaEventLog[] = [];
     const open = () => {
@@ -35,4 +30,4 @@ if (!brokers) {
       cleanup: async () => { for (const l of logs) await l.close(); },
     };
   });
-}
+});

@@ -7,23 +7,25 @@ import { chunkPointId } from '../../schemas/ids.ts';
 import { describeEmbeddingCacheConformance } from './embedding-cache.conformance.ts';
 import { documentSparseVector, querySparseVector, sparseTerms, termIndex } from '../../adapters/vector-index/qdrant/sparse.ts';
 import type { VectorIndex } from '../../ports/vector-index.ts';
+import { describeWith } from '../helpers/ci.ts';
+import { QDRANT_NEED, QDRANT_URL } from '../helpers/index-target.ts';
 import { describeVectorIndexConformance, type VectorIndexHarness } from './vector-index.conformance.ts';
 
 /**
  * The VectorIndex conformance suite on a live Qdrant (QDRANT_URL, e.g. http://127.0.0.1:6333,
  * started by `docker compose up qdrant`). Each test gets its own pair of collections, dropped after.
- * Without QDRANT_URL the suite is skipped; the adapter's pure parts below always run.
+ * Without QDRANT_URL every test of it is reported as skipped; the adapter's pure parts below always run.
  */
 
-const url = process.env['QDRANT_URL'];
+const url = QDRANT_URL ?? '';
 const DIMENSION = 32;
 
 async function dropCollections(collection: string): Promise<void> {
-  const admin = new QdrantClient({ url: url!, apiKey: process.env['QDRANT_API_KEY'], checkCompatibility: false });
+  const admin = new QdrantClient({ url, apiKey: process.env['QDRANT_API_KEY'], checkCompatibility: false });
   for (const name of [collection, `${collection}_doc_versions`]) await admin.deleteCollection(name).catch(() => undefined);
 }
 
-if (url) {
+describeWith(QDRANT_NEED, 'on a live Qdrant (QDRANT_URL)', () => {
   for (const fusion of ['client', 'server'] as const) describeVectorIndexConformance(`qdrant (${fusion}-side fusion)`, async () => {
     const collection = `tributary_test_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
     const open = async (): Promise<VectorIndex> => {
@@ -70,7 +72,9 @@ if (url) {
 
   describe('Qdrant adapter on a live server', () => {
     const created: string[] = [];
-    const admin = new QdrantClient({ url, apiKey: process.env['QDRANT_API_KEY'], checkCompatibility: false });
+    // made on first use: without QDRANT_URL these tests are only collected, as skipped
+    let client: QdrantClient | null = null;
+    const admin = () => (client ??= new QdrantClient({ url, apiKey: process.env['QDRANT_API_KEY'], checkCompatibility: false }));
     const fresh = () => {
       const c = `tributary_test_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
       created.push(c);
@@ -89,22 +93,22 @@ if (url) {
       await expect(open(wrongSize, 32)).rejects.toMatchObject({ code: 'INDEX_REJECTED', message: expect.stringMatching(/16-dimension Cosine "dense" vectors; expected 32 dimensions with Cosine distance/) });
 
       const wrongDistance = fresh();
-      await admin.createCollection(wrongDistance, { vectors: { dense: { size: DIMENSION, distance: 'Dot' } }, sparse_vectors: { sparse: { modifier: 'idf' } } });
+      await admin().createCollection(wrongDistance, { vectors: { dense: { size: DIMENSION, distance: 'Dot' } }, sparse_vectors: { sparse: { modifier: 'idf' } } });
       await expect(open(wrongDistance)).rejects.toMatchObject({ message: expect.stringMatching(/32-dimension Dot "dense" vectors; expected 32 dimensions with Cosine/) });
 
       const unnamed = fresh();
-      await admin.createCollection(unnamed, { vectors: { size: DIMENSION, distance: 'Cosine' } });
+      await admin().createCollection(unnamed, { vectors: { size: DIMENSION, distance: 'Cosine' } });
       await expect(open(unnamed)).rejects.toMatchObject({ message: expect.stringMatching(/one unnamed 32-dimension Cosine vector; expected a "dense" vector/) });
 
       const noSparse = fresh();
-      await admin.createCollection(noSparse, { vectors: { dense: { size: DIMENSION, distance: 'Cosine' } } });
+      await admin().createCollection(noSparse, { vectors: { dense: { size: DIMENSION, distance: 'Cosine' } } });
       await expect(open(noSparse)).rejects.toMatchObject({ message: expect.stringMatching(/without the "sparse" sparse vector/) });
     });
 
     it('creates the payload indexes once, at start-up', async () => {
       const c = fresh();
       await (await open(c)).close();
-      const schema = (await admin.getCollection(c)).payload_schema;
+      const schema = (await admin().getCollection(c)).payload_schema;
       expect(Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, v?.data_type]))).toEqual({
         doc_id: 'keyword', category: 'keyword', author: 'keyword', doc_version: 'integer', content_hash: 'keyword', embed_model: 'keyword',
       });
@@ -115,10 +119,10 @@ if (url) {
       const index = await open(c);
       const point = (docId: string) => ({ id: chunkPointId(docId, 0), vector: Float32Array.from({ length: DIMENSION }, (_, i) => (i === 1 ? 1 : 0)), payload: { doc_id: docId, doc_version: 1, chunk_index: 0, content_hash: 'h', category: 'c', author: 'a', source_ts: 0, embed_model: 'm', title: null, url: null, text: 'kafka lag' } });
       await index.replaceDocument('a', 1, [point('a')]);
-      await admin.deleteCollection(c);
+      await admin().deleteCollection(c);
       await expect(index.ping()).rejects.toMatchObject({ code: 'INDEX_UNAVAILABLE', retryable: true });
       await expect(index.replaceDocument('b', 1, [point('b')])).resolves.toBe('applied'); // ping saw it gone: set up again first
-      await admin.deleteCollection(c);
+      await admin().deleteCollection(c);
       await expect(index.replaceDocument('c', 1, [point('c')])).rejects.toMatchObject({ code: 'INDEX_UNAVAILABLE', retryable: true });
       await expect(index.replaceDocument('c', 1, [point('c')])).resolves.toBe('applied');
       expect(await index.count()).toBe(1);
@@ -126,11 +130,7 @@ if (url) {
       await index.close();
     });
   });
-} else {
-  describe.skip('VectorIndex conformance: qdrant — skipped: set QDRANT_URL (e.g. http://127.0.0.1:6333 after `docker compose up qdrant`) to run it', () => {
-    it('needs a Qdrant server', () => {});
-  });
-}
+});
 
 describe('Qdrant adapter without a server', () => {
   it('the factory validates options and does no I/O', async () => {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { EmbeddedEventLog } from '../../adapters/event-log/embedded/embedded-event-log.ts';
 import { openDatabase } from '../../adapters/sqlite/open-database.ts';
 import { buildEnvelope, buildKey } from '../../schemas/change-event.ts';
@@ -9,7 +9,8 @@ import { documentIdFor } from '../../schemas/ids.ts';
 import { CDC_TOPIC } from '../../schemas/topics.ts';
 import { loadConfig } from '../../wiring/config.ts';
 import { assertIndexExact as assertIndexExactly, makeItem as makeSharedItem, type Item } from '../helpers/index-expectations.ts';
-import { indexTargets, reportQdrantSkipped, type IndexTarget } from '../helpers/index-target.ts';
+import { describeWith } from '../helpers/ci.ts';
+import { indexTargets, type IndexTarget } from '../helpers/index-target.ts';
 import { api, caughtUp, sleep, startSystem as startSystemWith, waitUntil, type RunningSystem } from './harness.ts';
 
 /**
@@ -34,9 +35,7 @@ async function search(url: string, query: string, k = 5): Promise<Array<{ docId:
   return r.body.hits;
 }
 
-reportQdrantSkipped('end to end over HTTP');
-
-for (const { kind, make: makeTarget } of indexTargets()) describe(`end to end over HTTP (embedded store and log, ${kind} index, child process)`, () => {
+for (const { kind, make: makeTarget, need } of indexTargets()) describeWith(need, `end to end over HTTP (embedded store and log, ${kind} index, child process)`, () => {
   let dataDir: string;
   let sys: RunningSystem | null = null;
   let target: IndexTarget;

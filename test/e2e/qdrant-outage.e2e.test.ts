@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../wiring/config.ts';
 import { assertIndexExact, makeItem, type Item } from '../helpers/index-expectations.ts';
-import { QDRANT_URL, qdrantTarget, type IndexTarget } from '../helpers/index-target.ts';
+import { describeWith } from '../helpers/ci.ts';
+import { QDRANT_NEED, QDRANT_URL, qdrantTarget, type IndexTarget } from '../helpers/index-target.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { api, caughtUp, sleep, startSystem, waitUntil, type RunningSystem } from './harness.ts';
 
@@ -17,7 +18,7 @@ import { api, caughtUp, sleep, startSystem, waitUntil, type RunningSystem } from
 
 const DIM = loadConfig({}).hashingDimension;
 
-(QDRANT_URL ? describe : describe.skip)(`Qdrant outage mid-stream${QDRANT_URL ? '' : ' — skipped: set QDRANT_URL to run it'}`, () => {
+describeWith(QDRANT_NEED, 'Qdrant outage mid-stream', () => {
   let dir: string;
   let proxy: TcpProxy;
   let target: IndexTarget;

@@ -3,9 +3,10 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QdrantClient } from '@qdrant/js-client-rest';
-import { describe, expect } from 'vitest';
+import { expect } from 'vitest';
 import { createEmbeddedVectorIndex } from '../../adapters/vector-index/embedded/index.ts';
 import type { ChunkPayload } from '../../ports/vector-index.ts';
+import type { Need } from './ci.ts';
 
 /**
  * Where a suite's Tributary processes index, and how the suite reads the index back on its own:
@@ -50,7 +51,9 @@ export function embeddedTarget(): IndexTarget {
 
 export function qdrantTarget(url: string): IndexTarget {
   const collection = `tributary_it_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  const client = new QdrantClient({ url, apiKey: QDRANT_API_KEY, checkCompatibility: false });
+  // made on first use: a skipped Qdrant variant builds its target while its tests are collected
+  let client: QdrantClient | null = null;
+  const qdrant = () => (client ??= new QdrantClient({ url, apiKey: QDRANT_API_KEY, checkCompatibility: false }));
   return {
     kind: 'qdrant',
     env: () => ({ QDRANT_URL: url, QDRANT_COLLECTION: collection, ...(QDRANT_API_KEY ? { QDRANT_API_KEY } : {}) }),
@@ -58,7 +61,7 @@ export function qdrantTarget(url: string): IndexTarget {
       const byDoc = new Map<string, Array<{ id: string; payload: ChunkPayload }>>();
       let offset: string | number | null | undefined;
       do {
-        const page = await client.scroll(collection, { limit: 1000, with_payload: true, with_vector: false, ...(offset != null ? { offset } : {}) });
+        const page = await qdrant().scroll(collection, { limit: 1000, with_payload: true, with_vector: false, ...(offset != null ? { offset } : {}) });
         for (const p of page.points) {
           const payload = p.payload as unknown as ChunkPayload;
           byDoc.set(payload.doc_id, [...(byDoc.get(payload.doc_id) ?? []), { id: String(p.id), payload }]);
@@ -68,22 +71,25 @@ export function qdrantTarget(url: string): IndexTarget {
       return byDoc;
     },
     async cleanup() {
+      if (!client) return;
       for (const name of [collection, `${collection}_doc_versions`]) await client.deleteCollection(name).catch(() => undefined);
     },
   };
 }
 
-/** The targets this run covers: embedded always, Qdrant when QDRANT_URL is set. */
-export function indexTargets(): Array<{ kind: IndexTarget['kind']; make: () => IndexTarget }> {
-  return [
-    { kind: 'embedded', make: embeddedTarget },
-    ...(QDRANT_URL ? [{ kind: 'qdrant' as const, make: () => qdrantTarget(QDRANT_URL) }] : []),
-  ];
-}
+/** What would run the suites that need Qdrant (null: QDRANT_URL is set). CI is not given one: they skip there too. */
+export const QDRANT_NEED = { toRun: QDRANT_URL ? null : 'set QDRANT_URL (e.g. http://127.0.0.1:6333)', inCi: 'skip' } as const satisfies Need;
 
-/** Says, in the test report, that the Qdrant variant of a suite did not run and how to run it. */
-export function reportQdrantSkipped(suite: string): void {
-  if (!QDRANT_URL) describe.skip(`${suite} — on Qdrant: skipped, set QDRANT_URL (e.g. http://127.0.0.1:6333) to run it`, () => {});
+/**
+ * The targets a suite runs on: embedded always, Qdrant when QDRANT_URL is set. Both are always
+ * listed, each with its need: without QDRANT_URL the Qdrant variant's tests are collected and
+ * reported as skipped (`describeWith(need, …)`), all of them, saying what would run them.
+ */
+export function indexTargets(): Array<{ kind: IndexTarget['kind']; make: () => IndexTarget; need: Need }> {
+  return [
+    { kind: 'embedded', make: embeddedTarget, need: { toRun: null, inCi: 'fail' } },
+    { kind: 'qdrant', make: () => qdrantTarget(QDRANT_URL ?? 'http://qdrant-url-not-set.invalid'), need: QDRANT_NEED },
+  ];
 }
 
 /**

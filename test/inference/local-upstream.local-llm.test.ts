@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HAVE_LOCAL_LLM, LOCAL_LLM_GGUF, LOCAL_LLM_MODEL_ID, LOCAL_LLM_SKIP_REASON } from '../helpers/local-llm.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeWith } from '../helpers/ci.ts';
+import { LOCAL_LLM_GGUF, LOCAL_LLM_MODEL_ID, LOCAL_LLM_NEED } from '../helpers/local-llm.ts';
 import { startProxyHarness, sleep, type ProxyHarness } from './harness.ts';
 
 const MODEL = LOCAL_LLM_MODEL_ID;
@@ -9,7 +10,7 @@ const MODEL = LOCAL_LLM_MODEL_ID;
  * The local model behind the inference proxy: no GPU server, only the GGUF file. The official SDK
  * talks to Tributary's /v1 exactly as it would to a remote upstream.
  */
-describe.skipIf(!HAVE_LOCAL_LLM)(`the inference proxy serves the local model${LOCAL_LLM_SKIP_REASON}`, () => {
+describeWith(LOCAL_LLM_NEED, 'the inference proxy serves the local model', () => {
   let h: ProxyHarness;
   let sdk: OpenAI;
   beforeAll(async () => {

@@ -8,7 +8,7 @@ import type { RunningSystem } from '../e2e/harness.ts';
 import { api } from '../e2e/harness.ts';
 import { describeKafka } from '../setup/kafka-env.ts';
 import { assertIndexExact, makeItem, type Item } from '../helpers/index-expectations.ts';
-import { consumerDirs, indexTargets, reportQdrantSkipped } from '../helpers/index-target.ts';
+import { consumerDirs, indexTargets } from '../helpers/index-target.ts';
 import { caughtUp, kafkaEnv, resetKafka, sleep, startApi, startConsumer, startSlowEmbeddings, testLog, waitUntil, type Proc, type SlowEmbeddings } from './harness.ts';
 
 /**
@@ -23,9 +23,7 @@ import { caughtUp, kafkaEnv, resetKafka, sleep, startApi, startConsumer, startSl
 const N = 5_000;
 const DIM = 32;
 
-reportQdrantSkipped('Kafka mode: kill -9 consumer processes mid-batch');
-
-for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mode: kill -9 consumer processes mid-batch (${kind} index)`, (brokers) => {
+for (const { kind, make: makeTarget, need } of indexTargets()) describeKafka(`Kafka mode: kill -9 consumer processes mid-batch (${kind} index)`, (brokers) => {
   const target = makeTarget();
   const dirs = consumerDirs(target, () => dataDir);
   let dataDir: string;
@@ -127,4 +125,4 @@ for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mo
     dirs.expectEmpty();
     await assertIndexExact(target, dataDir, DIM, want);
   });
-});
+}, need);

@@ -6,7 +6,7 @@ import { documentIdFor } from '../../schemas/ids.ts';
 import { api, type RunningSystem } from '../e2e/harness.ts';
 import { describeKafka } from '../setup/kafka-env.ts';
 import { assertIndexExact, makeItem, type Item } from '../helpers/index-expectations.ts';
-import { consumerDirs, indexTargets, reportQdrantSkipped } from '../helpers/index-target.ts';
+import { consumerDirs, indexTargets } from '../helpers/index-target.ts';
 import { caughtUp, kafkaEnv, resetKafka, sleep, startApi, startConsumer, startSlowEmbeddings, testLog, waitUntil, type Proc, type SlowEmbeddings } from './harness.ts';
 
 /**
@@ -28,9 +28,7 @@ interface AssignedEvent { event?: string; partitions?: string[] }
 const assignments = (p: Proc) => p.events().filter((e): e is AssignedEvent & Record<string, unknown> => e['event'] === 'kafka.consumer.assigned').map((e) => e.partitions ?? []);
 const batches = (p: Proc) => p.events().filter((e) => e['event'] === 'stage.batch' && Number(e['records']) > 0).length;
 
-reportQdrantSkipped('Kafka mode: rebalancing the embed consumer group');
-
-for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mode: rebalancing the embed consumer group (${kind} index)`, (brokers) => {
+for (const { kind, make: makeTarget, need } of indexTargets()) describeKafka(`Kafka mode: rebalancing the embed consumer group (${kind} index)`, (brokers) => {
   const target = makeTarget();
   const dirs = consumerDirs(target, () => dataDir);
   let dataDir: string;
@@ -118,4 +116,4 @@ for (const { kind, make: makeTarget } of indexTargets()) describeKafka(`Kafka mo
     dirs.expectEmpty();
     await assertIndexExact(target, dataDir, DIM, expected);
   });
-});
+}, need);

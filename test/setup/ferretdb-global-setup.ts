@@ -1,4 +1,5 @@
 import type { TestProject } from 'vitest/node';
+import { isCi } from '../helpers/ci.ts';
 import { FERRETDB_VERSION, FerretDb, ferretDbAvailable } from './ferretdb.ts';
 
 /**
@@ -16,16 +17,17 @@ declare module 'vitest' {
     ferretDbUrl: string;
     /** How the server came to be: "external …", "local … up in N ms" or the skip reason. */
     ferretDbInfo: string;
+    /** What would run the MongoDB wire-protocol suites when they are skipped ("" when they run). */
+    ferretDbToRun: string;
   }
 }
-
-const isCi = () => ['true', '1'].includes((process.env['CI'] ?? '').toLowerCase());
 
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   const external = process.env['FERRETDB_URL'];
   if (external) {
     project.provide('ferretDbUrl', external);
     project.provide('ferretDbInfo', `external server ${external}`);
+    project.provide('ferretDbToRun', '');
     return undefined;
   }
   const t0 = Date.now();
@@ -42,9 +44,13 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     process.stderr.write(`\n[ferretdb] ${why}\n${message.includes('\n') ? `${message}\n` : ''}\n`);
     project.provide('ferretDbUrl', '');
     project.provide('ferretDbInfo', why);
+    project.provide('ferretDbToRun', ferretDbAvailable()
+      ? 'FerretDB did not start (see the [ferretdb] notice above), or set FERRETDB_URL'
+      : 'install Go (`npm test` then builds FerretDB), or set FERRETDB_URL');
     return undefined;
   }
   project.provide('ferretDbUrl', server.url);
   project.provide('ferretDbInfo', `local FerretDB ${FERRETDB_VERSION} (SQLite) at ${server.url}, up in ${Date.now() - t0} ms`);
+  project.provide('ferretDbToRun', '');
   return async () => { await server.destroy(); };
 }

@@ -1,7 +1,7 @@
 /**
  * Fetches the test Kafka Connect worker's jars and the Debezium MongoDB connector plugin into the user
- * cache (idempotent; prints the directory). .ci/run calls it before `npm test` so a download problem
- * fails loudly and on its own line.
+ * cache (idempotent; prints the directory). `npm test` does the same first (test/setup/fetch-fixtures.ts,
+ * step "kafka-connect"); this fetches them alone.
  *   node test/setup/fetch-kafka-connect.ts
  */
 import { CONNECT_KAFKA_VERSION, DEBEZIUM_VERSION, ensureKafkaConnectJars } from './kafka-connect.ts';

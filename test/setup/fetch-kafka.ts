@@ -1,6 +1,6 @@
 /**
  * Fetches the test broker's jars into the user cache (idempotent; prints the directory).
- * .ci/run calls it before `npm test` so a download problem fails loudly and on its own line.
+ * `npm test` does the same first (test/setup/fetch-fixtures.ts, step "kafka"); this fetches Kafka alone.
  *   node test/setup/fetch-kafka.ts
  */
 import { ensureKafkaJars, javaAvailable, KAFKA_VERSION } from './kafka-broker.ts';

@@ -1,4 +1,5 @@
 import type { TestProject } from 'vitest/node';
+import { isCi } from '../helpers/ci.ts';
 import { javaAvailable, KafkaBroker } from './kafka-broker.ts';
 
 /**
@@ -16,16 +17,17 @@ declare module 'vitest' {
     kafkaBrokers: string;
     /** How the broker came to be: "external", "local <version> started in N ms" or the skip reason. */
     kafkaBrokerInfo: string;
+    /** What would run the Kafka suites when they are skipped ("" when they run). */
+    kafkaToRun: string;
   }
 }
-
-const isCi = () => ['true', '1'].includes((process.env['CI'] ?? '').toLowerCase());
 
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   const external = process.env['KAFKA_BROKERS'];
   if (external) {
     project.provide('kafkaBrokers', external);
     project.provide('kafkaBrokerInfo', `external cluster ${external}`);
+    project.provide('kafkaToRun', '');
     return undefined;
   }
   if (!javaAvailable() && !isCi()) {
@@ -33,11 +35,13 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     process.stderr.write(`\n[kafka] ${why}\n\n`);
     project.provide('kafkaBrokers', '');
     project.provide('kafkaBrokerInfo', why);
+    project.provide('kafkaToRun', 'install a JDK 17+ and Maven (`npm test` then fetches Kafka), or set KAFKA_BROKERS');
     return undefined;
   }
   const t0 = Date.now();
   const broker = await KafkaBroker.start({ onProgress: (line) => process.stderr.write(`[kafka] ${line}\n`) });
   project.provide('kafkaBrokers', broker.bootstrap);
   project.provide('kafkaBrokerInfo', `local broker ${broker.bootstrap}, up in ${Date.now() - t0} ms`);
+  project.provide('kafkaToRun', '');
   return async () => { await broker.destroy(); };
 }

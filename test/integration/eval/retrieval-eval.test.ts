@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiHarness, waitFor, type ApiHarness } from '../../helpers/api-system.ts';
 import { runCli } from '../../cli/helpers.ts';
+import { describeWith } from '../../helpers/ci.ts';
+import { ONNX_MODEL_DIR, ONNX_MODEL_NEED } from '../../helpers/onnx-model.ts';
 
 /**
  * The team's labelled set (demo/eval/retrieval.jsonl, 30 queries) over the demo corpus, through the
@@ -20,10 +19,7 @@ import { runCli } from '../../cli/helpers.ts';
 type Summary = { queries: number; mrr: number; ndcg: number; recallAt5: number; recallAtK: number };
 type Modes = Record<'hybrid' | 'dense' | 'keyword', Summary>;
 
-const ONNX_DIR = process.env['TRIBUTARY_TEST_ONNX_MODEL_DIR']
-  ?? join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'tributary', 'models', 'all-MiniLM-L6-v2-onnx-int8');
-const HAVE_ONNX = existsSync(join(ONNX_DIR, 'onnx', 'model.onnx'));
-const ONNX_SKIP = HAVE_ONNX ? '' : ` — SKIPPED: no model at ${ONNX_DIR}; run \`node cli/main.ts models pull minilm --dir ${join(ONNX_DIR, '..')}\``;
+const ONNX_DIR = ONNX_MODEL_DIR;
 
 function evaluate(config: Record<string, unknown>): { modes: () => Modes; close: () => Promise<void>; url: () => string } {
   let h: ApiHarness;
@@ -52,7 +48,7 @@ function evaluate(config: Record<string, unknown>): { modes: () => Modes; close:
   return { modes: () => modes, close: () => h.close(), url: () => url };
 }
 
-describe.skipIf(!HAVE_ONNX)(`retrieval evaluation on the demo corpus, ONNX all-MiniLM-L6-v2${ONNX_SKIP}`, () => {
+describeWith(ONNX_MODEL_NEED, 'retrieval evaluation on the demo corpus, ONNX all-MiniLM-L6-v2', () => {
   const run = evaluate({ embedder: 'onnx', onnxModelDir: ONNX_DIR });
   it('every mode finds most relevant documents; hybrid is not below the better single mode', () => {
     const m = run.modes();

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { MongoClient, type Db } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { describeFerretDb } from '../../setup/ferretdb-env.ts';
 
 /**
  * What the MongoDB wire-protocol test server answers to the official driver: FerretDB 1.24 with
@@ -17,9 +18,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
  */
 
 const url = inject('ferretDbUrl');
-const describeWire = url ? describe : describe.skip;
-
-describeWire(`MongoDB wire protocol against the test server${url ? '' : ` — ${inject('ferretDbInfo')}`}`, () => {
+describeFerretDb('MongoDB wire protocol against the test server', () => {
   let client: MongoClient;
   let db: Db;
   /** FerretDB's version from buildInfo, or null when the server is something else (FERRETDB_URL). */
@@ -78,7 +77,7 @@ describeWire(`MongoDB wire protocol against the test server${url ? '' : ` — ${
   });
 
   it('$changeStream is refused: 238 NotImplemented', async (ctx) => {
-    if (!ferretDb) ctx.skip();
+    if (!ferretDb) ctx.skip('unset FERRETDB_URL: these pin FerretDB\'s own refusals, and that server is not FerretDB');
     const coll = db.collection('change_stream');
     await coll.insertOne({ a: 1 });
     const refusal = { name: 'MongoServerError', code: 238, codeName: 'NotImplemented', message: '`aggregate` stage "$changeStream" is not implemented yet' };
@@ -93,7 +92,7 @@ describeWire(`MongoDB wire protocol against the test server${url ? '' : ` — ${
   });
 
   it('session.withTransaction does not work: the first write is refused, nothing is written', async (ctx) => {
-    if (!ferretDb) ctx.skip();
+    if (!ferretDb) ctx.skip('unset FERRETDB_URL: these pin FerretDB\'s own refusals, and that server is not FerretDB');
     const coll = db.collection<{ k: number }>('transactions');
     await coll.insertOne({ k: 0 });
 

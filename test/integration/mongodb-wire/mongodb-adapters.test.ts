@@ -2,12 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, inject, it } from 'vitest';
+import { expect, inject, it } from 'vitest';
 import { createMongoDocumentStore } from '../../../adapters/document-store/mongodb/mongodb-document-store.ts';
 import { MongoChangeFeed } from '../../../adapters/change-feed/mongodb/mongodb-change-feed.ts';
 import { CDC_TOPIC, Topics } from '../../../schemas/topics.ts';
 import { loadConfig } from '../../../wiring/config.ts';
 import { createSystem } from '../../../wiring/system.ts';
+import { describeFerretDb } from '../../setup/ferretdb-env.ts';
 
 /**
  * What Tributary does with a MongoDB server that is not a replica set (FerretDB here: no change
@@ -18,7 +19,7 @@ import { createSystem } from '../../../wiring/system.ts';
 const url = inject('ferretDbUrl');
 const ROOT = resolve(import.meta.dirname, '../../..');
 
-(url ? describe : describe.skip)(`MongoDB adapters against a server that is not a replica set${url ? '' : ` — ${inject('ferretDbInfo')}`}`, () => {
+describeFerretDb('MongoDB adapters against a server that is not a replica set', () => {
   it('the store refuses batches it could not make atomic', async () => {
     const store = createMongoDocumentStore({ url, database: 'tributary_refuse', collection: 'documents', transactions: 'required', timeoutMs: 5_000 });
     await expect(store.init()).rejects.toMatchObject({ code: 'INVALID_CONFIG', message: expect.stringMatching(/not a replica set member.*rs\.initiate/) });

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { MongoClient } from 'mongodb';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, expect, inject, it } from 'vitest';
 import { context } from '@opentelemetry/api';
 import { createMongoDocumentStore } from '../../../adapters/document-store/mongodb/mongodb-document-store.ts';
 import { ensureContextPropagation, extractTraceContext } from '../../../observability/tracing.ts';
 import { TRACE_CONTEXT_FIELD } from '../../../schemas/topics.ts';
+import { describeFerretDb } from '../../setup/ferretdb-env.ts';
 
 /**
  * The MongoDB store keeps its writer's W3C trace context with the document (TRACE_CONTEXT_FIELD), so
@@ -16,7 +17,7 @@ import { TRACE_CONTEXT_FIELD } from '../../../schemas/topics.ts';
 const url = inject('ferretDbUrl');
 const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
-(url ? describe : describe.skip)(`mongodb store: the trace context kept with the document${url ? '' : ` — ${inject('ferretDbInfo')}`}`, () => {
+describeFerretDb('mongodb store: the trace context kept with the document', () => {
   const database = `tributary_trace_${randomBytes(4).toString('hex')}`;
   afterAll(async () => {
     if (!url) return;

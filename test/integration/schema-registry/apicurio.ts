@@ -28,7 +28,7 @@ export async function registryUnavailableReason(): Promise<string | null> {
   if (process.env['TRIBUTARY_TEST_SCHEMA_REGISTRY_URL']) return null;
   for (const [tool, args] of [['java', ['-version']], ['mvn', ['-v']]] as const) {
     try { await promisify(execFile)(tool, [...args], { timeout: 30_000 }); } catch {
-      return `${tool} is not installed: the Schema Registry tests run Apicurio Registry, which needs Java 17+ and Maven`;
+      return `install ${tool === 'java' ? 'a JDK 17+' : 'Maven'} (the Schema Registry tests run Apicurio Registry: Java 17+ and Maven), or set TRIBUTARY_TEST_SCHEMA_REGISTRY_URL`;
     }
   }
   return null;

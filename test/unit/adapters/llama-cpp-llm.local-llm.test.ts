@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LlamaCppLlm } from '../../../adapters/llm/llama-cpp/llama-cpp-llm.ts';
 import { findTributaryError } from '../../../ports/errors.ts';
 import type { ChatMessage } from '../../../ports/llm.ts';
-import { HAVE_LOCAL_LLM, LOCAL_LLM_GGUF, LOCAL_LLM_SKIP_REASON } from '../../helpers/local-llm.ts';
+import { describeWith } from '../../helpers/ci.ts';
+import { LOCAL_LLM_GGUF, LOCAL_LLM_NEED } from '../../helpers/local-llm.ts';
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -42,7 +43,7 @@ describe('LlamaCppLlm: what it refuses before any model is loaded', () => {
   });
 });
 
-describe.skipIf(!HAVE_LOCAL_LLM)(`LlamaCppLlm on the real model (SmolLM2-135M-Instruct)${LOCAL_LLM_SKIP_REASON}`, () => {
+describeWith(LOCAL_LLM_NEED, 'LlamaCppLlm on the real model (SmolLM2-135M-Instruct)', () => {
   let llm: LlamaCppLlm;
   beforeAll(async () => {
     // one thread: a spinning second thread would fight the other test processes for the cores

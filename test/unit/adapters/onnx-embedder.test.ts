@@ -1,19 +1,14 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OnnxEmbedder } from '../../../adapters/embedder/onnx/onnx-embedder.ts';
 import { findTributaryError } from '../../../ports/errors.ts';
+import { describeWith } from '../../helpers/ci.ts';
+import { ONNX_MODEL_DIR, ONNX_MODEL_NEED } from '../../helpers/onnx-model.ts';
 
-/**
- * The real-model tests run when a model directory exists: TRIBUTARY_TEST_ONNX_MODEL_DIR, or the
- * cache directory that `node cli/main.ts models pull minilm --dir ~/.cache/tributary/models` fills
- * (all-MiniLM-L6-v2, int8 ONNX; .ci/run pulls it).
- */
-const MODEL_DIR = process.env['TRIBUTARY_TEST_ONNX_MODEL_DIR']
-  ?? join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'tributary', 'models', 'all-MiniLM-L6-v2-onnx-int8');
-const HAVE_MODEL = existsSync(join(MODEL_DIR, 'onnx', 'model.onnx'));
-const SKIP_REASON = HAVE_MODEL ? '' : ` — SKIPPED: no model at ${MODEL_DIR}; run \`node cli/main.ts models pull minilm --dir ${join(MODEL_DIR, '..')}\` (or set TRIBUTARY_TEST_ONNX_MODEL_DIR)`;
+/** The real-model tests run on the model in test/helpers/onnx-model.ts (all-MiniLM-L6-v2, int8 ONNX; `npm test` pulls it). */
+const MODEL_DIR = ONNX_MODEL_DIR;
 
 const cosine = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
 
@@ -75,7 +70,7 @@ describe('OnnxEmbedder: model directory checks (no model needed)', () => {
   });
 });
 
-describe.skipIf(!HAVE_MODEL)(`OnnxEmbedder with a real all-MiniLM-L6-v2 model${SKIP_REASON}`, () => {
+describeWith(ONNX_MODEL_NEED, 'OnnxEmbedder with a real all-MiniLM-L6-v2 model', () => {
   let e: OnnxEmbedder;
   beforeAll(async () => {
     e = new OnnxEmbedder({ modelDir: MODEL_DIR, maxBatch: 4 });

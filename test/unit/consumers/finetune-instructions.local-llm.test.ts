@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LlamaCppLlm } from '../../../adapters/llm/llama-cpp/llama-cpp-llm.ts';
 import { FilesystemDatasetRegistry } from '../../../adapters/dataset-registry/filesystem/filesystem-dataset-registry.ts';
 import { SqliteFinetuneState } from '../../../adapters/finetune-state/sqlite/sqlite-finetune-state.ts';
@@ -14,7 +14,8 @@ import { Topics } from '../../../schemas/topics.ts';
 import { FinetuneTrigger } from '../../../consumers/finetune-trigger/finetune-trigger.ts';
 import { templateInstruction, passagesOf } from '../../../streams/finetune/samples.ts';
 import { Metrics } from '../../../observability/metrics.ts';
-import { HAVE_LOCAL_LLM, LOCAL_LLM_GGUF, LOCAL_LLM_SKIP_REASON } from '../../helpers/local-llm.ts';
+import { describeWith } from '../../helpers/ci.ts';
+import { LOCAL_LLM_GGUF, LOCAL_LLM_NEED } from '../../helpers/local-llm.ts';
 
 /**
  * Instruction samples written by the real local model (`instructions: "llm"`): each passage gets an
@@ -29,7 +30,7 @@ const DOCS = [
     text: 'A consumer group shares the partitions of a topic among its members. When a member leaves, its partitions move to the others after the session times out.' },
 ];
 
-describe.skipIf(!HAVE_LOCAL_LLM)(`finetune instructions written by the local model${LOCAL_LLM_SKIP_REASON}`, () => {
+describeWith(LOCAL_LLM_NEED, 'finetune instructions written by the local model', () => {
   let dir: string;
   let llm: LlamaCppLlm;
   beforeAll(async () => {

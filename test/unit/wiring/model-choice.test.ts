@@ -1,5 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,8 +6,10 @@ import { loadConfig } from '../../../wiring/config.ts';
 import { catalogueModel, expectedFiles } from '../../../wiring/model-catalogue.ts';
 import { embedderChoice, llmChoice, localLlmGguf, localLlmModelId, onnxModelDirOf } from '../../../wiring/model-choice.ts';
 import { openIndexing } from '../../../wiring/vector-index.ts';
+import { describeWith } from '../../helpers/ci.ts';
+import { ONNX_MODEL_DIR, ONNX_MODEL_NEED } from '../../helpers/onnx-model.ts';
 
-const ONNX_MODEL = process.env['TRIBUTARY_TEST_ONNX_MODEL_DIR'] ?? join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'tributary', 'models', 'all-MiniLM-L6-v2-onnx-int8');
+const ONNX_MODEL = ONNX_MODEL_DIR;
 
 /** Lays out a catalogue model's files at their expected sizes (sparse: no real weights needed to test the choice). */
 function fakePull(modelsDir: string, name: 'smollm2' | 'minilm'): void {
@@ -79,7 +80,7 @@ describe('which models a configuration runs: set, else pulled into the models di
       .toThrow(/no upstream.*serves model "other".*known: SmolLM2-135M-Instruct\.Q4_1/s);
   });
 
-  it.skipIf(!existsSync(ONNX_MODEL))('an index built with another embedder, after a pull switched to ONNX, names the pulled model and the way back', async () => {
+  describeWith(ONNX_MODEL_NEED, 'with the pulled ONNX model', () => it('an index built with another embedder, after a pull switched to ONNX, names the pulled model and the way back', async () => {
     const dataDir = join(root, 'switched');
     const closers: Array<() => Promise<void> | void> = [];
     const closeAll = async () => { for (const c of closers.splice(0).reverse()) await c(); };
@@ -93,5 +94,5 @@ describe('which models a configuration runs: set, else pulled into the models di
       message: expect.stringMatching(/holds 256-dimension vectors.*the embedder is onnx:.*384 dimensions.*models pull minilm.*TRIBUTARY_EMBEDDER=hashing/s),
     });
     await closeAll();
-  }, 60_000);
+  }, 60_000));
 });
