@@ -11,9 +11,17 @@ import { startWebhookReceiver, type WebhookReceiver } from '../../helpers/webhoo
 /**
  * Exactly one fine-tune job per window, through crashes: the whole embedded system (`tributary dev`,
  * which runs the finetune trigger) is killed with SIGKILL at random moments, ten times, while waves
- * of content cross the dataset's threshold several times over. The webhook receiver answers slowly
- * and sometimes with 503, so kills land in every phase: counting, between a window and its pin,
- * between the job's record and its launch, and while a launch is in flight.
+ * of content cross the dataset's threshold. The webhook receiver answers slowly and sometimes with
+ * 503, so kills land in every phase: counting, between a window and its pin, between the job's
+ * record and its launch, and while a launch is in flight.
+ *
+ * The windows are counted independently of the trigger's own state. Each wave is exactly THRESHOLD
+ * net-new items (unique content), and the next wave is published only once the receiver has seen a
+ * new key (so the previous wave's window opened). A window opens only at THRESHOLD pending items,
+ * and pending is zero when a wave starts, so each wave is due exactly once, whatever the kills did:
+ * WAVES windows, and the k-th (from 1) holds exactly k × THRESHOLD documents. The test asserts
+ * exactly that many distinct keys at the receiver, each window's document count read from the
+ * receiver's own log (the bodies it was sent), and one launched job per window at the API.
  */
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -49,7 +57,8 @@ describe('finetune trigger: kill -9 at random moments', () => {
     ...process.env,
     TRIBUTARY_DATA_DIR: dir, PORT: String(port), HOST: '127.0.0.1', TRIBUTARY_EMBEDDER: 'hashing', TRIBUTARY_LLM_GGUF: 'off',
     TRIBUTARY_LOG_LEVEL: 'warn', TRIBUTARY_SQLITE_SYNC: 'normal', TRIBUTARY_RETRY_BASE_MS: '20', TRIBUTARY_RETRY_MAX_MS: '300', TRIBUTARY_PARTITIONS: '2',
-    TRIBUTARY_FINETUNE_DATASETS: JSON.stringify([{ name: 'waves', source: 'content', threshold: THRESHOLD, settleMs: 100, launcher: { type: 'webhook', url: rx.url, secret: 'crash-test-secret-0123' } }]),
+    // no cooldown: a window opens as soon as its wave is counted (and settled for 100 ms)
+    TRIBUTARY_FINETUNE_DATASETS: JSON.stringify([{ name: 'waves', source: 'content', threshold: THRESHOLD, cooldownMs: 0, settleMs: 100, launcher: { type: 'webhook', url: rx.url, secret: 'crash-test-secret-0123' } }]),
     NO_COLOR: '1',
   });
 
@@ -91,21 +100,32 @@ describe('finetune trigger: kill -9 at random moments', () => {
 
   const get = async <T,>(path: string): Promise<T> => (await (await fetch(`${base()}${path}`)).json()) as T;
 
-  it('the receiver sees one distinct key per window, every retry of a key carries the same bytes, and the API lists one job per window', async () => {
+  /** Waits until the receiver has seen `n` distinct keys (the process may be down: the killer restarts it). */
+  async function receiverKeys(n: number, what: string): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    while (rx.keys().length < n) {
+      if (Date.now() > deadline) throw new Error(`${what}: the receiver saw ${rx.keys().length} key(s), expected ${n}\n${log}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  it('as many jobs as windows, counted from the items published: one key per window at the receiver, every retry with the same bytes, one launched job each', async () => {
     console.log(`finetune crash test seed: ${seed} (TRIBUTARY_TEST_SEED replays it)`);
     await startProcess();
     let published = 0;
     let kills = 0;
     const producer = (async () => {
       for (let w = 0; w < WAVES; w++) {
-        const size = THRESHOLD + Math.floor(random() * THRESHOLD * 2); // one to three thresholds' worth
-        const items = Array.from({ length: size }, (_, i) => ({
+        const items = Array.from({ length: THRESHOLD }, (_, i) => ({
           category: 'article', author: 'Wave Writer', source: 'waves', externalId: `w${w}-${i}`, title: `Wave ${w} item ${i}`,
           content: `Wave ${w}, item ${i}: how partition ${i} of topic ${w} keeps its order.\n\nAnd a second paragraph for item ${i} of wave ${w}.`,
         }));
-        for (let i = 0; i < items.length; i += 4) await publish(items.slice(i, i + 4));
-        published += size;
-        await new Promise((r) => setTimeout(r, 300 + random() * 1200));
+        // in two requests: a kill can land between them, with the wave half counted
+        for (let i = 0; i < items.length; i += 3) await publish(items.slice(i, i + 3));
+        published += items.length;
+        // the wave's window is at the receiver before the next wave starts: waves never merge into one window
+        await receiverKeys(w + 1, `wave ${w}`);
+        await new Promise((r) => setTimeout(r, random() * 500));
       }
     })();
     const killer = (async () => {
@@ -117,6 +137,9 @@ describe('finetune trigger: kill -9 at random moments', () => {
       }
     })();
     await Promise.all([producer, killer]);
+    // what the items published and the threshold say (not what the trigger says): one window per wave
+    const windows = published / THRESHOLD;
+    expect(windows).toBe(WAVES);
 
     // let it finish: every item counted, every window pinned and launched
     const deadline = Date.now() + 60_000;
@@ -124,7 +147,7 @@ describe('finetune trigger: kill -9 at random moments', () => {
     for (;;) {
       const ds = (await get<{ datasets: Array<{ total: number; lastWindow: { outcome: string } | null; updatedAt: string | null }> }>('/v1/finetune/datasets')).datasets[0]!;
       jobs = (await get<{ jobs: FinetuneJob[] }>('/v1/finetune/jobs')).jobs;
-      if (ds.total === published && ds.lastWindow?.outcome !== 'pending' && jobs.length > 0 && jobs.every((j) => j.state === 'launched')) break;
+      if (ds.total === published && ds.lastWindow?.outcome !== 'pending' && jobs.length >= windows && jobs.every((j) => j.state === 'launched')) break;
       if (Date.now() > deadline) throw new Error(`did not settle: ${JSON.stringify({ ds, jobs, published })}\n${log}`);
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -133,21 +156,27 @@ describe('finetune trigger: kill -9 at random moments', () => {
 
     expect(kills).toBe(KILLS);
     const keys = rx.keys();
-    console.log(`finetune crash test: ${published} items, ${kills} kills, ${jobs.length} windows/jobs, ${rx.deliveries.length} deliveries of ${keys.length} keys`);
-    // the threshold was crossed several times, and never more often than once per THRESHOLD new items
-    expect(jobs.length).toBeGreaterThanOrEqual(2);
-    expect(jobs.length).toBeLessThanOrEqual(Math.floor(published / THRESHOLD));
-    // one job per window: distinct versions, each delivered under its own key, nothing else delivered
-    expect(new Set(jobs.map((j) => j.datasetVersion)).size).toBe(jobs.length);
-    expect([...keys].sort()).toEqual(jobs.map((j) => j.datasetVersion).sort());
+    console.log(`finetune crash test: ${published} items, ${kills} kills, ${windows} windows expected, ${keys.length} keys and ${jobs.length} jobs, ${rx.deliveries.length} deliveries`);
+
+    // the receiver's own log: exactly one key per window, never a second launch of a window
+    expect(keys).toHaveLength(windows);
+    const documents: number[] = [];
     for (const key of keys) {
-      const bodies = new Set(rx.deliveries.filter((d) => d.key === key).map((d) => d.sha256));
-      expect(bodies.size, `deliveries of ${key}`).toBe(1);
-      expect(rx.deliveries.filter((d) => d.key === key).every((d) => d.signature !== null)).toBe(true);
+      const deliveries = rx.deliveries.filter((d) => d.key === key);
+      expect(new Set(deliveries.map((d) => d.sha256)).size, `deliveries of ${key}`).toBe(1);
+      expect(deliveries.every((d) => d.signature !== null)).toBe(true);
+      const body = JSON.parse(deliveries[0]!.body.toString('utf8')) as { datasetVersion: string; manifest: { counts: { documents: number } } };
+      expect(body.datasetVersion).toBe(key);
+      documents.push(body.manifest.counts.documents);
     }
-    // each version is the whole dataset at its window: they grow, and the last holds every item counted by then
-    const sizes = jobs.map((j) => j.items).reverse();
-    for (let i = 1; i < sizes.length; i++) expect(sizes[i]!).toBeGreaterThan(sizes[i - 1]!);
+    // window k holds the first k waves, exactly: each window is one wave, none split, none merged
+    expect(documents).toEqual(Array.from({ length: windows }, (_, k) => (k + 1) * THRESHOLD));
+    expect(rx.deliveries.every((d) => d.key !== null && keys.includes(d.key))).toBe(true);
+
+    // the API: one launched job per window, under the key the receiver saw
+    expect(jobs).toHaveLength(windows);
+    expect(jobs.every((j) => j.state === 'launched')).toBe(true);
+    expect(jobs.map((j) => j.datasetVersion).sort()).toEqual([...keys].sort());
     await kill();
   }, 240_000);
 });
