@@ -170,5 +170,6 @@ for (const { kind, make: makeTarget, need } of indexTargets()) describeWith(need
     const want = new Map<string, Item>();
     for (const [i, item] of expected) if (item) want.set(idOf(i), item);
     await assertIndexExact(dir, want);
-  });
+    // eleven starts of a child process (each loads the TypeScript sources and opens the store, log and index) and a catch-up
+  }, 180_000);
 });
