@@ -35,7 +35,9 @@ export default defineConfig({
           // each suite loads the real local model, whose threads take every core (llama.cpp spins while
           // it waits): two at once would oversubscribe the machine, so one file at a time
           fileParallelism: false,
-          testTimeout: 60_000,
+          // a RAG test makes several generations on one thread (self-query, expansion, rerank, the answer):
+          // about 30 s each here alone, and the core project's files run beside it on the same 2 cores
+          testTimeout: 180_000,
         },
       },
       {
