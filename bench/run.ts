@@ -13,7 +13,7 @@ import { chunkDocument } from '../streams/chunk/index.ts';
  * `npm run bench`: every speed and memory target, measured on this machine, written as JSON
  * (bench/results/latest.json) and printed as a table of ratios against the targets.
  *   --quick        smaller sizes (a smoke run; figures not comparable with targets)
- *   --only a,b     run only some groups (BENCH_GROUPS): freshness, throughput, search, qdrant, mongodb, onnx, kafka, proxy, llm, traces, masking, cache, eval, finetune
+ *   --only a,b     run only some groups (BENCH_GROUPS): freshness, throughput, load, search, qdrant, mongodb, onnx, kafka, proxy, llm, traces, masking, cache, eval, finetune
  * Each kind of run writes its own file (result-file.ts): a full run latest.json, `--only cache`
  * cache.json, a quick run quick.json; the last line printed names the file.
  * With QDRANT_URL answering, the qdrant group measures Qdrant beside the embedded index (search at
@@ -51,6 +51,17 @@ if (want('throughput')) {
   const r = await benchThroughput({ documents: quick ? 1000 : 5000 });
   results['throughput'] = r;
   rows.push({ metric: 'sustained throughput', value: r.chunksPerSecond, unit: 'chunks/s', target: 2000, better: 'higher' });
+}
+
+let loadText: string | null = null;
+if (want('load')) {
+  log('load: search latency idle vs while a client publishes a README corpus as fast as the API accepts it…');
+  const { loadTable, runLoadBench } = await import('./load-bench.ts');
+  const r = await runLoadBench({ quick, log: (l) => log(`load: ${l}`) });
+  results['load'] = r;
+  loadText = loadTable(r);
+  rows.push({ metric: 'search p99 during ingestion / idle', value: r.ratios.searchP99, unit: '×', target: 3, better: 'lower' });
+  rows.push({ metric: 'search p99 during ingestion', value: r.ingest.p99Ms, unit: 'ms', target: 25, better: 'lower' });
 }
 
 if (want('search')) {
@@ -282,6 +293,7 @@ for (const t of table) {
 if (llmText) console.log(`\n${llmText}`);
 if (finetuneText) console.log(`\n${finetuneText}`);
 if (cacheText) console.log(`\n${cacheText}`);
+if (loadText) console.log(`\n${loadText}`);
 if (tracesText) console.log(`\n${tracesText}`);
 if (maskingText) console.log(`\n${maskingText}`);
 if (evalText) console.log(`\n${evalText}`);
