@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
+import { percentile } from './pipeline-bench.ts';
 
 /**
  * Queries under ingestion (`npm run bench -- --only load`): `tributary dev` (the embedded default,
@@ -25,10 +26,8 @@ export interface LoadBenchResult {
   ratios: { searchP50: number; searchP99: number; delete: number };
 }
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? 0 : Math.round(s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]! * 100) / 100;
-};
+/** p-th percentile (pipeline-bench's rule), in ms to two decimals; 0 for no samples. */
+const pct = (xs: number[], p: number) => (xs.length === 0 ? 0 : Math.round(percentile([...xs].sort((a, b) => a - b), p) * 100) / 100);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Markdown READMEs under node_modules: a real, varied corpus that every checkout has after `npm ci`. */

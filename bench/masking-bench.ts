@@ -8,6 +8,7 @@ import { buildApp } from '../api/app.ts';
 import { StreamMasker } from '../streams/clean/mask-stream.ts';
 import { loadConfig } from '../wiring/config.ts';
 import { createSystem } from '../wiring/system.ts';
+import { percentile } from './pipeline-bench.ts';
 
 /**
  * What masking a streamed RAG answer costs (`npm run bench -- --only masking`): an OpenAI-compatible
@@ -52,10 +53,8 @@ function tokenize(text: string): string[] {
   return out;
 }
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return Math.round(s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]! * 100) / 100;
-};
+/** p-th percentile (pipeline-bench's rule), in ms to two decimals. */
+const pct = (xs: number[], p: number) => Math.round(percentile([...xs].sort((a, b) => a - b), p) * 100) / 100;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** An OpenAI-compatible chat server that streams `tokens`, one every `spacingMs`. */

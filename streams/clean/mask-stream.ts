@@ -74,6 +74,7 @@ const VALUE_IN_PROGRESS: ReadonlyArray<{ re: RegExp; kind: 'quoted' | 'pem' }> =
 const SECRET_PREFIX = /^["'(<]?(?:eyJ|sk-|(?:sk|rk)_(?:live|test)_|gh[pousr]_|github_pat_|glpat-|xox[abposre]-|AIza|ya29\.|whsec_|npm_|pypi-|hf_|SG\.|AKIA|ASIA|ABIA|ACCA|A3T)/;
 const PENDING_ALL: readonly RegExp[] = [...PENDING, ...VALUE_IN_PROGRESS.map((v) => v.re)].map(lenient);
 const SPANNING: readonly RegExp[] = WHITESPACE_SPANNING_PATTERNS.map(lenient);
+const PEM_BEGIN = new RegExp(PEM_BEGIN_SOURCE);
 const PEM_END = new RegExp(PEM_END_SOURCE);
 const NOT_PEM_BODY = new RegExp(PEM_BODY_CLASS.replace('[', '[^'));
 const WHITESPACE = /\s/;
@@ -177,7 +178,7 @@ export class StreamMasker {
         return before + m[1]! + SECRET_MASK;
       }
       // a PEM key: masked up to its END line, or up to the first character a key body cannot hold
-      const header = new RegExp(PEM_BEGIN_SOURCE).exec(m[0])!;
+      const header = PEM_BEGIN.exec(m[0])!;
       const body = m[0].slice(header.index + header[0].length);
       const stop = NOT_PEM_BODY.exec(body);
       if (stop) this.held = body.slice(stop.index);
