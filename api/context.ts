@@ -63,6 +63,8 @@ export interface ApiSettings {
   readonly guardrails: { readonly injection: 'block' | 'flag' | 'off'; readonly pii: 'mask' | 'off'; readonly injectionLlm: boolean };
   /** Whether RAG responses write traces. */
   readonly ragTraces: boolean;
+  /** Back-pressure on writes: change events waiting in the pipeline past which POST /v1/content answers 429 (0: no limit). */
+  readonly ingestMaxBacklog: number;
 }
 
 export interface ConsumerView {

@@ -1,4 +1,7 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+
+/** A registry's metrics as JSON (prom-client's `getMetricsAsJSON`): what a pipeline thread sends the API thread. */
+export type MetricsSnapshot = Array<MetricObjectWithValues<MetricValue<string>>>;
 
 /** Every metric name, in one place. */
 export const MetricNames = {
@@ -162,7 +165,28 @@ export class Metrics {
   readonly ragJudgeSeconds = new Histogram({ name: MetricNames.ragJudgeSeconds, help: 'One LLM-as-judge call', buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [this.registry] });
   readonly guardInjectionLlm = new Counter({ name: MetricNames.guardInjectionLlm, help: 'LLM prompt-injection classifier calls by outcome (clean, flagged, failed: the classifier could not answer and the rule set alone decided)', labelNames: ['outcome'], registers: [this.registry] });
 
+  /** Other registries that count toward this process's metrics (the pipeline threads'), read on every scrape. */
+  private readonly sources = new Set<() => Promise<MetricsSnapshot>>();
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'tributary_' });
+  }
+
+  /** Adds a registry living elsewhere (a worker thread); returns the function that removes it. */
+  addSource(read: () => Promise<MetricsSnapshot>): () => void {
+    this.sources.add(read);
+    return () => this.sources.delete(read);
+  }
+
+  /**
+   * The Prometheus text of this process: this registry, plus every added source summed in (counters
+   * and histograms add up; the threads never set the gauges this thread sets). A source that does not
+   * answer is left out of this scrape rather than failing it.
+   */
+  async exposition(): Promise<string> {
+    if (this.sources.size === 0) return this.registry.metrics();
+    const others = await Promise.allSettled([...this.sources].map((read) => read()));
+    const snapshots = [await this.registry.getMetricsAsJSON(), ...others.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))];
+    return AggregatorRegistry.aggregate(snapshots).metrics();
   }
 }

@@ -6,6 +6,17 @@ export interface EmbedderCapabilities {
   maxInputTokens: number;
   /** Vectors are L2-normalised. */
   normalized: boolean;
+  /**
+   * Computing a vector costs less than looking it up in the embedding cache and storing it there
+   * (the hashing embedder: a few microseconds of arithmetic against a SQLite read and write), so the
+   * embed stage does not cache this embedder's vectors. Absent: false (a model's vectors are cached).
+   */
+  cheaperThanCache?: boolean;
+}
+
+/** How urgent a call is: `query` (a search or RAG request waits on it; served first) or `batch` (pipeline work, the default). */
+export interface EmbedOptions {
+  priority?: 'query' | 'batch';
 }
 
 export interface Embedder {
@@ -13,7 +24,7 @@ export interface Embedder {
   readonly id: string;
   readonly capabilities: EmbedderCapabilities;
   /** Embeds at most `maxBatch` texts. Errors are TributaryErrors (EMBEDDER_*), retryable where sensible. */
-  embed(texts: string[], signal?: AbortSignal): Promise<Float32Array[]>;
+  embed(texts: string[], signal?: AbortSignal, options?: EmbedOptions): Promise<Float32Array[]>;
   close(): Promise<void>;
 }
 

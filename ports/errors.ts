@@ -71,6 +71,8 @@ export const ErrorCodes = {
   /** A dependency did not answer in time. */
   TIMEOUT: { status: 504, retryable: true, scope: 'batch' },
   RATE_LIMITED: { status: 429, retryable: true, scope: 'batch' },
+  /** Back-pressure: the pipeline's backlog is over TRIBUTARY_INGEST_MAX_BACKLOG; write again after Retry-After. */
+  INGEST_BACKLOG_FULL: { status: 429, retryable: true, scope: 'batch' },
   SHUTTING_DOWN: { status: 503, retryable: true, scope: 'batch' },
   /** Unexpected (a bug, most often meeting one input): `record`, so one record never stalls a partition. */
   INTERNAL: { status: 500, retryable: false, scope: 'record' },

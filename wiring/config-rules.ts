@@ -40,6 +40,17 @@ const NO_LLM = 'an LLM is configured (TRIBUTARY_LLM_BASE_URL, TRIBUTARY_LLM_UPST
 
 const RULES: Rule[] = [
   {
+    keys: ['pipelineThreads'],
+    check: (c) => (c.mode === 'kafka' && c.consumers === 'none' ? 'applies only to an API process that runs the clean or embed consumer (TRIBUTARY_CONSUMERS is none)' : null),
+  },
+  {
+    keys: ['pipelineNiceness'],
+    check: (c) => {
+      if (c.pipelineThreads === 'off') return 'applies only while the pipeline runs in threads (TRIBUTARY_PIPELINE_THREADS is off)';
+      return c.mode === 'kafka' && c.consumers === 'none' ? 'applies only to an API process that runs the clean or embed consumer (TRIBUTARY_CONSUMERS is none)' : null;
+    },
+  },
+  {
     keys: ['freshnessSloMs'],
     check: (c) => (c.freshnessProbeMs > 0 ? null : 'applies only while the freshness probe runs (TRIBUTARY_FRESHNESS_PROBE_MS is 0: off)'),
   },
@@ -95,7 +106,7 @@ const RULES: Rule[] = [
     },
   },
   {
-    keys: ['embedMaxBatch'],
+    keys: ['embedMaxBatch', 'embedPieceTexts'],
     check: (c) => (embedderChoice(c) === 'hashing' ? 'applies only to the openai and onnx embedders (the hashing embedder is in use)' : null),
   },
   {

@@ -32,6 +32,8 @@ export const configSchema = z.object({
   embedApiKey: z.string().optional(),
   embedDimension: int(1, 16384).optional(),
   embedMaxBatch: int(1, 4096).default(64),
+  /** Texts per call to the embedder for pipeline batches (a query waits at most for one such call on a local model); default 8 for the ONNX model, TRIBUTARY_EMBED_MAX_BATCH for a remote one. */
+  embedPieceTexts: int(1, 100_000).optional(),
   onnxModelDir: z.string().min(1).optional(),
 
   llmBaseUrl: z.url().optional(),
@@ -63,6 +65,20 @@ export const configSchema = z.object({
   batchMaxRecords: int(1, 100_000).default(256),
   batchMaxBytes: int(1024, 512 * 1024 * 1024).default(8 * 1024 * 1024),
   batchMaxWaitMs: int(0, 60_000).default(10),
+  /**
+   * Where the clean and embed consumers of an API process run: on (a worker thread each, off the API's
+   * event loop, using the machine's cores; wiring/pipeline-threads.ts) or off (on the API's own thread:
+   * for debugging, and for tests that read the stages' spans in-process).
+   */
+  pipelineThreads: z.enum(['on', 'off']).default('on'),
+  /** How much lower the pipeline threads' scheduling priority is than the API thread's (Linux nice, 0–19; 0 keeps it equal). */
+  pipelineNiceness: int(0, 19).default(10),
+  /**
+   * Back-pressure on POST /v1/content: once this many change events wait in the pipeline (not yet
+   * cleaned, or cleaned and not yet embedded), writes are refused with 429 and a Retry-After until it
+   * drains below; 0 turns the limit off.
+   */
+  ingestMaxBacklog: int(0, 100_000_000).default(20_000),
   maxAttempts: int(1, 100).default(5),
   retryBaseMs: int(1, 600_000).default(100),
   retryMaxMs: int(1, 3_600_000).default(30_000),
@@ -212,6 +228,10 @@ export const ENV_NAMES: Record<keyof z.input<typeof configSchema>, string> = {
   batchMaxRecords: 'TRIBUTARY_BATCH_MAX_RECORDS',
   batchMaxBytes: 'TRIBUTARY_BATCH_MAX_BYTES',
   batchMaxWaitMs: 'TRIBUTARY_BATCH_MAX_WAIT_MS',
+  embedPieceTexts: 'TRIBUTARY_EMBED_PIECE_TEXTS',
+  pipelineThreads: 'TRIBUTARY_PIPELINE_THREADS',
+  pipelineNiceness: 'TRIBUTARY_PIPELINE_NICENESS',
+  ingestMaxBacklog: 'TRIBUTARY_INGEST_MAX_BACKLOG',
   maxAttempts: 'TRIBUTARY_MAX_ATTEMPTS',
   retryBaseMs: 'TRIBUTARY_RETRY_BASE_MS',
   retryMaxMs: 'TRIBUTARY_RETRY_MAX_MS',

@@ -1,3 +1,4 @@
+import { PriorityEmbedder } from '../adapters/embedder/priority-embedder.ts';
 import type { Embedder } from '../ports/embedder.ts';
 import { TributaryError } from '../ports/errors.ts';
 import type { Llm } from '../ports/llm.ts';
@@ -13,6 +14,12 @@ import type { Config } from './config.ts';
 import { embedderChoice, llmChoice, localLlmGguf, localLlmModelId, modelsDirOf, onnxModelDirOf } from './model-choice.ts';
 
 /** Picks the embedder: explicit choice, else ONNX when a model directory is configured, else OpenAI-compatible when a base URL is, else hashing. */
+/** Texts per call to a local model for batch work: a query waits at most for one such piece (~80–160 ms for MiniLM on 2 cores). */
+const LOCAL_PIECE_TEXTS = 8;
+/** Calls in flight to a remote embedder, for queries and for batch work separately. */
+const REMOTE_QUERY_CONCURRENCY = 4;
+const REMOTE_BATCH_CONCURRENCY = 4;
+
 export async function createEmbedder(config: Config): Promise<Embedder> {
   const choice = embedderChoice(config);
   switch (choice) {
@@ -33,13 +40,15 @@ export async function createEmbedder(config: Config): Promise<Embedder> {
       if (!e.capabilities.dimension) {
         throw new TributaryError('INVALID_CONFIG', `the vector size of embedding model "${config.embedModel}" is not known: set TRIBUTARY_EMBED_DIMENSION (e.g. 384, 768, 1024)`);
       }
-      return e;
+      // a remote endpoint: queries get connections of their own, never queued behind batch work
+      return new PriorityEmbedder(e, { shared: false, pieceSize: config.embedPieceTexts ?? config.embedMaxBatch, queryConcurrency: REMOTE_QUERY_CONCURRENCY, batchConcurrency: REMOTE_BATCH_CONCURRENCY });
     }
     case 'onnx': {
       const { OnnxEmbedder } = await import('../adapters/embedder/onnx/onnx-embedder.ts');
       const e = new OnnxEmbedder({ modelDir: onnxModelDirOf(config)!, maxBatch: config.embedMaxBatch });
       await e.load();
-      return e;
+      // one model on this machine's cores: one call at a time, a waiting query before the next batch piece
+      return new PriorityEmbedder(e, { shared: true, pieceSize: config.embedPieceTexts ?? LOCAL_PIECE_TEXTS, queryConcurrency: 1, batchConcurrency: 1 });
     }
   }
 }

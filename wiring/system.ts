@@ -17,6 +17,7 @@ import { loadPrompts } from './prompts.ts';
 import { hostname } from 'node:os';
 import { FreshnessProbe } from '../consumers/freshness-probe/freshness-probe.ts';
 import { openIndexing } from './vector-index.ts';
+import { createPipelineThreads, THREADED_CONSUMERS, type PipelineThreads } from './pipeline-threads.ts';
 
 /**
  * The composition root's building block: the only place that picks adapters (one factory per
@@ -62,6 +63,7 @@ export function apiSettings(config: Config): ApiSettings {
     answerCache: { ttlMs: config.answerCacheTtlMs, maxEntries: config.answerCacheEntries },
     guardrails: { injection: config.guardInjection, pii: config.guardPii, injectionLlm: config.guardInjectionLlm === 'on' },
     ragTraces: config.ragTraces === 'on',
+    ingestMaxBacklog: config.ingestMaxBacklog,
   };
 }
 
@@ -92,12 +94,23 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
     closers.push(() => codec.close());
     const consumers: RunnableConsumer[] = [];
     let names: ConsumerName[] = [];
+    let threads: PipelineThreads | null = null;
     if (opts.consumers !== false) {
       // embedded mode: clean and embed (and the finetune trigger when datasets are configured), in this
       // process; kafka mode: the ones asked for (TRIBUTARY_CONSUMERS)
       names = config.mode === 'embedded' ? defaultConsumers(config).filter((n) => n !== 'archive')
         : Array.isArray(opts.consumers) ? opts.consumers : parseConsumerList(config.consumers, config);
-      for (const name of names) consumers.push(buildConsumer(name, { config, log, logger, metrics, codec, store, embedder, cache, index, llm, prompts, closers }));
+      // the heavy stages in threads of their own (off this event loop), the others here
+      const threaded = config.pipelineThreads === 'on' ? names.filter((n) => THREADED_CONSUMERS.includes(n)) : [];
+      if (threaded.length > 0) {
+        threads = createPipelineThreads(threaded, { config, logger, metrics });
+        const t = threads;
+        closers.push(() => t.close());
+      }
+      for (const name of names) {
+        const inThread = threads?.consumers.find((c) => c.name === name);
+        consumers.push(inThread ?? buildConsumer(name, { config, log, logger, metrics, codec, store, embedder, cache, index, llm, prompts, closers }));
+      }
     }
     const lagMonitor = opts.consumers !== false && opts.lagMonitor !== false
       ? new LagMonitor({
@@ -132,6 +145,7 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
         backbone.start();
         gateway?.start();
         for (const c of consumers) c.start();
+        await threads?.start();
         lagMonitor?.start();
         probe?.start();
         if (!maintenance) {

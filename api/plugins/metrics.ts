@@ -28,7 +28,7 @@ export function registerMetrics(app: FastifyInstance, ctx: ApiContext): void {
     }
     for (const c of ctx.consumers) metrics.consumerRunning.set({ consumer: c.name }, c.running ? 1 : 0);
     for (const u of ctx.gateway?.status() ?? []) metrics.inferenceQueued.set({ upstream: u.name }, u.queued);
-    const text = await metrics.registry.metrics();
+    const text = await metrics.exposition();
     return reply.header('content-type', metrics.registry.contentType).send(text);
   });
 }

@@ -3,7 +3,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { contentRequestSchema, PROBE_CATEGORY, rawDocumentSchema } from '../../schemas/content.ts';
 import { TributaryError } from '../../ports/errors.ts';
 import type { ApiContext } from '../context.ts';
-import { errorBodySchema, notFound } from '../errors.ts';
+import { errorBodySchema, errorResponse, notFound, retryAfterHeader } from '../errors.ts';
+import { IngestGate } from '../services/ingest-gate.ts';
 import { docIdParamsSchema } from '../schemas.ts';
 
 /**
@@ -11,14 +12,19 @@ import { docIdParamsSchema } from '../schemas.ts';
  * before anything is written, and the store writes all items or none.
  */
 export const contentRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
+  const gate = new IngestGate({ log: ctx.log, maxBacklog: ctx.settings.ingestMaxBacklog });
   app.post('/v1/content', {
     schema: {
       tags: ['content'],
       summary: 'Publish one document or a batch',
       description: 'Same `source` + `externalId` → same id (publishing is idempotent). The document becomes searchable '
-        + 'once the pipeline has cleaned, chunked and embedded it (about a second). Unknown-but-well-formed categories use the generic cleaner.',
+        + 'once the pipeline has cleaned, chunked and embedded it (about a second). Unknown-but-well-formed categories use the generic cleaner. '
+        + 'When more change events wait in the pipeline than TRIBUTARY_INGEST_MAX_BACKLOG, the write is refused with 429 INGEST_BACKLOG_FULL and a Retry-After (back-pressure): nothing of it was written.',
       body: contentRequestSchema,
-      response: { 202: z.object({ ids: z.array(z.string()).describe('Document ids, in request order') }) },
+      response: {
+        202: z.object({ ids: z.array(z.string()).describe('Document ids, in request order') }),
+        429: errorResponse('Back-pressure: the pipeline\'s backlog is over TRIBUTARY_INGEST_MAX_BACKLOG (INGEST_BACKLOG_FULL), or the key is over its request rate (RATE_LIMITED); nothing was written, write again after Retry-After', { 'retry-after': retryAfterHeader }),
+      },
     },
   }, async (request, reply) => {
     const body = request.body;
@@ -29,6 +35,7 @@ export const contentRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (
         details: [{ path: 'items' in body ? `items.${probe}.category` : 'category', message: 'is reserved' }],
       });
     }
+    await gate.admit(items.length);
     const results = await ctx.store.put(items);
     return reply.status(202).send({ ids: results.map((r) => r.id) });
   });

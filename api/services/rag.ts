@@ -290,7 +290,7 @@ async function answer(deps: Deps, req: RagRequest, hooks: RagHooks): Promise<Rag
   const mode = req.mode ?? 'hybrid';
   const lists = await traced(SpanNames.ragSearch, async () => {
     // a keyword search embeds nothing
-    const vectors = mode === 'keyword' ? [] : await withSpan(SpanNames.embed, { [SpanAttributes.embedder]: deps.embedder.id, [SpanAttributes.texts]: ex.variants.length }, () => deps.embedder.embed(ex.variants, signal));
+    const vectors = mode === 'keyword' ? [] : await withSpan(SpanNames.embed, { [SpanAttributes.embedder]: deps.embedder.id, [SpanAttributes.texts]: ex.variants.length }, () => deps.embedder.embed(ex.variants, signal, { priority: 'query' }));
     return Promise.all(ex.variants.map((text, i) => searchWithoutProbes(deps.index, { ...modeRequest(mode, vectors[i], text), k: perVariant, ...(hasFilter ? { filter } : {}) })));
   });
   deps.metrics.searchSeconds.observe((performance.now() - started) / 1000);

@@ -63,7 +63,7 @@ const MAX_PROBE_FETCH = 1000;
 export async function searchInMode(ctx: Pick<ApiContext, 'embedder' | 'index' | 'metrics'>, q: SearchQuery, signal?: AbortSignal): Promise<SearchHit[]> {
   const mode = q.mode ?? 'hybrid';
   const started = performance.now();
-  const vector = mode === 'keyword' ? undefined : (await ctx.embedder.embed([q.query], signal))[0];
+  const vector = mode === 'keyword' ? undefined : (await ctx.embedder.embed([q.query], signal, { priority: 'query' }))[0];
   const hits = await searchWithoutProbes(ctx.index, {
     ...modeRequest(mode, vector, q.query), k: q.k,
     ...(q.filter ? { filter: q.filter } : {}), ...(q.candidates !== undefined ? { candidates: q.candidates } : {}),

@@ -151,10 +151,14 @@ export class EmbedStage implements Stage {
     const unique = new Map<string, string>();
     for (const pl of plans) pl.keys.forEach((k, i) => unique.set(k, pl.texts[i]!));
     const model = this.o.embedder.id;
-    const found = await this.o.cache.getMany(model, [...unique.keys()]);
-    this.o.metrics.embedCacheHits.inc(found.size);
-    const misses = [...unique].filter(([k]) => !found.has(k));
-    this.o.metrics.embedCacheMisses.inc(misses.length);
+    // an embedder cheaper than the cache (hashing) is asked for every text, and nothing is cached
+    const cached = this.o.embedder.capabilities.cheaperThanCache !== true;
+    const found = cached ? await this.o.cache.getMany(model, [...unique.keys()]) : new Map<string, Float32Array>();
+    const misses = cached ? [...unique].filter(([k]) => !found.has(k)) : [...unique];
+    if (cached) {
+      this.o.metrics.embedCacheHits.inc(found.size);
+      this.o.metrics.embedCacheMisses.inc(misses.length);
+    }
     const max = this.o.embedder.capabilities.maxBatch;
     for (let i = 0; i < misses.length; i += max) {
       const slice = misses.slice(i, i + max);
@@ -164,7 +168,7 @@ export class EmbedStage implements Stage {
         this.o.metrics.embedSeconds.observe((performance.now() - t0) / 1000);
         const fresh: Array<[string, Float32Array]> = slice.map(([k], j) => [k, vecs[j]!]);
         for (const [k, v] of fresh) found.set(k, v);
-        await this.o.cache.putMany(model, fresh);
+        if (cached) await this.o.cache.putMany(model, fresh);
       } catch (err) {
         if (failureScope(err) === 'batch') throw err;
         // a rejected input (e.g. too long for the model): fail only the documents that contain it

@@ -131,7 +131,7 @@ export class HashingEmbedder implements Embedder {
     this.dimension = dimension;
     this.charTrigrams = options.charTrigrams ?? false;
     this.id = `hashing-v1-d${dimension}${this.charTrigrams ? '-c3' : ''}`;
-    this.capabilities = Object.freeze({ dimension, maxBatch, maxInputTokens: 1_000_000, normalized: true });
+    this.capabilities = Object.freeze({ dimension, maxBatch, maxInputTokens: 1_000_000, normalized: true, cheaperThanCache: true });
   }
 
   embed(texts: string[], signal?: AbortSignal): Promise<Float32Array[]> {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { BroadcastChannel } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
 import { TributaryError } from '../../../ports/errors.ts';
 import type {
@@ -16,8 +17,11 @@ import { prepareStatements, SCHEMA, type LogStatements } from './schema.ts';
 /**
  * The embedded event log: topics, partitions, offsets and consumer groups in SQLite.
  * Appends are durable when `append` resolves (WAL, synchronous as configured).
- * Consumer groups are coordinated inside one process (the process that owns the data directory);
- * other processes may append (e.g. tools, tests) and are picked up by polling.
+ * Consumer groups are coordinated inside one thread (the pipeline's, in the process that owns the
+ * data directory). An append wakes the partition loops waiting on its topic at once, in this thread
+ * and in every other thread of the process that opened the same file (a BroadcastChannel named after
+ * it: the API thread's writes wake the pipeline threads); other processes (tools, tests) are picked
+ * up by polling.
  *
  * This file holds topics, appends, reads and offsets; the tables are in schema.ts, consumer groups
  * in group-coordinator.ts (assignment, rebalancing) and partition-loop.ts (delivery, commits,
@@ -49,6 +53,8 @@ export class EmbeddedEventLog implements EventLog, GroupLogAccess {
   private readonly onHandlerError: HandlerErrorListener | undefined;
   private roundRobin = 0;
   private closed = false;
+  /** Wakes the other threads' copies of this log (same file) after an append; null for an in-memory database. */
+  private readonly wake: BroadcastChannel | null;
 
   constructor(opts: EmbeddedEventLogOptions) {
     this.db = opts.db;
@@ -58,6 +64,21 @@ export class EmbeddedEventLog implements EventLog, GroupLogAccess {
     this.onHandlerError = opts.onHandlerError;
     this.events.setMaxListeners(0);
     this.stmts = prepareStatements(this.db);
+    const file = this.db.location();
+    this.wake = file ? new BroadcastChannel(`tributary.event-log:${file}`) : null;
+    if (this.wake) {
+      this.wake.onmessage = (m) => {
+        const topic = (m as { data?: unknown }).data;
+        if (typeof topic === 'string') this.events.emit(topic);
+      };
+      this.wake.unref();
+    }
+  }
+
+  /** Wakes this thread's waiters on `topic`, and every other thread's (the records are committed). */
+  private appended(topic: string): void {
+    this.events.emit(topic);
+    if (!this.closed) this.wake?.postMessage(topic);
   }
 
   async ensureTopics(specs: TopicSpec[]): Promise<void> {
@@ -136,10 +157,10 @@ export class EmbeddedEventLog implements EventLog, GroupLogAccess {
     if (this.db.isTransaction) {
       run();
       // wake consumers after the caller's commit; a spurious wake-up before commit only causes a re-read
-      setImmediate(() => this.events.emit(topic));
+      setImmediate(() => this.appended(topic));
     } else {
       transaction(this.db, run);
-      this.events.emit(topic);
+      this.appended(topic);
     }
     return results;
   }
@@ -229,5 +250,6 @@ export class EmbeddedEventLog implements EventLog, GroupLogAccess {
     if (this.closed) return;
     await Promise.all([...this.groups.values()].map((g) => g.stopAll()));
     this.closed = true;
+    this.wake?.close();
   }
 }

@@ -28,9 +28,11 @@ export function replaceDocument(s: Statements, changeLogKeep: number, docId: str
   const upserts: MirrorRow[] = [];
   let added = 0;
   const touched: number[] = [];
+  // a document the index never held, or held and deleted, has no chunk rows: nothing to look up or drop
+  const holdsChunks = cur !== undefined && cur.deleted === 0;
   for (const p of points) {
     const pl = p.payload;
-    const existing = s.findChunk.get(p.id) as { pk: number; text: string } | undefined;
+    const existing = holdsChunks ? s.findChunk.get(p.id) as { pk: number; text: string } | undefined : undefined;
     let pk: number;
     if (existing) {
       pk = existing.pk;
@@ -50,7 +52,7 @@ export function replaceDocument(s: Statements, changeLogKeep: number, docId: str
     touched.push(pk);
     upserts.push({ pk, docId, category: pl.category, author: pl.author, vector: p.vector });
   }
-  const deleted = (s.deleteOthers.all(docId, JSON.stringify(points.map((p) => p.id))) as Array<{ pk: number }>).map((r) => r.pk);
+  const deleted = holdsChunks ? (s.deleteOthers.all(docId, JSON.stringify(points.map((p) => p.id))) as Array<{ pk: number }>).map((r) => r.pk) : [];
   for (const pk of deleted) {
     deleteRest(s, pk);
     touched.push(pk);
