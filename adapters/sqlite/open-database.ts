@@ -23,16 +23,37 @@ export function openDatabase(opts: OpenDatabaseOptions): DatabaseSync {
   return db;
 }
 
+/** Callbacks waiting for the open transaction of a connection to commit (see `afterCommit`). */
+const commitCallbacks = new WeakMap<DatabaseSync, Array<() => void>>();
+
 /** Runs `fn` inside BEGIN IMMEDIATE … COMMIT, rolling back on any error. Nested calls join the outer transaction. */
 export function transaction<T>(db: DatabaseSync, fn: () => T): T {
   if (db.isTransaction) return fn();
   db.exec('BEGIN IMMEDIATE');
+  let out: T;
   try {
-    const out = fn();
+    out = fn();
     db.exec('COMMIT');
-    return out;
   } catch (e) {
+    commitCallbacks.delete(db);
     if (db.isTransaction) db.exec('ROLLBACK');
     throw e;
   }
+  const after = commitCallbacks.get(db);
+  if (after) {
+    commitCallbacks.delete(db);
+    for (const cb of after) cb();
+  }
+  return out;
+}
+
+/**
+ * Runs `cb` once what the connection is writing is committed: right after the COMMIT of the
+ * transaction open now (started by `transaction`), never if it rolls back; at once outside one.
+ */
+export function afterCommit(db: DatabaseSync, cb: () => void): void {
+  if (!db.isTransaction) return cb();
+  const list = commitCallbacks.get(db);
+  if (list) list.push(cb);
+  else commitCallbacks.set(db, [cb]);
 }

@@ -7,7 +7,7 @@ import type {
   PartitionOffsets, ProducerRecord, SubscribeOptions, Subscription,
 } from '../../../ports/event-log.ts';
 import type { TopicSpec } from '../../../schemas/topics.ts';
-import { transaction } from '../../sqlite/open-database.ts';
+import { afterCommit, transaction } from '../../sqlite/open-database.ts';
 import { partitionForKey } from '../murmur2.ts';
 import { GroupCoordinator, type GroupLogAccess } from './group-coordinator.ts';
 import type { HandlerErrorListener } from './partition-loop.ts';
@@ -156,8 +156,8 @@ export class EmbeddedEventLog implements EventLog, GroupLogAccess {
     };
     if (this.db.isTransaction) {
       run();
-      // wake consumers after the caller's commit; a spurious wake-up before commit only causes a re-read
-      setImmediate(() => this.appended(topic));
+      // consumers are woken once the caller's transaction commits (never for one rolled back)
+      afterCommit(this.db, () => this.appended(topic));
     } else {
       transaction(this.db, run);
       this.appended(topic);
