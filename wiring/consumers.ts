@@ -24,6 +24,9 @@ import { judgeRuns } from './config-rules.ts';
  * `tributary consume <name>` (one consumer per process, Kafka mode).
  */
 
+/** Chunks per index write when the embed stage overlaps embedding with writes (Qdrant): a few writes per batch. */
+const OVERLAP_CHUNKS = 256;
+
 export const CONSUMER_NAMES = Object.keys(PipelineConsumers) as PipelineConsumerName[];
 export type ConsumerName = PipelineConsumerName;
 
@@ -123,6 +126,8 @@ export function buildConsumer(name: ConsumerName, d: ConsumerDeps): RunnableCons
         stage: new EmbedStage({
           embedder: d.embedder, cache: d.cache, index: d.index, metrics: d.metrics, codec,
           chunking: { maxTokens: config.chunkTokens, overlapTokens: config.chunkOverlapTokens },
+          // an index across the network (Qdrant): the next group embeds while the previous one's write is in flight
+          overlapChunks: d.index.kind === 'embedded' ? 0 : OVERLAP_CHUNKS,
         }),
       });
     }

@@ -32,6 +32,13 @@ export interface EmbedStageOptions {
   chunking: { maxTokens: number; overlapTokens: number };
   /** How cleaned documents are read (Schema Registry wire format or plain JSON, both validated). */
   codec: ValueCodec;
+  /**
+   * Overlap embedding with index writes: the batch is embedded and written in groups of about this
+   * many chunks, the next group embedding while the previous one's write is in flight (for an index
+   * across the network, Qdrant). 0 or absent: the whole batch is one write (the embedded index, whose
+   * writes run on this thread: nothing to overlap, and one fsync per batch).
+   */
+  overlapChunks?: number;
 }
 
 /**
@@ -80,16 +87,54 @@ export class EmbedStage implements Stage {
         failures.push(recordFailure(p.record, err));
       }
     }
-    const vectors = await this.embedAll([...plans.values()], signal, failures);
+
+    // embed and write in groups: while a group's index write is in flight (an HTTP request to Qdrant),
+    // the next group is embedded; the offsets are committed by the runtime after the last write
+    let writing: Promise<void> = Promise.resolve();
+    for (const group of this.groups(todo, plans)) {
+      const ops = await this.prepare(group, plans, signal, failures);
+      await writing;
+      writing = this.write(ops, failures);
+      // a write failing while the next group embeds is seen at the next `await writing`
+      writing.catch(() => {});
+    }
+    await writing;
+    return failures;
+  }
+
+  /**
+   * The documents of the batch in groups of about `overlapChunks` chunks (one group when writes are
+   * not overlapped: one index write, one acknowledgement, for the whole batch).
+   */
+  private groups(todo: Parsed[], plans: Map<Parsed, Plan>): Parsed[][] {
+    const size = this.o.overlapChunks ?? 0;
+    if (size <= 0) return todo.length > 0 ? [todo] : [];
+    const out: Parsed[][] = [];
+    let cur: Parsed[] = [];
+    let chunks = 0;
+    for (const p of todo) {
+      cur.push(p);
+      chunks += plans.get(p)?.chunks.length ?? 1;
+      if (chunks >= size) {
+        out.push(cur);
+        cur = [];
+        chunks = 0;
+      }
+    }
+    if (cur.length > 0) out.push(cur);
+    return out;
+  }
+
+  /** Embeds a group's chunks (the cache first) and builds its index operations. */
+  private async prepare(group: Parsed[], plans: Map<Parsed, Plan>, signal: AbortSignal, failures: RecordFailure[]): Promise<Array<{ p: Parsed; op: IndexOperation }>> {
+    const groupPlans = group.flatMap((p) => { const pl = plans.get(p); return pl ? [pl] : []; });
+    const vectors = await this.embedAll(groupPlans, signal, failures);
     const embeddedAt = Date.now();
-    for (const plan of plans.values()) {
+    for (const plan of groupPlans) {
       if (plan.p.kind === 'upsert' && plan.keys.every((k) => vectors.has(k))) this.o.metrics.stageFreshnessSeconds.observe({ stage: 'embedded' }, Math.max(0, embeddedAt - plan.p.doc.sourceTsMs) / 1000);
     }
-
-    // apply to the index in one batch (one acknowledgement); if the batch is refused, fall back to
-    // one document at a time so a single bad document is dead-lettered and the rest still land
     const ops: Array<{ p: Parsed; op: IndexOperation }> = [];
-    for (const p of todo) {
+    for (const p of group) {
       if (p.kind === 'delete') {
         ops.push({ p, op: { kind: 'delete', docId: p.docId, version: p.version } });
         continue;
@@ -99,6 +144,15 @@ export class EmbedStage implements Stage {
       const points = buildPoints(p.doc, plan.chunks, plan.keys.map((k) => vectors.get(k)!), this.o.embedder.id, plan.keys);
       ops.push({ p, op: { kind: 'replace', docId: p.docId, version: p.version, points } });
     }
+    return ops;
+  }
+
+  /**
+   * Applies a group to the index in one batch (one acknowledgement); if the batch is refused, falls
+   * back to one document at a time so a single bad document is dead-lettered and the rest still land.
+   */
+  private async write(ops: Array<{ p: Parsed; op: IndexOperation }>, failures: RecordFailure[]): Promise<void> {
+    if (ops.length === 0) return;
     const record = ({ p, op }: (typeof ops)[number], outcome: ApplyOutcome) => {
       if (outcome !== 'applied' || op.kind !== 'replace' || p.kind !== 'upsert') return;
       this.o.metrics.chunksIndexed.inc(op.points.length);
@@ -122,7 +176,6 @@ export class EmbedStage implements Stage {
         }
       }
     }
-    return failures;
   }
 
   /** One index write (upserts then deletes of older versions, acknowledged), as a span. */

@@ -14,6 +14,15 @@ export const TOKENIZER_ENCODING = 'cl100k_base';
 const AS_PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 
 export function countTokens(text: string): number {
+  if (text.length === 0) return 0;
+  // the sum of its pre-tokenizer pieces' counts (BPE never merges across them), each count memoised
+  let n = 0;
+  for (const m of text.matchAll(PIECES)) n += pieceTokens(m[0]);
+  return n;
+}
+
+/** The encoder's own count of `text`, without the piece memo (what `countTokens` must always equal). */
+export function countTokensUncached(text: string): number {
   return text.length === 0 ? 0 : countCl100k(text, AS_PLAIN_TEXT);
 }
 
@@ -53,11 +62,32 @@ interface CountedPiece {
   readonly wordStart: boolean;
 }
 
+/**
+ * Token counts of pre-tokenizer pieces seen lately. Words repeat (a text's pieces are mostly common
+ * words), and a piece's count never depends on its neighbours, so a count found once is reused: most
+ * pieces then cost one map lookup instead of a pass through the BPE encoder. Cleared when full.
+ */
+const pieceCounts = new Map<string, number>();
+const PIECE_CACHE_LIMIT = 65_536;
+/** Longer pieces are rare and cheap to miss; they are counted every time rather than cached. */
+const PIECE_CACHE_MAX_CHARS = 32;
+
+function pieceTokens(piece: string): number {
+  if (piece.length > PIECE_CACHE_MAX_CHARS) return countTokensUncached(piece);
+  let n = pieceCounts.get(piece);
+  if (n === undefined) {
+    n = countTokensUncached(piece);
+    if (pieceCounts.size >= PIECE_CACHE_LIMIT) pieceCounts.clear();
+    pieceCounts.set(piece, n);
+  }
+  return n;
+}
+
 function countedPieces(text: string): CountedPiece[] {
   const out: CountedPiece[] = [];
   for (const m of text.matchAll(PIECES)) {
     const piece = m[0];
-    out.push({ start: m.index, end: m.index + piece.length, tokens: countTokens(piece), wordStart: /^\s/.test(piece) });
+    out.push({ start: m.index, end: m.index + piece.length, tokens: pieceTokens(piece), wordStart: /^\s/.test(piece) });
   }
   return out;
 }

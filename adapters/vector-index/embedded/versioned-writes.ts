@@ -43,7 +43,7 @@ export function replaceDocument(s: Statements, changeLogKeep: number, docId: str
         s.insertFts.run(pk, p.indexText ?? pl.text);
       }
     } else {
-      pk = (s.insertChunk.get(p.id, docId, version, pl.chunk_index, pl.category, pl.author) as { pk: number }).pk;
+      pk = Number(s.insertChunk.run(p.id, docId, version, pl.chunk_index, pl.category, pl.author).lastInsertRowid);
       s.insertFts.run(pk, p.indexText ?? pl.text);
       added++;
     }

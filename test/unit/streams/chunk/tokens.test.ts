@@ -1,12 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { countTokens, countWithin, joinDelta, splitByTokens, tailWithinTokens } from '../../../../streams/chunk/tokens.ts';
-import { rng } from './corpus.ts';
+import { countTokens, countTokensUncached, countWithin, joinDelta, splitByTokens, tailWithinTokens } from '../../../../streams/chunk/tokens.ts';
+import { document, rng } from './corpus.ts';
 
 const EDGES = [
   'word', 'Word', 'end.', 'end.)', 'end."', 'x…', 'a:', '42', '3.14', '(x)', '`code`', '});', '{', '*/', ' * @param', '#', '- item',
   '東京', 'データ。', 'नमस्ते', 'café', '🔥', '👩‍💻', '<|endoftext|>', '$9.99', '100%', '—', '«quote»', "it's", "'s", 'x²',
   '    indented', '\tcode', '| a | b |', '...', '!?', 'ok!\nnext', 'https://ex.com/a?b=1',
 ];
+
+describe('countTokens', () => {
+  it('equals the encoder\'s own count of the whole text (the piece memo changes nothing), on edges, documents and repeats', () => {
+    const r = rng(11);
+    const pick = (): string => EDGES[Math.floor(r() * EDGES.length)]!;
+    const texts: string[] = [];
+    for (let i = 0; i < 400; i++) texts.push(Array.from({ length: 1 + Math.floor(r() * 12) }, pick).join(r() < 0.5 ? ' ' : ''));
+    for (let i = 0; i < 20; i++) texts.push(document(r, 500 + Math.floor(r() * 4000)));
+    // twice: the second pass is served by the memo
+    for (const pass of [1, 2]) for (const t of texts) expect(countTokens(t), `pass ${pass}: ${JSON.stringify(t.slice(0, 80))}`).toBe(countTokensUncached(t));
+    expect(countTokens('')).toBe(0);
+    expect(countTokens('x'.repeat(5000))).toBe(countTokensUncached('x'.repeat(5000)));
+  });
+});
 
 describe('joinDelta', () => {
   it('matches a full count whenever it gives an answer', () => {
@@ -20,7 +34,7 @@ describe('joinDelta', () => {
       const delta = joinDelta(a, joiner, b);
       if (delta === undefined) continue;
       answered += 1;
-      expect(countTokens(a) + delta + countTokens(b), JSON.stringify([a, joiner, b])).toBe(countTokens(a + joiner + b));
+      expect(countTokens(a) + delta + countTokens(b), JSON.stringify([a, joiner, b])).toBe(countTokensUncached(a + joiner + b));
     }
     expect(answered).toBeGreaterThan(1500);
   });
