@@ -36,7 +36,12 @@ type Event = string;
 class SlowIndex implements Pick<VectorIndex, 'applyBatch'> {
   writes = 0;
   failWith: TributaryError | null = null;
-  constructor(private readonly inner: EmbeddedVectorIndex, private readonly events: Event[]) {}
+  private readonly inner: EmbeddedVectorIndex;
+  private readonly events: Event[];
+  constructor(inner: EmbeddedVectorIndex, events: Event[]) {
+    this.inner = inner;
+    this.events = events;
+  }
   async applyBatch(ops: IndexOperation[]): Promise<ApplyOutcome[]> {
     const n = ++this.writes;
     this.events.push(`write ${n} start`);
@@ -64,7 +69,7 @@ describe('embed stage: overlapping embedding with index writes', () => {
     let calls = 0;
     const embedder: Embedder = {
       id: hashing.id, capabilities: hashing.capabilities, close: async () => {},
-      embed: (texts: string[], signal?: AbortSignal, o?: EmbedOptions) => { events.push(`embed ${++calls}`); return hashing.embed(texts, signal, o); },
+      embed: (texts: string[], signal?: AbortSignal, _o?: EmbedOptions) => { events.push(`embed ${++calls}`); return hashing.embed(texts, signal); },
     };
     // the stage reads versions through the real index and writes through the slow one
     const proxy = new Proxy(inner, { get: (t, p) => (p === 'applyBatch' ? index.applyBatch.bind(index) : p === 'kind' ? 'remote' : Reflect.get(t, p)) }) as unknown as VectorIndex;
