@@ -32,7 +32,7 @@ export interface LoadBenchResult {
 
 /** p-th percentile (pipeline-bench's rule), in ms to two decimals; 0 for no samples. */
 const pct = (xs: number[], p: number) => (xs.length === 0 ? 0 : Math.round(percentile([...xs].sort((a, b) => a - b), p) * 100) / 100);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Markdown READMEs under node_modules: a real, varied corpus that every checkout has after `npm ci`. */
 export function readmeCorpus(limit: number): Array<{ category: string; author: string; title: string; content: string; source: string; externalId: string }> {
@@ -84,7 +84,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function startDev(dataDir: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+/** `tributary dev` in a child process on a free port, with a data directory of its own; resolves once /readyz answers 200. */
+export async function startDev(dataDir: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
   const child = spawn(process.execPath, [join(ROOT, 'cli/main.ts'), 'dev'], {
     cwd: ROOT,
@@ -101,7 +102,7 @@ async function startDev(dataDir: string, env: Record<string, string>): Promise<{
   return { url, child };
 }
 
-async function post(url: string, path: string, body: unknown): Promise<Response> {
+export async function post(url: string, path: string, body: unknown): Promise<Response> {
   return fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 }
 
@@ -120,6 +121,29 @@ async function searchLoop(url: string, stop: () => boolean, everyMs = 20): Promi
   return lat;
 }
 
+/**
+ * Publishes `items` through `POST /v1/content` in batches of `batch`, each as soon as the previous one
+ * is accepted; a 429/503 is honoured (waits `Retry-After`, at least 50 ms, and sends the batch again).
+ * The document ids in order, and how many times the API pushed back.
+ */
+export async function publishBatches(url: string, items: readonly object[], batch = 100): Promise<{ ids: string[]; pushedBack: number }> {
+  const ids: string[] = [];
+  let pushedBack = 0;
+  for (let i = 0; i < items.length;) {
+    const r = await post(url, '/v1/content', { items: items.slice(i, i + batch) });
+    if (r.status === 429 || r.status === 503) {
+      pushedBack++;
+      await r.arrayBuffer();
+      await sleep(Math.max(50, Number(r.headers.get('retry-after') ?? '0.1') * 1000));
+      continue;
+    }
+    if (r.status >= 300) throw new Error(`publish answered ${r.status}: ${await r.text()}`);
+    ids.push(...((await r.json()) as { ids: string[] }).ids);
+    i += batch;
+  }
+  return { ids, pushedBack };
+}
+
 async function caughtUp(url: string): Promise<boolean> {
   const r = await fetch(`${url}/v1/ops/lag`);
   const body = await r.json() as { groups?: Array<{ group: string; lag: number }> };
@@ -133,7 +157,8 @@ async function timedDelete(url: string, id: string): Promise<number> {
   return performance.now() - t0;
 }
 
-async function chunksIndexed(url: string): Promise<number | null> {
+/** The process's tributary_chunks_indexed_total (/metrics), null when absent. */
+export async function chunksIndexed(url: string): Promise<number | null> {
   const text = await (await fetch(`${url}/metrics`)).text().catch(() => '');
   const m = /^tributary_chunks_indexed_total\s+([\d.e+]+)$/m.exec(text);
   return m ? Number(m[1]) : null;
@@ -183,18 +208,7 @@ export async function runLoadBench(opts: { quick: boolean; log: (l: string) => v
     const chunks0 = await chunksIndexed(url);
     const t0 = performance.now();
     const publisher = (async () => {
-      for (let i = 0; i < rest.length;) {
-        const r = await post(url, '/v1/content', { items: rest.slice(i, i + 100) });
-        if (r.status === 429 || r.status === 503) {
-          pushedBack++;
-          await r.arrayBuffer();
-          await sleep(Math.max(50, Number(r.headers.get('retry-after') ?? '0.1') * 1000));
-          continue;
-        }
-        if (r.status >= 300) throw new Error(`publish answered ${r.status}: ${await r.text()}`);
-        await r.arrayBuffer();
-        i += 100;
-      }
+      pushedBack = (await publishBatches(url, rest)).pushedBack;
       publishing = false;
     })();
     let done = false;

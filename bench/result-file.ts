@@ -1,5 +1,5 @@
 /** The benchmark groups, in the order bench/run.ts runs them (`--only` picks some). */
-export const BENCH_GROUPS = ['freshness', 'throughput', 'load', 'search', 'qdrant', 'mongodb', 'onnx', 'kafka', 'proxy', 'llm', 'traces', 'masking', 'cache', 'eval', 'finetune'] as const;
+export const BENCH_GROUPS = ['freshness', 'throughput', 'load', 'search', 'qdrant', 'mongodb', 'onnx', 'kafka', 'proxy', 'llm', 'traces', 'masking', 'cache', 'eval', 'finetune', 'peers'] as const;
 export type BenchGroup = (typeof BENCH_GROUPS)[number];
 
 /**

@@ -13,7 +13,7 @@ import { chunkDocument } from '../streams/chunk/index.ts';
  * `npm run bench`: every speed and memory target, measured on this machine, written as JSON
  * (bench/results/latest.json) and printed as a table of ratios against the targets.
  *   --quick        smaller sizes (a smoke run; figures not comparable with targets)
- *   --only a,b     run only some groups (BENCH_GROUPS): freshness, throughput, load, search, qdrant, mongodb, onnx, kafka, proxy, llm, traces, masking, cache, eval, finetune
+ *   --only a,b     run only some groups (BENCH_GROUPS): freshness, throughput, load, search, qdrant, mongodb, onnx, kafka, proxy, llm, traces, masking, cache, eval, finetune, peers
  * Each kind of run writes its own file (result-file.ts): a full run latest.json, `--only cache`
  * cache.json, a quick run quick.json; the last line printed names the file.
  * With QDRANT_URL answering, the qdrant group measures Qdrant beside the embedded index (search at
@@ -271,6 +271,22 @@ if (want('finetune')) {
   finetuneText = finetuneTable(r);
 }
 
+let peersText: string | null = null;
+if (want('peers')) {
+  log('peers: Tributary, Pathway, LangChain and LlamaIndex one after the other on the markdown corpus: ingest, 20 updates + 20 deletes, exactness, peak memory…');
+  const { PEERS, peersTable, runPeersBench } = await import('./peers-bench.ts');
+  const r = await runPeersBench({ quick, log: (l) => log(`peers: ${l}`) });
+  results['peers'] = r;
+  peersText = peersTable(r);
+  for (const peer of PEERS) {
+    const ratio = r.ratios[peer];
+    if (!ratio) continue;
+    rows.push({ metric: `docs/s Tributary ÷ ${peer}`, value: ratio.docsPerSecond, unit: '×', target: 1, better: 'higher' });
+    rows.push({ metric: `chunks/s Tributary ÷ ${peer}`, value: ratio.chunksPerSecond, unit: '×', target: 1, better: 'higher' });
+    if (ratio.reflect !== null) rows.push({ metric: `update+delete reflected, ${peer} ÷ Tributary`, value: ratio.reflect, unit: '×', target: 1, better: 'higher' });
+  }
+}
+
 const machine = {
   cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30),
   platform: `${platform()}-${arch()}`, node: process.version, date: new Date().toISOString(), quick,
@@ -300,4 +316,5 @@ if (loadText) console.log(`\n${loadText}`);
 if (tracesText) console.log(`\n${tracesText}`);
 if (maskingText) console.log(`\n${maskingText}`);
 if (evalText) console.log(`\n${evalText}`);
+if (peersText) console.log(`\n${peersText}`);
 console.log(`\nResults written to ${relative(process.cwd(), outFile) || outFile}`);
