@@ -6,6 +6,7 @@ import { answerFrameworkError, registerErrorHandler } from './plugins/error-hand
 import { observeInference } from './plugins/inference-observability.ts';
 import { registerJsonBodyParser } from './plugins/json-body.ts';
 import { registerMetrics } from './plugins/metrics.ts';
+import { MetricNames } from '../observability/metrics.ts';
 import { registerSharedResponses } from './plugins/shared-responses.ts';
 import { registerSwagger } from './plugins/swagger.ts';
 import { registerTracing } from './plugins/tracing.ts';
@@ -76,7 +77,7 @@ export async function buildApp(ctx: ApiContext, opts: BuildAppOptions = {}): Pro
   // lag and freshness over time for the /ops page, sampled while the app is open
   const history = new OpsHistory({
     lag: () => consumerLag(ctx), logger: ctx.logger.child({ component: 'ops-history' }),
-    freshness: { pipeline: ctx.metrics.freshnessSeconds, probe: ctx.metrics.freshnessProbeSeconds },
+    freshness: { pipeline: ctx.metrics.combined(ctx.metrics.freshnessSeconds, MetricNames.freshnessSeconds), probe: ctx.metrics.freshnessProbeSeconds },
   }, opts.opsHistory);
   app.addHook('onReady', async () => { history.start(); });
   app.addHook('onClose', async () => { await history.stop(); });

@@ -179,6 +179,22 @@ export class Metrics {
   }
 
   /**
+   * One metric of this registry with the same metric in every added source: its values side by side
+   * (labelled alike, so a reader that sums by label, as /ops history does with histogram buckets,
+   * gets the process's total).
+   */
+  combined(metric: { get(): Promise<{ values: ReadonlyArray<MetricValue<string> & { metricName?: string }> }> }, name: string): { get(): Promise<{ values: Array<MetricValue<string> & { metricName?: string }> }> } {
+    return {
+      get: async () => {
+        const own = (await metric.get()).values;
+        const others = await Promise.allSettled([...this.sources].map((read) => read()));
+        const more = others.flatMap((o) => (o.status === 'fulfilled' ? o.value.filter((m) => m.name === name).flatMap((m) => m.values) : []));
+        return { values: [...own, ...more] };
+      },
+    };
+  }
+
+  /**
    * The Prometheus text of this process: this registry, plus every added source summed in (counters
    * and histograms add up; the threads never set the gauges this thread sets). A source that does not
    * answer is left out of this scrape rather than failing it.

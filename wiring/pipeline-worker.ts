@@ -23,6 +23,8 @@ import type { ThreadReply, ThreadRequest, PipelineThreadData } from './pipeline-
  */
 
 const data = workerData as PipelineThreadData;
+/** Housekeeping cadence, as the API thread's own (wiring/system.ts). */
+const MAINTENANCE_MS = 10 * 60_000;
 const port = parentPort!;
 const send = (m: ThreadReply) => port.postMessage(m);
 
@@ -58,10 +60,16 @@ async function main(): Promise<void> {
   const closers: Array<() => Promise<void> | void> = [];
   const closeAll = async () => { for (const c of closers.splice(0).reverse()) await c(); };
   const consumers = new Map<ConsumerName, RunnableConsumer>();
+  let housekeeping: (() => Promise<void>) | null = null;
   try {
     const backbone = await openBackbone(config, logger, { metrics, relay: false });
     closers.push(() => backbone.close());
     const { embedder, index, cache } = await openIndexing(config, closers);
+    // the API thread's housekeeping writes, done here instead: log retention by the clean thread, cache pruning by the embed thread
+    housekeeping = async () => {
+      if (data.names.includes('clean')) backbone.maintain();
+      if (data.names.includes('embed')) await cache.prune();
+    };
     const codec = createValueCodec(config);
     closers.push(() => codec.close());
     for (const name of data.names) {
@@ -83,6 +91,10 @@ async function main(): Promise<void> {
     }
   };
   const ticker = setInterval(report, 200);
+  const maintenance = setInterval(() => {
+    void housekeeping?.().catch((e: unknown) => logger.warn({ event: 'maintenance.failed', err: (e as Error).message }));
+  }, MAINTENANCE_MS);
+  maintenance.unref();
   let closing: Promise<void> | null = null;
 
   port.on('message', (m: ThreadRequest) => {
@@ -109,6 +121,7 @@ async function main(): Promise<void> {
         case 'close':
           closing ??= (async () => {
             clearInterval(ticker);
+            clearInterval(maintenance);
             await Promise.all([...consumers.values()].map((c) => c.stop()));
             report();
             await closeAll();

@@ -148,7 +148,8 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
         await threads?.start();
         lagMonitor?.start();
         probe?.start();
-        if (!maintenance) {
+        // housekeeping writes (log retention, cache pruning) run in the pipeline threads when there are some, off this event loop
+        if (!maintenance && !threads) {
           maintenance = setInterval(() => {
             void (async () => { backbone.maintain(); await cache.prune(); })()
               .catch((e: unknown) => logger.warn({ event: 'maintenance.failed', err: (e as Error).message }));

@@ -6,7 +6,7 @@ import { buildEnvelope, buildKey, type ChangeOp } from '../../../schemas/change-
 import type { RawDocument } from '../../../schemas/content.ts';
 import { documentIdFor } from '../../../schemas/ids.ts';
 import { TributaryError } from '../../../ports/errors.ts';
-import { transaction } from '../../sqlite/open-database.ts';
+import { transaction, writeTransaction } from '../../sqlite/open-database.ts';
 import { SpanNames } from '../../../observability/metrics.ts';
 import { SpanAttributes, traceHeaders, withSpan } from '../../../observability/tracing.ts';
 
@@ -116,11 +116,12 @@ export class EmbeddedDocumentStore implements DocumentStore {
     return withSpan(SpanNames.storePut, { [SpanAttributes.store]: this.kind, [SpanAttributes.documents]: docs.length }, () => this.write(docs));
   }
 
-  private write(docs: NewDocument[]): PutResult[] {
+  private write(docs: NewDocument[]): Promise<PutResult[]> {
     // the write's span context, carried by every change event of it (none outside a trace)
     const trace = traceHeaders();
     const headers = trace['traceparent'] ? trace : undefined;
-    return transaction(this.db, () => {
+    // never blocks this thread while a pipeline thread holds the write lock (it waits on timers)
+    return writeTransaction(this.db, () => {
       const results: PutResult[] = [];
       const events: ProducerRecord[] = [];
       const now = new Date().toISOString();
@@ -160,7 +161,7 @@ export class EmbeddedDocumentStore implements DocumentStore {
     return withSpan(SpanNames.storeDelete, { [SpanAttributes.store]: this.kind, [SpanAttributes.documentId]: id }, () => {
       const trace = traceHeaders();
       const headers = trace['traceparent'] ? trace : undefined;
-      return transaction(this.db, () => {
+      return writeTransaction(this.db, () => {
         const existing = this.getStmt.get(id) as { doc: string } | undefined;
         if (!existing) return false;
         this.deleteStmt.run(id);

@@ -7,7 +7,7 @@ import type {
   PartitionOffsets, ProducerRecord, SubscribeOptions, Subscription,
 } from '../../../ports/event-log.ts';
 import type { TopicSpec } from '../../../schemas/topics.ts';
-import { afterCommit, transaction } from '../../sqlite/open-database.ts';
+import { afterCommit, transaction, writeTransaction } from '../../sqlite/open-database.ts';
 import { partitionForKey } from '../murmur2.ts';
 import { GroupCoordinator, type GroupLogAccess } from './group-coordinator.ts';
 import type { HandlerErrorListener } from './partition-loop.ts';
@@ -122,7 +122,7 @@ export class EmbeddedEventLog implements EventLog, GroupLogAccess {
   }
 
   async append(topic: string, records: ProducerRecord[]): Promise<AppendResult[]> {
-    return transaction(this.db, () => this.appendSync(topic, records));
+    return writeTransaction(this.db, () => this.appendSync(topic, records));
   }
 
   /**

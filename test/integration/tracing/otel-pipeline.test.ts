@@ -17,7 +17,9 @@ describe('traces: one publish is one trace from POST /v1/content to the index wr
 
   beforeAll(async () => {
     tracing = await startTracing({ serviceName: 'tributary-test', exporter });
-    h = await startApiHarness();
+    // the stages on this thread: this in-process exporter sees only this thread's spans (pipeline
+    // threads start their own SDK from the environment and export over OTLP)
+    h = await startApiHarness({ config: { pipelineThreads: 'off' } });
     await h.system.start();
   });
   afterAll(async () => {
