@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, homedir, tmpdir, totalmem } from 'node:os';
+import { cpus, homedir, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { chunksIndexed, post, publishBatches, readmeCorpus, sleep, startDev } from './load-bench.ts';
@@ -56,6 +56,8 @@ export interface SystemResult {
     docsWithWrongChunks: number; deletedDocsPresent: number; unknownDocsPresent: number;
   };
   peakRssMb: number;
+  /** The machine's 1-minute load average when the system's run began and ended (the machine may be shared). */
+  loadAverage?: { before: number; after: number };
   [k: string]: unknown;
 }
 
@@ -377,7 +379,8 @@ export async function runPeersBench(opts: { quick: boolean; limit?: number; log:
     }
 
     try {
-      result.systems.tributary = await runTributary(docs, plan, opts.log);
+      const before = round(loadavg()[0]!);
+      result.systems.tributary = { ...(await runTributary(docs, plan, opts.log)), loadAverage: { before, after: round(loadavg()[0]!) } };
     } catch (e) {
       opts.log(`tributary: ${(e as Error).message}`);
       result.systems.tributary = { failed: (e as Error).message };
@@ -386,7 +389,8 @@ export async function runPeersBench(opts: { quick: boolean; limit?: number; log:
       if (!venv) { result.systems[peer] = { failed: 'no Python environment' }; continue; }
       opts.log(`${peer}: ingesting ${docs.length} documents, then the changes…`);
       try {
-        result.systems[peer] = await runPeer(venv, peer, corpusPath, planPath, opts.quick ? 600_000 : 1_800_000);
+        const before = round(loadavg()[0]!);
+        result.systems[peer] = { ...(await runPeer(venv, peer, corpusPath, planPath, opts.quick ? 600_000 : 1_800_000)), loadAverage: { before, after: round(loadavg()[0]!) } };
       } catch (e) {
         opts.log(`${peer}: ${(e as Error).message}`);
         result.systems[peer] = { failed: (e as Error).message };
@@ -429,6 +433,11 @@ export function peersTable(r: PeersBenchResult): string {
     const reflect = s.reflect.reflected ? String(s.reflect.seconds) : `NOT all: ${missed} of ${s.reflect.updated + s.reflect.deleted} changes never shown (${s.reflect.seconds} s)`;
     lines.push(`| ${name(s)} | ${s.ingest.seconds} | ${s.ingest.docsPerSecond} | ${s.ingest.chunks} | ${s.ingest.chunksPerSecond} | ${reflect} | ${x.exact ? 'yes' : 'NO'} (${x.chunks}/${x.expectedChunks} chunks, ${x.docs}/${x.expectedDocs} docs) | ${s.peakRssMb} |`);
   }
+  const loads = (['tributary', ...PEERS] as const).map((k) => {
+    const s = r.systems[k];
+    return s && 'loadAverage' in s && s.loadAverage ? `${k} ${s.loadAverage.before}→${s.loadAverage.after}` : null;
+  }).filter((x) => x !== null);
+  if (loads.length > 0) lines.push(`1-minute load average at the start→end of each run (${r.machine.cores} cores; others' work counts in it): ${loads.join(', ')}`);
   const peers = PEERS.filter((p) => r.ratios[p]);
   if (peers.length > 0) {
     lines.push('', '| peer | docs/s Tributary ÷ peer | chunks/s Tributary ÷ peer | reflect time peer ÷ Tributary |', '|---|---|---|---|');
