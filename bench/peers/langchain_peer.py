@@ -25,6 +25,7 @@ what the lookup does not show then is never shown: reported as `reflected: false
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 
@@ -102,6 +103,7 @@ def main() -> None:
         "exactness": exactness(index_view, live, plan["deletes"], splitter.split_text),
         "peakRssMb": peak_rss_mb(),
     })
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
