@@ -15,7 +15,7 @@ import { percentile } from './pipeline-bench.ts';
  * ratio; a single delete's latency idle vs during ingestion; the ingestion rate the publisher saw.
  * One run with the hashing embedder, then one with the ONNX model (all-MiniLM-L6-v2, from the models
  * cache, TRIBUTARY_ONNX_MODEL_DIR to point elsewhere) when it is there; the ONNX run publishes a
- * smaller share of the corpus (the model embeds ~50 chunks/s on 2 cores).
+ * smaller share of the corpus (the int8 model embeds about 5 chunks of 256 tokens a second on these 2 cores).
  */
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -174,7 +174,7 @@ export async function runLoadBenches(opts: { quick: boolean; log: (l: string) =>
   const runs = [await runLoadBench({ ...opts, embedder: 'hashing', documents: opts.quick ? 300 : 2500 })];
   const dir = onnxModelDir();
   if (existsSync(join(dir, 'onnx', 'model.onnx'))) {
-    runs.push(await runLoadBench({ ...opts, embedder: 'onnx', documents: opts.quick ? 150 : 400, env: { TRIBUTARY_ONNX_MODEL_DIR: dir } }));
+    runs.push(await runLoadBench({ ...opts, embedder: 'onnx', documents: opts.quick ? 20 : 40, env: { TRIBUTARY_ONNX_MODEL_DIR: dir } }));
   } else {
     runs.push({ embedder: 'onnx', skipped: `no ONNX model at ${dir} (tributary models pull minilm, or TRIBUTARY_ONNX_MODEL_DIR)`, corpus: { documents: 0, bytes: 0 }, idle: { searches: 0, p50Ms: 0, p99Ms: 0, deleteMs: 0 }, ingest: { searches: 0, p50Ms: 0, p99Ms: 0, deleteMs: 0, seconds: 0, docsPerSecond: 0, chunksPerSecond: null, pushedBack: 0 }, ratios: { searchP50: 0, searchP99: 0, delete: 0 } });
   }

@@ -67,7 +67,7 @@ export async function createConsumerProcess(config: Config, name: ConsumerName, 
       sink = `mongodb store ${WAREHOUSE_DB}.${WAREHOUSE_COLLECTION}`;
     }
     if (needs.includes('index')) {
-      const { embedder, index, cache } = await openIndexing(config, closers);
+      const { embedder, index, cache } = await openIndexing(config, closers, 'pipeline');
       Object.assign(deps, { embedder, cache, index });
       sink = `${index.kind} index, ${embedder.id} embedder`;
     }

@@ -20,7 +20,15 @@ const LOCAL_PIECE_TEXTS = 8;
 const REMOTE_QUERY_CONCURRENCY = 4;
 const REMOTE_BATCH_CONCURRENCY = 4;
 
-export async function createEmbedder(config: Config): Promise<Embedder> {
+/**
+ * What an embedder instance serves: `queries` (the API thread's, when the pipeline runs in threads of
+ * its own: one text at a time, so a local model runs on the calling thread alone, with no pool of
+ * intra-op threads to spin on the cores the pipeline needs), `pipeline` (a pipeline thread's or
+ * process's) or `both` (one instance for everything, the pipeline on the API's thread).
+ */
+export type EmbedderRole = 'queries' | 'pipeline' | 'both';
+
+export async function createEmbedder(config: Config, role: EmbedderRole = 'both'): Promise<Embedder> {
   const choice = embedderChoice(config);
   switch (choice) {
     case 'hashing':
@@ -45,7 +53,7 @@ export async function createEmbedder(config: Config): Promise<Embedder> {
     }
     case 'onnx': {
       const { OnnxEmbedder } = await import('../adapters/embedder/onnx/onnx-embedder.ts');
-      const e = new OnnxEmbedder({ modelDir: onnxModelDirOf(config)!, maxBatch: config.embedMaxBatch });
+      const e = new OnnxEmbedder({ modelDir: onnxModelDirOf(config)!, maxBatch: config.embedMaxBatch, ...(role === 'queries' ? { threads: 1 } : {}) });
       await e.load();
       // one model on this machine's cores: one call at a time, a waiting query before the next batch piece
       return new PriorityEmbedder(e, { shared: true, pieceSize: config.embedPieceTexts ?? LOCAL_PIECE_TEXTS, queryConcurrency: 1, batchConcurrency: 1 });

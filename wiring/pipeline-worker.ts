@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   try {
     const backbone = await openBackbone(config, logger, { metrics, relay: false });
     closers.push(() => backbone.close());
-    const { embedder, index, cache } = await openIndexing(config, closers);
+    const { embedder, index, cache } = await openIndexing(config, closers, 'pipeline');
     // the API thread's housekeeping writes, done here instead: log retention by the clean thread, cache pruning by the embed thread
     housekeeping = async () => {
       if (data.names.includes('clean')) backbone.maintain();

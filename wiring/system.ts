@@ -80,7 +80,10 @@ export async function createSystem(config: Config, opts: CreateSystemOptions = {
     closers.push(() => backbone.close());
     const { log, store } = backbone;
 
-    const { embedder, index, cache } = await openIndexing(config, closers);
+    // with the clean and embed stages in threads of their own, this thread's embedder serves queries only
+    const stagesInThreads = opts.consumers !== false && config.pipelineThreads === 'on'
+      && (config.mode === 'embedded' || (Array.isArray(opts.consumers) ? opts.consumers : parseConsumerList(config.consumers, config)).some((n) => THREADED_CONSUMERS.includes(n)));
+    const { embedder, index, cache } = await openIndexing(config, closers, stagesInThreads ? 'queries' : 'both');
     // the local LLM (loaded here), the inference gateway and the RAG LLM
     const languageModels = await openLanguageModels(config, closers);
     const { gateway, llm } = languageModels;

@@ -6,7 +6,7 @@ import { createQdrantVectorIndex, QdrantVectorIndex } from '../adapters/vector-i
 import { createSqliteEmbeddingCache } from '../adapters/embedding-cache/sqlite/sqlite-embedding-cache.ts';
 import { QdrantEmbeddingCache } from '../adapters/embedding-cache/qdrant/qdrant-embedding-cache.ts';
 import type { Config } from './config.ts';
-import { createEmbedder } from './models.ts';
+import { createEmbedder, type EmbedderRole } from './models.ts';
 import { embedderChoice, modelsDirOf } from './model-choice.ts';
 import { TributaryError, findTributaryError } from '../ports/errors.ts';
 
@@ -42,8 +42,8 @@ export function createEmbeddingCache(config: Config, index: VectorIndex): Embedd
  * (initialised: collections and tables exist) and its embedding cache. Each part's close is pushed
  * on `closers` as soon as it is open, so a failure half-way closes what was opened.
  */
-export async function openIndexing(config: Config, closers: Array<() => Promise<void> | void>): Promise<{ embedder: Embedder; index: VectorIndex; cache: EmbeddingCache }> {
-  const embedder = await createEmbedder(config);
+export async function openIndexing(config: Config, closers: Array<() => Promise<void> | void>, role: EmbedderRole = 'both'): Promise<{ embedder: Embedder; index: VectorIndex; cache: EmbeddingCache }> {
+  const embedder = await createEmbedder(config, role);
   closers.push(() => embedder.close());
   const index = createVectorIndex(config, embedder.capabilities.dimension);
   closers.push(() => index.close());
