@@ -15,7 +15,7 @@ import { percentile } from './pipeline-bench.ts';
  * ratio; a single delete's latency idle vs during ingestion; the ingestion rate the publisher saw.
  * One run with the hashing embedder, then one with the ONNX model (all-MiniLM-L6-v2, from the models
  * cache, TRIBUTARY_ONNX_MODEL_DIR to point elsewhere) when it is there; the ONNX run publishes a
- * smaller share of the corpus (the int8 model embeds about 5 chunks of 256 tokens a second on these 2 cores).
+ * smaller share of the corpus (the model embeds many times slower than the hashing embedder).
  */
 
 const ROOT = resolve(import.meta.dirname, '..');

@@ -83,7 +83,7 @@ for (const { kind, make: makeTarget, need } of indexTargets()) describeWith(need
     const expected = new Map(items.map((it, i) => [ids[i]!, i === 42 ? updated : it]));
     expected.delete(ids[7]!);
     await assertIndexExact(dir, expected);
-  });
+  }, 90_000);
 
   it('1% malformed change events all land in the DLQ with reasons; every valid document is indexed', async () => {
     const dir = join(dataDir, 'dlq');
@@ -120,7 +120,7 @@ for (const { kind, make: makeTarget, need } of indexTargets()) describeWith(need
     expect(await sys.stop()).toBe(0);
     sys = null;
     await assertIndexExact(dir, new Map(items.map((it, i) => [ids[i]!, it])));
-  });
+  }, 90_000); // waits up to 60 s for the pipeline, after a child process start (the API and two pipeline threads load their modules)
 
   it('kill -9 at random points 10 times during ingestion; after restarts the index is exactly the expected set', async () => {
     const dir = join(dataDir, 'crash');
