@@ -12,13 +12,17 @@ import { CDC_TOPIC, PipelineConsumers, Topics } from '../../schemas/topics.ts';
  *
  * The backlog is read from the log's offsets (cheap SQLite reads in the embedded default, admin
  * requests on Kafka), at most once per `refreshMs`; writes in between use the last reading plus
- * what this process wrote since.
+ * what this process wrote since. A reading that fails or takes longer than `readTimeoutMs` (the
+ * broker is down: the store still takes writes, which wait in its outbox) never fails or delays a
+ * write: the last reading stands, or the write is admitted when there is none.
  */
 export interface IngestGateOptions {
   log: EventLog;
   maxBacklog: number;
   /** How long a backlog reading is used (default 100 ms embedded, 1 s on Kafka). */
   refreshMs?: number;
+  /** How long a write waits for a backlog reading before it goes on without it (default 250 ms). */
+  readTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -30,7 +34,7 @@ const STAGES = [
 ] as const;
 
 export class IngestGate {
-  private readonly o: Required<Omit<IngestGateOptions, 'refreshMs'>> & { refreshMs: number };
+  private readonly o: Required<Omit<IngestGateOptions, 'refreshMs' | 'readTimeoutMs'>> & { refreshMs: number; readTimeoutMs: number };
   private last: Reading | null = null;
   /** Events per second the pipeline consumed between the last two readings. */
   private drainRate = 0;
@@ -38,13 +42,14 @@ export class IngestGate {
   private reading: Promise<Reading> | null = null;
 
   constructor(options: IngestGateOptions) {
-    this.o = { now: () => Date.now(), ...options, refreshMs: options.refreshMs ?? (options.log.kind === 'embedded' ? 100 : 1_000) };
+    this.o = { now: () => Date.now(), ...options, refreshMs: options.refreshMs ?? (options.log.kind === 'embedded' ? 100 : 1_000), readTimeoutMs: options.readTimeoutMs ?? 250 };
   }
 
   /** Throws INGEST_BACKLOG_FULL when the backlog is over the limit; else counts `documents` toward it. */
   async admit(documents: number): Promise<void> {
     if (this.o.maxBacklog <= 0) return;
     const r = await this.current();
+    if (!r) return; // no reading yet (the log does not answer): the write goes on
     const backlog = r.backlog + this.writtenSince;
     if (backlog > this.o.maxBacklog) {
       const excess = backlog - this.o.maxBacklog / 2;
@@ -55,19 +60,30 @@ export class IngestGate {
     this.writtenSince += documents;
   }
 
-  private async current(): Promise<Reading> {
+  private async current(): Promise<Reading | null> {
     const now = this.o.now();
     if (this.last && now - this.last.atMs < this.o.refreshMs) return this.last;
-    this.reading ??= this.read().finally(() => { this.reading = null; });
-    const r = await this.reading;
-    if (this.last && r.atMs > this.last.atMs) {
+    this.reading ??= this.read().then((r) => { this.accept(r); return r; }).finally(() => { this.reading = null; });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), this.o.readTimeoutMs); });
+    try {
+      return (await Promise.race([this.reading, late])) ?? this.last;
+    } catch {
+      return this.last; // the log did not answer: the last reading stands
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private accept(r: Reading): void {
+    if (this.last && r.atMs <= this.last.atMs) return;
+    if (this.last) {
       const rate = ((r.consumed - this.last.consumed) * 1000) / (r.atMs - this.last.atMs);
       // smoothed, so one idle reading does not make Retry-After jump
       this.drainRate = this.drainRate === 0 ? rate : 0.7 * this.drainRate + 0.3 * rate;
     }
-    if (this.last !== r) this.writtenSince = 0;
+    this.writtenSince = 0;
     this.last = r;
-    return r;
   }
 
   private async read(): Promise<Reading> {

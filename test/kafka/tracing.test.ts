@@ -19,7 +19,8 @@ describeKafka('traces across Kafka: the outbox, the relay and the record headers
   beforeAll(async () => {
     await resetKafka(brokers);
     tracing = await startTracing({ serviceName: 'tributary-test', exporter });
-    h = await startApiHarness({ config: { mode: 'kafka', kafkaBrokers: brokers, consumers: 'clean,embed', partitions: 2, kafkaSessionTimeoutMs: 6_000 } });
+    // the stages on this thread: this in-process exporter sees only this thread's spans
+    h = await startApiHarness({ config: { mode: 'kafka', kafkaBrokers: brokers, consumers: 'clean,embed', partitions: 2, kafkaSessionTimeoutMs: 6_000, pipelineThreads: 'off' } });
     await h.system.start();
   });
   afterAll(async () => {
