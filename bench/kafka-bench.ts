@@ -10,13 +10,17 @@ import { CDC_TOPIC, Groups, Topics, WAREHOUSE_COLLECTION, WAREHOUSE_DB, topicSpe
 import { loadConfig } from '../wiring/config.ts';
 import { createKafkaLog } from '../wiring/backbone.ts';
 import { createSystem } from '../wiring/system.ts';
+import { runKafkaProcessesBench, type KafkaProcessesResult } from './kafka-processes-bench.ts';
 import { benchDocument, benchThroughput, measureFreshness } from './pipeline-bench.ts';
 
 /**
  * The pipeline benchmarks in Kafka mode, on a real broker: the embedded workload (freshness at a
  * steady 100 documents/s, sustained chunks/s) with Kafka as the event log — the store's change
  * feed relayed to Kafka through the outbox, clean and embed consuming from Kafka — and the time to
- * drain a 100,000-message backlog of change events through clean and embed.
+ * drain a 100,000-message backlog of change events through clean and embed. With a Qdrant, the
+ * freshness and throughput again with Qdrant as the index, then `consume clean` and 1 or 2
+ * `consume embed` processes on the broker and Qdrant (kafka-processes-bench.ts: the scaling from 1 to
+ * 2 embed processes, and where each process spends its time).
  *
  * The broker: KAFKA_BROKERS / `brokers` when given, else a one-node KRaft broker started from the
  * test fixture (test/setup/kafka-broker.ts; Java 17 and Maven needed on first use). Every
@@ -48,7 +52,11 @@ export interface KafkaBenchResult {
   /** Kafka figure / embedded figure (freshness: >1 = Kafka slower; chunks/s: <1 = Kafka slower). */
   ratios?: { freshnessP50?: number; freshnessP99?: number; chunksPerSecond?: number };
   /** The same freshness and throughput runs with Qdrant as the index (when `qdrantUrl` was given), with ratios to embedded mode. */
-  qdrant?: { freshness: KafkaBenchResult['freshness']; throughput: KafkaBenchResult['throughput']; ratios?: { freshnessP50?: number; freshnessP99?: number; chunksPerSecond?: number } };
+  qdrant?: {
+    freshness: KafkaBenchResult['freshness']; throughput: KafkaBenchResult['throughput']; ratios?: { freshnessP50?: number; freshnessP99?: number; chunksPerSecond?: number };
+    /** `consume clean` + 1 or 2 `consume embed` processes on the same corpus: chunks/s, docs/s, the scaling (2 ÷ 1) and a CPU profile of each process. */
+    processes: KafkaProcessesResult;
+  };
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
@@ -101,7 +109,11 @@ export async function runKafkaBench(opts: KafkaBenchOptions = {}): Promise<Kafka
       say(`qdrant: throughput, ${documents} documents, Kafka + Qdrant…`);
       const qThroughput = { documents, ...await withQdrantCollection(opts.qdrantUrl, (q) => benchThroughput({ documents, overrides: { ...kafka, ...q } })) };
       const qr = ratiosTo(qFreshness, qThroughput);
-      result.qdrant = { freshness: qFreshness, throughput: qThroughput, ...(qr ? { ratios: qr } : {}) };
+      say('qdrant: consume clean + consume embed as separate processes, 1 then 2 embed processes…');
+      const processes = await runKafkaProcessesBench({
+        brokers, qdrantUrl: opts.qdrantUrl, reset: resetTopicsAndGroups, documents: quick ? 2000 : 10_000, rounds: quick ? 1 : 2, profile: true, log: say,
+      });
+      result.qdrant = { freshness: qFreshness, throughput: qThroughput, ...(qr ? { ratios: qr } : {}), processes };
     }
     return result;
   } finally {
@@ -137,7 +149,7 @@ async function kafkaFreshness(overrides: Record<string, unknown>, rate: number, 
 }
 
 /** Deletes the Tributary topics and every consumer group, so a measurement starts from nothing. */
-async function resetTopicsAndGroups(brokers: string): Promise<void> {
+export async function resetTopicsAndGroups(brokers: string): Promise<void> {
   const admin = new Kafka({ brokers: brokers.split(',').map((b) => b.trim()), clientId: 'tributary-bench', logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {

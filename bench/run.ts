@@ -207,6 +207,17 @@ if (want('kafka')) {
   if (r.qdrant) {
     rows.push({ metric: 'Kafka + Qdrant freshness p99 @100 docs/s', value: r.qdrant.freshness.p99Ms, unit: 'ms', target: 500, better: 'lower' });
     log(`kafka + qdrant: freshness p50/p99 ${r.qdrant.freshness.p50Ms}/${r.qdrant.freshness.p99Ms} ms, ${r.qdrant.throughput.chunksPerSecond} chunks/s; ratios to embedded ${JSON.stringify(r.qdrant.ratios ?? {})}`);
+    const p = r.qdrant.processes;
+    rows.push({ metric: 'Kafka + Qdrant chunks/s, 1 embed process', value: p.oneEmbed.chunksPerSecond, unit: 'chunks/s', target: 4000, better: 'higher' });
+    rows.push({ metric: 'Kafka + Qdrant chunks/s, 2 embed processes', value: p.twoEmbed.chunksPerSecond, unit: 'chunks/s', target: 4000, better: 'higher' });
+    log(`kafka + qdrant, consumer processes: 1 embed ${p.oneEmbed.chunksPerSecond} chunks/s, 2 embed ${p.twoEmbed.chunksPerSecond} chunks/s (scaling ${p.scaling})`);
+    if (!quick) {
+      const { processesMarkdown } = await import('./kafka-processes-bench.ts');
+      const file = resolve(import.meta.dirname, 'results', 'kafka-qdrant-profile.md');
+      mkdirSync(resolve(import.meta.dirname, 'results'), { recursive: true });
+      writeFileSync(file, processesMarkdown(p, `${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`));
+      log(`kafka + qdrant: the consumer processes' profile written to ${relative(process.cwd(), file)}`);
+    }
   }
 }
 
