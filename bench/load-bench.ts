@@ -36,36 +36,23 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Markdown READMEs under node_modules: a real, varied corpus that every checkout has after `npm ci`. */
 export function readmeCorpus(limit: number): Array<{ category: string; author: string; title: string; content: string; source: string; externalId: string }> {
-  const found: string[] = [];
-  const walk = (dir: string, depth: number) => {
+  /** Files under `dir` (sorted, depth-first) whose name `wanted` takes, into directories `enter` allows, `maxDepth` deep. */
+  const walk = (dir: string, depth: number, maxDepth: number, wanted: (name: string) => boolean, enter: (name: string) => boolean, into: string[]) => {
     let entries: string[];
     try { entries = readdirSync(dir).sort(); } catch { return; }
     for (const e of entries) {
       const p = join(dir, e);
-      if (/^readme\.md$/i.test(e)) { found.push(p); continue; }
-      if (depth < 4 && !e.startsWith('.') && e !== 'test' && e !== 'tests') {
-        try { if (statSync(p).isDirectory()) walk(p, depth + 1); } catch { /* a dangling link */ }
+      if (wanted(e)) { into.push(p); continue; }
+      if (depth < maxDepth && !e.startsWith('.') && enter(e)) {
+        try { if (statSync(p).isDirectory()) walk(p, depth + 1, maxDepth, wanted, enter, into); } catch { /* a dangling link */ }
       }
     }
   };
-  walk(join(ROOT, 'node_modules'), 0);
+  const isReadme = (name: string) => /^readme\.md$/i.test(name);
+  const found: string[] = [];
+  walk(join(ROOT, 'node_modules'), 0, 4, isReadme, (e) => e !== 'test' && e !== 'tests', found);
   // more markdown beside them (guides, changelogs) when READMEs alone are too few
-  if (found.length < limit) {
-    const more: string[] = [];
-    const walkMd = (dir: string, depth: number) => {
-      let entries: string[];
-      try { entries = readdirSync(dir).sort(); } catch { return; }
-      for (const e of entries) {
-        const p = join(dir, e);
-        if (/\.md$/i.test(e) && !/^readme\.md$/i.test(e)) { more.push(p); continue; }
-        if (depth < 5 && !e.startsWith('.')) {
-          try { if (statSync(p).isDirectory()) walkMd(p, depth + 1); } catch { /* a dangling link */ }
-        }
-      }
-    };
-    walkMd(join(ROOT, 'node_modules'), 0);
-    found.push(...more);
-  }
+  if (found.length < limit) walk(join(ROOT, 'node_modules'), 0, 5, (e) => /\.md$/i.test(e) && !isReadme(e), () => true, found);
   const docs = [];
   for (const p of found) {
     const content = readFileSync(p, 'utf8');
